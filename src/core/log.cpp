@@ -1,0 +1,157 @@
+#include "core/log.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+namespace portcullis::core::log {
+namespace {
+
+std::atomic<int> min_level{static_cast<int>(level::info)};
+constexpr std::size_t flush_threshold = 32 * 1024;
+
+struct thread_buffer {
+    std::string data;
+    bool buffered = false;
+    ~thread_buffer() { flush(); }
+    void flush() noexcept
+    {
+        std::size_t off = 0;
+        while (off < data.size()) {
+            ssize_t n = ::write(STDOUT_FILENO, data.data() + off, data.size() - off);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                break;  // stdout gone: drop the lines rather than block or crash
+            }
+            off += static_cast<std::size_t>(n);
+        }
+        data.clear();
+    }
+};
+
+thread_local thread_buffer tls_buffer;
+
+const char* level_name(level l)
+{
+    switch (l) {
+    case level::debug: return "debug";
+    case level::info: return "info";
+    case level::warn: return "warn";
+    case level::error: return "error";
+    }
+    return "info";
+}
+
+void append_time(std::string& out)
+{
+    using namespace std::chrono;
+    auto now = system_clock::now();
+    auto secs = time_point_cast<seconds>(now);
+    auto ms = duration_cast<milliseconds>(now - secs).count();
+    std::time_t t = system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    out.append(buf, static_cast<std::size_t>(n));
+}
+
+template <class N>
+void append_number(std::string& out, N v)
+{
+    char buf[32];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    if (ec == std::errc{}) out.append(buf, p);
+}
+
+}  // namespace
+
+void set_level(level l) noexcept { min_level.store(static_cast<int>(l), std::memory_order_relaxed); }
+
+bool enabled(level l) noexcept { return static_cast<int>(l) >= min_level.load(std::memory_order_relaxed); }
+
+bool parse_level(std::string_view text, level& out) noexcept
+{
+    if (text == "debug") out = level::debug;
+    else if (text == "info") out = level::info;
+    else if (text == "warn" || text == "warning") out = level::warn;
+    else if (text == "error") out = level::error;
+    else return false;
+    return true;
+}
+
+void append_json_escaped(std::string& out, std::string_view text)
+{
+    static constexpr char hex[] = "0123456789abcdef";
+    for (unsigned char c : text) {
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 0xf];
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+    }
+}
+
+void write(level l, std::string_view event, std::initializer_list<field> fields)
+{
+    if (!enabled(l)) return;
+    thread_buffer& tb = tls_buffer;
+    std::string& out = tb.data;
+    out += "{\"time\":\"";
+    append_time(out);
+    out += "\",\"level\":\"";
+    out += level_name(l);
+    out += "\",\"msg\":\"";
+    append_json_escaped(out, event);
+    out += '"';
+    for (const field& f : fields) {
+        out += ",\"";
+        append_json_escaped(out, f.key);
+        out += "\":";
+        switch (f.k) {
+        case field::kind::str:
+            out += '"';
+            append_json_escaped(out, f.s);
+            out += '"';
+            break;
+        case field::kind::i64: append_number(out, f.i); break;
+        case field::kind::u64: append_number(out, f.u); break;
+        case field::kind::f64: {
+            char buf[32];
+            int n = std::snprintf(buf, sizeof buf, "%.3f", f.d);
+            out.append(buf, static_cast<std::size_t>(n));
+            break;
+        }
+        case field::kind::boolean: out += f.b ? "true" : "false"; break;
+        }
+    }
+    out += "}\n";
+    if (!tb.buffered || l >= level::warn || out.size() >= flush_threshold) tb.flush();
+}
+
+void set_thread_buffered(bool on) noexcept
+{
+    tls_buffer.buffered = on;
+    if (!on) tls_buffer.flush();
+}
+
+void flush_thread() noexcept { tls_buffer.flush(); }
+
+}  // namespace portcullis::core::log

@@ -1,0 +1,104 @@
+#include "core/random.hpp"
+
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <system_error>
+
+namespace portcullis::core {
+
+void random_bytes(void* out, std::size_t n)
+{
+    auto* p = static_cast<unsigned char*>(out);
+    while (n > 0) {
+        ssize_t got = ::getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            throw std::system_error(errno, std::generic_category(), "getrandom");
+        }
+        p += got;
+        n -= static_cast<std::size_t>(got);
+    }
+}
+
+std::uint64_t random_below(std::uint64_t bound)
+{
+    // Rejection sampling: draw until the value falls below the largest multiple of bound.
+    const std::uint64_t limit = UINT64_MAX - (UINT64_MAX % bound);
+    for (;;) {
+        std::uint64_t v = 0;
+        random_bytes(&v, sizeof v);
+        if (v < limit) return v % bound;
+    }
+}
+
+std::string random_hex(std::size_t n)
+{
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string raw(n, '\0');
+    random_bytes(raw.data(), n);
+    std::string out;
+    out.reserve(2 * n);
+    for (unsigned char c : raw) {
+        out += digits[c >> 4];
+        out += digits[c & 0xf];
+    }
+    return out;
+}
+
+std::string random_token(std::size_t n)
+{
+    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string raw(n, '\0');
+    random_bytes(raw.data(), n);
+    std::string out;
+    out.reserve((n * 4 + 2) / 3);
+    std::size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        unsigned v = (static_cast<unsigned char>(raw[i]) << 16) | (static_cast<unsigned char>(raw[i + 1]) << 8) |
+                     static_cast<unsigned char>(raw[i + 2]);
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += alphabet[(v >> 6) & 63];
+        out += alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        unsigned v = static_cast<unsigned char>(raw[i]) << 16;
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+    } else if (n - i == 2) {
+        unsigned v = (static_cast<unsigned char>(raw[i]) << 16) | (static_cast<unsigned char>(raw[i + 1]) << 8);
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += alphabet[(v >> 6) & 63];
+    }
+    return out;
+}
+
+namespace {
+class real_clock final : public clock {
+public:
+    std::chrono::system_clock::time_point now() const override { return std::chrono::system_clock::now(); }
+};
+}  // namespace
+
+const clock& system_clock() noexcept
+{
+    static const real_clock instance;
+    return instance;
+}
+
+std::string format_rfc3339(std::chrono::system_clock::time_point t)
+{
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return std::string(buf, static_cast<std::size_t>(n));
+}
+
+}  // namespace portcullis::core

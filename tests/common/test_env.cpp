@@ -1,0 +1,63 @@
+#include "test_env.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace portcullis::test {
+
+std::string require_env(const char* name)
+{
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') {
+        throw std::runtime_error(std::string("integration test needs ") + name +
+                                 " (run the tests through scripts/test.sh)");
+    }
+    return v;
+}
+
+std::string env_or(const char* name, std::string fallback)
+{
+    const char* v = std::getenv(name);
+    return (v == nullptr || *v == '\0') ? fallback : std::string(v);
+}
+
+std::string unique_name(const std::string& prefix)
+{
+    static std::atomic<int> counter{0};
+    return prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+}
+
+int free_port()
+{
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) throw std::runtime_error("socket failed");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        throw std::runtime_error("bind failed");
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    int port = ntohs(addr.sin_port);
+    ::close(fd);
+    return port;
+}
+
+std::string make_temp_dir(const std::string& prefix)
+{
+    std::string base = env_or("TMPDIR", "/tmp");
+    std::string tmpl = base + "/" + prefix + "-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    return tmpl;
+}
+
+}  // namespace portcullis::test
