@@ -1,0 +1,131 @@
+# Shared shell functions for scripts/run.sh and scripts/test.sh: package
+# installation, building, and private PostgreSQL / Redis / SMTP-sink instances
+# that never touch a system instance (own data directory, own port).
+# shellcheck shell=bash
+
+PORTCULLIS_ROOT=${PORTCULLIS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
+SYS_PYTHON=/usr/bin/python3   # Debian's, which has aiosmtpd (a pyenv python may not)
+
+log() { printf '[portcullis] %s\n' "$*" >&2; }
+die() { printf '[portcullis] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the Debian packages in "$@" that are missing.
+ensure_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+}
+
+BUILD_PACKAGES=(g++ meson ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev)
+SERVER_PACKAGES=(postgresql redis-server)
+TEST_PACKAGES=(python3-aiosmtpd openssl curl clang-format clang-tidy prometheus systemd)
+
+# build DIR [meson options…]: configures once, then builds.
+build() {
+  local dir=$1; shift
+  cd "$PORTCULLIS_ROOT" || die "no checkout"
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >/dev/null || die "meson setup failed"
+  fi
+  ninja -C "$dir" || die "build failed"
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  "$SYS_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# PostgreSQL refuses to run as root: as root, run its commands as the postgres user.
+pg_run() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# pg_start DIR PORT [fast]: a private cluster in DIR listening on 127.0.0.1:PORT and a
+# socket in DIR, with a superuser "portcullis" (trust auth: loopback and socket only).
+pg_start() {
+  local dir=$1 port=$2 fast=${3:-}
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres: "$dir"
+    runuser -u postgres -- test -x "$dir" || die "the postgres user cannot reach $dir; clone the checkout somewhere it can (e.g. /srv or /opt)"
+  fi
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    pg_run "$PG_BIN/initdb" -D "$dir" -A trust -U portcullis -E UTF8 --locale=C.UTF-8 >/dev/null || die "initdb failed"
+  fi
+  local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200"
+  if [ -n "$fast" ]; then
+    # Test data is disposable: skip durability for speed.
+    opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  fi
+  pg_run "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -o "$opts" -w -t 60 start >/dev/null || {
+    tail -n 20 "$dir/server.log" >&2; die "PostgreSQL did not start"; }
+}
+
+pg_stop() {
+  local dir=$1
+  [ -f "$dir/postmaster.pid" ] && pg_run "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1
+  return 0
+}
+
+# redis_start DIR PORT: a private redis-server with the append-only file on
+# (everysec), so queued jobs survive a restart.
+redis_start() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" \
+    --logfile "$dir/redis.log" --appendonly yes --appendfsync everysec --save "" >/dev/null || die "redis-server did not start"
+  for _ in $(seq 1 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  die "redis-server did not answer"
+}
+
+redis_stop() {
+  local dir=$1
+  if [ -f "$dir/redis.pid" ]; then
+    local pid; pid=$(cat "$dir/redis.pid")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    rm -f "$dir/redis.pid"
+  fi
+  return 0
+}
+
+# smtp_start DIR PORT: the test SMTP sink, one file per message in DIR/messages.
+smtp_start() {
+  local dir=$1 port=$2
+  mkdir -p "$dir/messages"
+  rm -f "$dir/ready"
+  "$SYS_PYTHON" "$PORTCULLIS_ROOT/tests/smtp_sink.py" --host 127.0.0.1 --port "$port" --dir "$dir/messages" \
+    --ready-file "$dir/ready" >"$dir/smtp.log" 2>&1 &
+  echo $! >"$dir/smtp.pid"
+  for _ in $(seq 1 200); do
+    [ -f "$dir/ready" ] && return 0
+    sleep 0.05
+  done
+  cat "$dir/smtp.log" >&2
+  die "SMTP sink did not start"
+}
+
+smtp_stop() {
+  local dir=$1
+  if [ -f "$dir/smtp.pid" ]; then
+    kill "$(cat "$dir/smtp.pid")" 2>/dev/null
+    rm -f "$dir/smtp.pid"
+  fi
+  return 0
+}

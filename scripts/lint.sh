@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Format check (clang-format, .clang-format) and clang-tidy with the small set of
+# checks in .clang-tidy, over the project's own C++ sources.
+#   scripts/lint.sh          check
+#   scripts/lint.sh --fix    rewrite files in place with clang-format
+set -uo pipefail
+source "$(dirname "$0")/lib/common.sh"
+cd "$PORTCULLIS_ROOT"
+ensure_packages clang-format clang-tidy
+
+mapfile -t files < <(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp')
+status=0
+if [ "${1:-}" = "--fix" ]; then
+  clang-format -i "${files[@]}"
+  exit 0
+fi
+if ! clang-format --dry-run -Werror "${files[@]}" 2>/tmp/portcullis-format.log; then
+  grep -E '^[^ ].*: (error|warning):' /tmp/portcullis-format.log | head -n 20 >&2
+  log "clang-format: files differ from .clang-format (run scripts/lint.sh --fix)"
+  status=1
+fi
+
+# clang-tidy needs a compile database; any configured build dir will do.
+db=""
+for d in build-test build build-dev; do [ -f "$d/compile_commands.json" ] && { db=$d; break; }; done
+if [ -z "$db" ]; then
+  build build-lint --buildtype=debug >/dev/null
+  db=build-lint
+fi
+mapfile -t tidy_files < <(git ls-files 'src/*.cpp' | grep -v '_test.cpp$' | grep -v '_impl.cpp$')
+if ! clang-tidy -p "$db" --quiet "${tidy_files[@]}" >/tmp/portcullis-tidy.log 2>&1; then
+  grep -E 'warning:|error:' /tmp/portcullis-tidy.log | grep -v '^/usr/' | head -n 40 >&2
+  log "clang-tidy reported problems"
+  status=1
+fi
+[ $status -eq 0 ] && log "lint clean"
+exit $status

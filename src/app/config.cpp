@@ -1,0 +1,347 @@
+#include "app/config.hpp"
+
+#include "core/random.hpp"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace portcullis::app {
+namespace {
+
+std::string_view trim(std::string_view s)
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+}
+
+// Collects every problem so one start-up attempt reports all of them.
+class reader {
+public:
+    reader(const std::map<std::string, std::string>& env, const std::map<std::string, std::string>& dotenv)
+        : env_(env), dotenv_(dotenv)
+    {
+    }
+
+    std::optional<std::string> raw(const char* name) const
+    {
+        if (auto it = env_.find(name); it != env_.end()) return it->second;
+        if (auto it = dotenv_.find(name); it != dotenv_.end()) return it->second;
+        return std::nullopt;
+    }
+
+    void fail(const char* name, const std::string& why) { errors_ += std::string(name) + ": " + why + "\n"; }
+
+    void str(const char* name, std::string& out)
+    {
+        if (auto v = raw(name)) out = *v;
+    }
+
+    void one_of(const char* name, std::string& out, std::initializer_list<std::string_view> allowed)
+    {
+        auto v = raw(name);
+        if (!v) return;
+        for (auto a : allowed) {
+            if (*v == a) {
+                out = *v;
+                return;
+            }
+        }
+        std::string list;
+        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        fail(name, "must be one of " + list);
+    }
+
+    template <class N>
+    void number(const char* name, N& out, N min, N max)
+    {
+        auto v = raw(name);
+        if (!v) return;
+        std::string_view s = trim(*v);
+        N parsed{};
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
+        if (ec != std::errc{} || p != s.data() + s.size() || s.empty()) {
+            fail(name, "must be a whole number");
+            return;
+        }
+        if (parsed < min || parsed > max) {
+            fail(name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+            return;
+        }
+        out = parsed;
+    }
+
+    template <class Rep, class Period>
+    void seconds(const char* name, std::chrono::duration<Rep, Period>& out, std::int64_t min, std::int64_t max)
+    {
+        std::int64_t secs = std::chrono::duration_cast<std::chrono::seconds>(out).count();
+        number<std::int64_t>(name, secs, min, max);
+        out = std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(std::chrono::seconds(secs));
+    }
+
+    void boolean(const char* name, bool& out)
+    {
+        auto v = raw(name);
+        if (!v) return;
+        std::string s(trim(*v));
+        for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (s == "1" || s == "true" || s == "yes" || s == "on") out = true;
+        else if (s == "0" || s == "false" || s == "no" || s == "off") out = false;
+        else fail(name, "must be true or false");
+    }
+
+    const std::string& errors() const { return errors_; }
+
+private:
+    const std::map<std::string, std::string>& env_;
+    const std::map<std::string, std::string>& dotenv_;
+    std::string errors_;
+};
+
+unsigned cores()
+{
+    unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : n;
+}
+
+bool parse_listen(std::string_view text, std::string& host, std::uint16_t& port)
+{
+    std::string_view h;
+    std::string_view p;
+    if (!text.empty() && text.front() == '[') {
+        auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+        h = text.substr(1, close - 1);
+        p = text.substr(close + 2);
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return false;
+        h = text.substr(0, colon);
+        p = text.substr(colon + 1);
+    }
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+    if (ec != std::errc{} || ptr != p.data() + p.size() || value > 65535 || p.empty()) return false;
+    unsigned char buf[16];
+    std::string hs(h);
+    if (inet_pton(AF_INET, hs.c_str(), buf) != 1 && inet_pton(AF_INET6, hs.c_str(), buf) != 1) return false;
+    host = hs;
+    port = static_cast<std::uint16_t>(value);
+    return true;
+}
+
+}  // namespace
+
+bool cidr::contains(std::string_view ip) const
+{
+    std::string s(ip);
+    // IPv4-mapped IPv6 peers ("::ffff:1.2.3.4") compare as IPv4.
+    if (!v6 && s.rfind("::ffff:", 0) == 0) s = s.substr(7);
+    unsigned char buf[16]{};
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, s.c_str(), buf) != 1) return false;
+    unsigned bits = prefix;
+    for (std::size_t i = 0; bits > 0; ++i, bits = bits > 8 ? bits - 8 : 0) {
+        unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
+        if ((buf[i] & mask) != (address[i] & mask)) return false;
+    }
+    return true;
+}
+
+std::optional<cidr> parse_cidr(std::string_view text)
+{
+    text = trim(text);
+    cidr out;
+    auto slash = text.find('/');
+    std::string addr(text.substr(0, slash));
+    if (inet_pton(AF_INET, addr.c_str(), out.address.data()) == 1) {
+        out.v6 = false;
+        out.prefix = 32;
+    } else if (inet_pton(AF_INET6, addr.c_str(), out.address.data()) == 1) {
+        out.v6 = true;
+        out.prefix = 128;
+    } else {
+        return std::nullopt;
+    }
+    if (slash != std::string_view::npos) {
+        std::string_view p = text.substr(slash + 1);
+        unsigned value = 0;
+        auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+        if (ec != std::errc{} || ptr != p.data() + p.size() || p.empty() || value > out.prefix) return std::nullopt;
+        out.prefix = value;
+    }
+    return out;
+}
+
+std::map<std::string, std::string> parse_dotenv(std::string_view text)
+{
+    std::map<std::string, std::string> out;
+    std::size_t line_no = 0;
+    while (!text.empty()) {
+        auto nl = text.find('\n');
+        std::string_view line = trim(text.substr(0, nl));
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        ++line_no;
+        if (line.empty() || line.front() == '#') continue;
+        if (line.rfind("export ", 0) == 0) line = trim(line.substr(7));
+        auto eq = line.find('=');
+        if (eq == std::string_view::npos || eq == 0) {
+            throw config_error(".env line " + std::to_string(line_no) + ": expected KEY=VALUE");
+        }
+        std::string key(trim(line.substr(0, eq)));
+        std::string_view value = trim(line.substr(eq + 1));
+        if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+            value = value.substr(1, value.size() - 2);
+        } else if (auto hash = value.find(" #"); hash != std::string_view::npos) {
+            value = trim(value.substr(0, hash));
+        }
+        out[key] = std::string(value);
+    }
+    return out;
+}
+
+config load_config(const std::map<std::string, std::string>& env, const std::map<std::string, std::string>& dotenv)
+{
+    config c;
+    reader r(env, dotenv);
+
+    std::string mode = "production";
+    r.one_of("PORTCULLIS_ENV", mode, {"production", "development"});
+    c.development = mode == "development";
+
+    r.str("SECRET_KEY", c.secret_key);
+    if (c.secret_key.empty()) {
+        if (c.development) {
+            c.secret_key = core::random_hex(32);
+            c.secret_key_generated = true;
+        } else {
+            r.fail("SECRET_KEY", "is required (set PORTCULLIS_ENV=development to run without one)");
+        }
+    } else if (c.secret_key.size() < 32 && !c.development) {
+        r.fail("SECRET_KEY", "must be at least 32 characters");
+    }
+
+    if (auto listen = r.raw("LISTEN")) {
+        if (!parse_listen(trim(*listen), c.http.host, c.http.port)) {
+            r.fail("LISTEN", "must be host:port with a numeric IPv4 or [IPv6] address");
+        }
+    }
+    c.io_threads = cores();
+    r.number<unsigned>("IO_THREADS", c.io_threads, 1, 256);
+    r.seconds("SHUTDOWN_TIMEOUT", c.shutdown_timeout, 0, 3600);
+    r.number<std::size_t>("MAX_CONNECTIONS", c.http.max_connections, 1, 1'000'000);
+    r.seconds("HEADER_TIMEOUT", c.http.header_timeout, 1, 3600);
+    r.seconds("IDLE_TIMEOUT", c.http.idle_timeout, 1, 86400);
+    r.seconds("REQUEST_TIMEOUT", c.http.request_timeout, 1, 3600);
+    r.boolean("ACCESS_LOG", c.http.access_log);
+
+    r.str("DATABASE_URL", c.database_url);
+    if (c.database_url.rfind("postgresql://", 0) != 0 && c.database_url.rfind("postgres://", 0) != 0) {
+        r.fail("DATABASE_URL", "must start with postgresql://");
+    }
+    r.number<unsigned>("DATABASE_POOL_SIZE", c.database_pool_size, 1, 1000);
+    r.seconds("DATABASE_TIMEOUT", c.database_timeout, 1, 600);
+    r.boolean("MIGRATE_ON_START", c.migrate_on_start);
+
+    r.str("REDIS_URL", c.redis_url);
+    if (c.redis_url.rfind("redis://", 0) != 0) r.fail("REDIS_URL", "must start with redis://");
+    r.seconds("REDIS_TIMEOUT", c.redis_timeout, 1, 600);
+    r.str("REDIS_PREFIX", c.redis_prefix);
+
+    r.one_of("EMAIL_BACKEND", c.email_backend, {"smtp", "console", "file"});
+    r.str("EMAIL_HOST", c.email_host);
+    r.number<unsigned>("EMAIL_PORT", c.email_port, 1, 65535);
+    r.boolean("EMAIL_USE_TLS", c.email_use_tls);
+    r.boolean("EMAIL_USE_SSL", c.email_use_ssl);
+    if (c.email_use_tls && c.email_use_ssl) r.fail("EMAIL_USE_SSL", "cannot be combined with EMAIL_USE_TLS");
+    r.str("EMAIL_HOST_USER", c.email_host_user);
+    r.str("EMAIL_HOST_PASSWORD", c.email_host_password);
+    r.str("DEFAULT_FROM_EMAIL", c.default_from_email);
+    r.str("EMAIL_FILE_PATH", c.email_file_path);
+    r.str("EMAIL_CA_FILE", c.email_ca_file);
+    r.seconds("EMAIL_TIMEOUT", c.email_timeout, 1, 600);
+    r.str("TEMPLATES_DIR", c.templates_dir);
+
+    r.seconds("ACCESS_TOKEN_LIFETIME", c.access_token_lifetime, 30, 86400);
+    r.seconds("REFRESH_TOKEN_LIFETIME", c.refresh_token_lifetime, 60, 365 * 86400);
+    r.seconds("REFRESH_REUSE_INTERVAL", c.refresh_reuse_interval, 0, 300);
+    r.seconds("OTP_TTL", c.otp_ttl, 30, 86400);
+    r.number<unsigned>("MAX_OTP_ATTEMPTS", c.max_otp_attempts, 1, 100);
+    r.seconds("OTP_RESEND_COOLDOWN", c.otp_resend_cooldown, 0, 86400);
+    r.number<unsigned>("OTP_MAX_FAILURES_PER_HOUR", c.otp_max_failures_per_hour, 1, 10000);
+
+    r.number<unsigned>("JOB_WORKERS", c.job_workers, 0, 1024);
+    c.hash_threads = cores();
+    r.number<unsigned>("HASH_THREADS", c.hash_threads, 1, 256);
+    c.hash_queue = 64 * c.hash_threads;
+    r.number<unsigned>("HASH_QUEUE", c.hash_queue, 1, 1'000'000);
+    r.number<unsigned>("ARGON2_MEMORY_KIB", c.argon2_memory_kib, 8, 4 * 1024 * 1024);
+    r.number<unsigned>("ARGON2_ITERATIONS", c.argon2_iterations, 1, 100);
+    r.number<unsigned>("ARGON2_PARALLELISM", c.argon2_parallelism, 1, 64);
+
+    r.one_of("EMAIL_VALIDATION", c.email_validation, {"syntax", "mx", "mailboxlayer"});
+    r.str("MAILBOXLAYER_ACCESS_KEY", c.mailboxlayer_access_key);
+    if (c.email_validation == "mailboxlayer" && c.mailboxlayer_access_key.empty()) {
+        r.fail("MAILBOXLAYER_ACCESS_KEY", "is required when EMAIL_VALIDATION=mailboxlayer");
+    }
+    r.boolean("EMAIL_VALIDATION_FAIL_OPEN", c.email_validation_fail_open);
+    r.seconds("EMAIL_VALIDATION_TIMEOUT", c.email_validation_timeout, 1, 60);
+    r.str("DISPOSABLE_DOMAINS_FILE", c.disposable_domains_file);
+
+    if (auto exempt = r.raw("RATE_LIMIT_EXEMPT")) {
+        std::string_view rest = *exempt;
+        while (!rest.empty()) {
+            auto comma = rest.find(',');
+            std::string_view item = trim(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            if (item.empty()) continue;
+            if (auto block = parse_cidr(item)) c.rate_limit_exempt.push_back(*block);
+            else r.fail("RATE_LIMIT_EXEMPT", "'" + std::string(item) + "' is not an address or CIDR block");
+        }
+    }
+    r.number<unsigned>("LOGIN_FAIL_LIMIT", c.login_fail_limit, 1, 1'000'000);
+    r.seconds("LOGIN_FAIL_WINDOW", c.login_fail_window, 1, 86400);
+    r.number<unsigned>("LOGIN_IP_LIMIT", c.login_ip_limit, 1, 1'000'000);
+    r.number<unsigned>("REGISTER_IP_LIMIT", c.register_ip_limit, 1, 1'000'000);
+    r.number<unsigned>("ADDRESS_LIMIT", c.address_limit, 1, 1'000'000);
+
+    if (auto lvl = r.raw("LOG_LEVEL")) {
+        if (!core::log::parse_level(trim(*lvl), c.log_level)) r.fail("LOG_LEVEL", "must be debug, info, warn or error");
+    }
+    r.boolean("COOKIE_SECURE", c.cookie_secure);
+
+    if (!r.errors().empty()) throw config_error(r.errors());
+    return c;
+}
+
+config load_config()
+{
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        std::string_view kv(*e);
+        auto eq = kv.find('=');
+        if (eq == std::string_view::npos) continue;
+        env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+    }
+    std::string path = ".env";
+    if (auto it = env.find("PORTCULLIS_ENV_FILE"); it != env.end()) path = it->second;
+    std::map<std::string, std::string> dotenv;
+    std::ifstream in(path);
+    if (in) {
+        std::stringstream ss;
+        ss << in.rdbuf();
+        dotenv = parse_dotenv(ss.str());
+    } else if (env.count("PORTCULLIS_ENV_FILE") != 0) {
+        throw config_error("PORTCULLIS_ENV_FILE: cannot read " + path + "\n");
+    }
+    return load_config(env, dotenv);
+}
+
+}  // namespace portcullis::app

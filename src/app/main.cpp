@@ -1,0 +1,100 @@
+// portcullis: command-line entry point.
+
+#include "app/config.hpp"
+#include "app/serve.hpp"
+#include "core/log.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr const char* usage = R"(portcullis — authentication server
+
+Usage:
+  portcullis serve [--no-migrate] [--no-workers]
+                                HTTP server plus in-process job workers
+  portcullis worker             job workers only
+  portcullis migrate            apply database migrations
+  portcullis queue stats        queue depths and counters
+  portcullis queue dead         dead-lettered jobs with their errors
+  portcullis queue retry ID|--all
+                                re-enqueue dead jobs
+  portcullis queue show ID      one job's state, attempts and last error
+  portcullis import-django --database-url URL [--table auth_user]
+                                copy users from a Django database
+  portcullis bench-hash [--seconds N]
+                                password hashes per second with the configured parameters
+  portcullis --version
+  portcullis --help
+
+Configuration comes from the environment and a .env file in the working directory
+(see docs/CONFIGURATION.md).
+)";
+
+int not_available(const std::string& what)
+{
+    std::fprintf(stderr, "portcullis: '%s' is not available yet in this build\n", what.c_str());
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    std::signal(SIGPIPE, SIG_IGN);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        std::fputs(usage, args.empty() ? stderr : stdout);
+        return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version" || args[0] == "-V") {
+        std::printf("portcullis %s\n", PORTCULLIS_VERSION);
+        return 0;
+    }
+
+    const std::string& cmd = args[0];
+    static const std::vector<std::string> known = {"serve", "worker", "migrate", "queue", "import-django", "bench-hash"};
+    bool is_known = false;
+    for (const auto& k : known) is_known = is_known || k == cmd;
+    if (!is_known) {
+        std::fprintf(stderr, "portcullis: unknown command '%s'\n\n%s", cmd.c_str(), usage);
+        return 2;
+    }
+
+    portcullis::app::config cfg;
+    try {
+        cfg = portcullis::app::load_config();
+    } catch (const portcullis::app::config_error& e) {
+        std::fprintf(stderr, "portcullis: invalid configuration:\n%s", e.what());
+        return 2;
+    }
+    portcullis::core::log::set_level(cfg.log_level);
+    if (cfg.secret_key_generated) {
+        portcullis::core::log::warn("development_mode_random_secret_key",
+                                    {{"note", "tokens will not survive a restart; set SECRET_KEY"}});
+    }
+
+    try {
+        if (cmd == "serve") {
+            portcullis::app::serve_options opts;
+            for (std::size_t i = 1; i < args.size(); ++i) {
+                if (args[i] == "--no-migrate") opts.migrate = false;
+                else if (args[i] == "--no-workers") opts.workers = false;
+                else {
+                    std::fprintf(stderr, "portcullis serve: unknown option '%s'\n", args[i].c_str());
+                    return 2;
+                }
+            }
+            return portcullis::app::run_serve(cfg, opts);
+        }
+        return not_available(cmd);
+    } catch (const std::exception& e) {
+        portcullis::core::log::error("fatal", {{"error", e.what()}});
+        return 1;
+    }
+}

@@ -1,0 +1,23 @@
+#include "app/routes.hpp"
+
+#include "net/http.hpp"
+
+namespace portcullis::app {
+namespace {
+
+boost::asio::awaitable<net::response> async_healthz(net::request&)
+{
+    net::response r;
+    r.body = R"({"status":"ok"})";
+    co_return r;
+}
+
+}  // namespace
+
+void add_routes(net::router& routes, thread_services& services)
+{
+    (void)services;
+    routes.add("GET", "/healthz", async_healthz);
+}
+
+}  // namespace portcullis::app

@@ -1,0 +1,17 @@
+#pragma once
+// `portcullis serve`: the HTTP server on IO_THREADS I/O threads plus the
+// in-process job workers, until SIGTERM/SIGINT.
+
+#include "app/config.hpp"
+
+namespace portcullis::app {
+
+struct serve_options {
+    bool migrate = true;   // apply migrations before listening
+    bool workers = true;   // run the job workers in-process
+};
+
+// Runs until a signal stops it; returns the process exit code.
+int run_serve(const config& cfg, const serve_options& opts);
+
+}  // namespace portcullis::app

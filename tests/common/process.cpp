@@ -1,0 +1,101 @@
+#include "process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace portcullis::test {
+
+process::process(std::vector<std::string> argv, const std::map<std::string, std::string>& env, std::string log_path)
+    : log_path_(std::move(log_path))
+{
+    std::map<std::string, std::string> full;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string kv(*e);
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) full[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (const auto& [k, v] : env) full[k] = v;
+    std::vector<std::string> env_strings;
+    for (const auto& [k, v] : full) env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+
+    int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::runtime_error("cannot open " + log_path_);
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        ::setpgid(0, 0);
+        ::execve(args[0], args.data(), envp.data());
+        ::_exit(127);
+    }
+    ::close(fd);
+}
+
+process::~process()
+{
+    if (running()) {
+        ::kill(pid_, SIGKILL);
+        wait(std::chrono::seconds(10));
+    }
+}
+
+void process::signal(int signo) const { ::kill(pid_, signo); }
+
+bool process::running()
+{
+    if (status_) return false;
+    int st = 0;
+    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return false;
+    }
+    return r == 0;
+}
+
+std::optional<int> process::wait(std::chrono::milliseconds timeout)
+{
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (running()) {
+        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return status_;
+}
+
+std::string process::log() const { return read_file(log_path_); }
+
+int run_command(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
+                const std::string& log_path, std::chrono::milliseconds timeout)
+{
+    process p(std::move(argv), env, log_path);
+    auto st = p.wait(timeout);
+    return st ? *st : -1;
+}
+
+std::string read_file(const std::string& path)
+{
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace portcullis::test

@@ -1,0 +1,41 @@
+#pragma once
+// Child processes for tests: the server binary, private service instances.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portcullis::test {
+
+class process {
+public:
+    // Starts `argv` with the current environment plus `env` (which overrides), stdout
+    // and stderr appended to `log_path`. Throws std::runtime_error on failure.
+    process(std::vector<std::string> argv, const std::map<std::string, std::string>& env, std::string log_path);
+    ~process();  // SIGKILL if still running
+    process(const process&) = delete;
+    process& operator=(const process&) = delete;
+
+    int pid() const noexcept { return pid_; }
+    void signal(int signo) const;
+    // Waits for exit; returns the exit status (128+signal when killed) or nullopt on timeout.
+    std::optional<int> wait(std::chrono::milliseconds timeout);
+    bool running();
+    const std::string& log_path() const noexcept { return log_path_; }
+    std::string log() const;
+
+private:
+    int pid_ = -1;
+    std::optional<int> status_;
+    std::string log_path_;
+};
+
+// Runs a command to completion (shell-free), returning its exit status; output to `log_path`.
+int run_command(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
+                const std::string& log_path, std::chrono::milliseconds timeout);
+
+std::string read_file(const std::string& path);
+
+}  // namespace portcullis::test
