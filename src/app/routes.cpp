@@ -16,8 +16,8 @@ boost::asio::awaitable<net::response> async_healthz(net::request&)
 
 void add_routes(net::router& routes, thread_services& services)
 {
-    (void)services;
     routes.add("GET", "/healthz", async_healthz);
+    services.add_routes(routes);
 }
 
 }  // namespace portcullis::app

@@ -80,7 +80,13 @@ asio::awaitable<void> async_wait_for_shutdown(shutdown_state* st)
     std::size_t left = open_connections(st->threads);
     if (left > 0) core::log::warn("shutdown_deadline_passed", {{"open_connections", left}});
     st->shared.stop_workers(deadline);
-    for (auto& t : st->threads) t->ioc.stop();
+    for (auto& t : st->threads) {
+        io_thread* raw = t.get();
+        asio::post(raw->ioc, [raw] {
+            raw->services->stop();
+            raw->ioc.stop();
+        });
+    }
     core::log::info("shutdown_complete");
 }
 
@@ -113,6 +119,7 @@ int run_serve(const config& cfg, const serve_options& opts)
         threads.push_back(std::move(t));
     }
 
+    start_shared_background(*shared);
     for (auto& t : threads) {
         io_thread* raw = t.get();
         raw->thread = std::thread([raw] {

@@ -1,41 +1,448 @@
 #include "app/services.hpp"
 
+#include "app/mail_task.hpp"
+#include "app/notify.hpp"
+#include "auth/hash_pool.hpp"
+#include "auth/password_policy.hpp"
+#include "auth/service.hpp"
+#include "auth/session_cache.hpp"
 #include "core/log.hpp"
+#include "core/spawn.hpp"
+#include "jobs/beat.hpp"
+#include "jobs/queue.hpp"
+#include "jobs/worker_pool.hpp"
+#include "mail/mailer.hpp"
+#include "net/api.hpp"
+#include "store/kv/auth_kv.hpp"
+#include "store/pg/blocking_pool.hpp"
+#include "store/pg/migrate.hpp"
+#include "store/pg/pg_repositories.hpp"
+#include "store/pg/pool.hpp"
+#include "store/redis/connection.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <future>
+#include <mutex>
+#include <thread>
 
 namespace portcullis::app {
+
+namespace asio = boost::asio;
+
+store::pg::settings pg_settings(const config& cfg)
+{
+    store::pg::settings s;
+    s.url = cfg.database_url;
+    s.pool_size = cfg.database_pool_size;
+    s.query_timeout = cfg.database_timeout;
+    s.connect_timeout = cfg.database_timeout;
+    s.acquire_timeout = cfg.database_timeout;
+    return s;
+}
+
+store::redis::settings redis_settings(const config& cfg)
+{
+    store::redis::settings base;
+    base.command_timeout = cfg.redis_timeout;
+    auto parsed = store::redis::parse_url(cfg.redis_url, base);
+    if (!parsed) throw config_error("REDIS_URL: must be redis://[:password@]host[:port][/db]\n");
+    return *parsed;
+}
+
+jobs::queue_settings queue_settings(const config& cfg)
+{
+    jobs::queue_settings q;
+    q.prefix = cfg.redis_prefix;
+    return q;
+}
+
 namespace {
 
-class shared_impl final : public shared_services {
-public:
-    explicit shared_impl(const config& cfg) : cfg_(cfg) {}
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-    bool migrate(const config&) override { return true; }
-    void start_control(boost::asio::io_context&) override {}
-    void stop_workers(core::deadline) override {}
+auth::hash_pool_settings hash_settings(const config& cfg)
+{
+    auth::hash_pool_settings h;
+    h.threads = cfg.hash_threads;
+    h.queue_limit = cfg.hash_queue;
+    h.params.memory_kib = cfg.argon2_memory_kib;
+    h.params.iterations = cfg.argon2_iterations;
+    h.params.parallelism = cfg.argon2_parallelism;
+    return h;
+}
+
+auth::auth_settings auth_settings_of(const config& cfg)
+{
+    auth::auth_settings a;
+    a.access_lifetime = cfg.access_token_lifetime;
+    a.refresh_lifetime = cfg.refresh_token_lifetime;
+    a.refresh_reuse_interval = cfg.refresh_reuse_interval;
+    a.otp_ttl = cfg.otp_ttl;
+    a.max_otp_attempts = static_cast<int>(cfg.max_otp_attempts);
+    a.otp_resend_cooldown = cfg.otp_resend_cooldown;
+    a.otp_max_failures_per_hour = static_cast<int>(cfg.otp_max_failures_per_hour);
+    a.login_fail_limit = static_cast<int>(cfg.login_fail_limit);
+    a.login_fail_window = cfg.login_fail_window;
+    a.login_ip_limit = static_cast<int>(cfg.login_ip_limit);
+    a.request_ip_limit = static_cast<int>(cfg.register_ip_limit);
+    a.address_limit = static_cast<int>(cfg.address_limit);
+    auto exempt = cfg.rate_limit_exempt;
+    a.ip_exempt = [exempt](std::string_view ip) {
+        for (const auto& block : exempt) {
+            if (block.contains(ip)) return true;
+        }
+        return false;
+    };
+    return a;
+}
+
+class thread_impl;
+
+// A cache living on one I/O thread, and how to reach it from elsewhere.
+struct cache_handle {
+    asio::io_context* ioc;
+    auth::session_cache* cache;
+};
+
+class shared_impl final : public shared_services, public auth::invalidation_sink {
+public:
+    shared_impl(const config& cfg, bool workers)
+        : cfg_(cfg),
+          keys_(cfg.secret_key),
+          hashes_(hash_settings(cfg)),
+          redis_settings_(redis_settings(cfg)),
+          counters_(std::make_shared<jobs::counters>()),
+          workers_enabled_(workers && cfg.job_workers > 0)
+    {
+    }
+
+    ~shared_impl() override
+    {
+        stop_background();
+        hashes_.stop();
+    }
+
+    bool migrate(const config& cfg) override
+    {
+        asio::io_context ioc;
+        // async_migrate takes the settings by reference: they must outlive the run.
+        const store::pg::settings settings = pg_settings(cfg);
+        auto fut = asio::co_spawn(
+            ioc, store::pg::async_migrate(blocking_, settings, core::steady_clock::now() + std::chrono::seconds(60)),
+            asio::use_future);
+        ioc.run();
+        auto r = fut.get();
+        if (!r) {
+            core::log::error("migrations_failed", {{"error", r.error().message()}});
+            return false;
+        }
+        core::log::info("migrations_applied", {{"applied", static_cast<std::int64_t>(r->applied)},
+                                                {"version", static_cast<std::int64_t>(r->version)}});
+        return true;
+    }
+
+    void start_control(asio::io_context& control) override
+    {
+        if (auto interval = watchdog_interval()) {
+            asio::co_spawn(control, async_watchdog(control, *interval / 2), core::log_escape{"watchdog"});
+        }
+    }
+
+    void stop_workers(core::deadline deadline) override
+    {
+        (void)deadline;
+        stop_background();
+        // Queued hash jobs complete through the I/O threads' executors: finish them
+        // while those still exist.
+        hashes_.stop();
+    }
+
+    // Starts the background thread: the invalidation reader, and the job workers and
+    // beat when enabled. Called once every I/O thread has registered its cache.
+    void start_background()
+    {
+        bg_conn_ = std::make_unique<store::redis::connection>(bg_ioc_.get_executor(), redis_settings_);
+        bg_conn_->start();
+        asio::co_spawn(bg_ioc_, async_invalidation_reader(), core::log_escape{"invalidation_reader"});
+        if (workers_enabled_) start_workers(bg_ioc_, bg_conn_.get());
+        bg_thread_ = std::thread([this] {
+            core::log::set_thread_buffered(false);
+            bg_ioc_.run();
+        });
+    }
+
+    // The job workers, beat and the periodic purge (`serve` runs them in-process,
+    // `worker` alone).
+    void start_workers(asio::io_context& ioc, store::redis::connection* conn)
+    {
+        mail_ = std::make_unique<mail_task>(cfg_, keys_.seal, ioc.get_executor());
+        jobs::registry tasks;
+        mail_->register_with(tasks);
+        jobs::worker_settings ws;
+        ws.concurrency = cfg_.job_workers;
+        workers_ = std::make_unique<jobs::worker_pool>(ioc.get_executor(), redis_settings_, std::move(tasks),
+                                                       queue_settings(cfg_), ws, counters_);
+        workers_done_flag_ = std::make_shared<bool>(false);
+        asio::co_spawn(ioc, async_run_workers(workers_.get(), workers_done_flag_), core::log_escape{"job_workers"});
+
+        purge_pool_ = std::make_unique<store::pg::pool>(ioc.get_executor(), blocking_, small_pool());
+        purge_pool_->start();
+        purge_tokens_ = std::make_unique<store::pg::refresh_tokens>(*purge_pool_);
+        beat_ = std::make_unique<jobs::beat>(ioc.get_executor(), *conn, queue_settings(cfg_));
+        store::refresh_token_repository* tokens = purge_tokens_.get();
+        beat_->add("purge_expired", std::chrono::minutes(10), [tokens]() { return async_purge(tokens); });
+        asio::co_spawn(ioc, beat_->async_run(), core::log_escape{"beat"});
+    }
+
+    void register_cache(asio::io_context& ioc, auth::session_cache& cache)
+    {
+        std::lock_guard lock(mu_);
+        caches_.push_back({&ioc, &cache});
+    }
+
+    // Local broadcast: the calling thread's cache at once, the others by post.
+    void broadcast(const std::string& event) override
+    {
+        for (const auto& h : caches_) {
+            if (h.ioc->get_executor().running_in_this_thread()) {
+                h.cache->apply(event);
+            } else {
+                auth::session_cache* cache = h.cache;
+                asio::post(*h.ioc, [cache, event] { cache->apply(event); });
+            }
+        }
+    }
+
+    void set_caches_enabled(bool on)
+    {
+        for (const auto& h : caches_) {
+            auth::session_cache* cache = h.cache;
+            asio::post(*h.ioc, [cache, on] { cache->set_enabled(on); });
+        }
+    }
+
+    const auth::key_set& keys() const noexcept { return keys_; }
+    auth::hash_pool& hashes() noexcept { return hashes_; }
+    const auth::password_policy& policy() const noexcept { return policy_; }
+    store::pg::blocking_pool& blocking() noexcept { return blocking_; }
+    const store::redis::settings& redis() const noexcept { return redis_settings_; }
+    const std::shared_ptr<jobs::counters>& counters() const noexcept { return counters_; }
+    const config& cfg() const noexcept { return cfg_; }
 
 private:
+    store::pg::settings small_pool() const
+    {
+        store::pg::settings s = pg_settings(cfg_);
+        s.pool_size = 2;
+        return s;
+    }
+
+    static asio::awaitable<void> async_run_workers(jobs::worker_pool* pool, std::shared_ptr<bool> done)
+    {
+        co_await pool->async_run();
+        *done = true;
+    }
+
+    static asio::awaitable<core::result<void>> async_purge(store::refresh_token_repository* tokens)
+    {
+        std::int64_t tokens_total = 0;
+        std::int64_t sessions_total = 0;
+        for (int round = 0; round < 100; ++round) {
+            auto r = co_await tokens->async_purge(1000, core::steady_clock::now() + std::chrono::seconds(30));
+            if (!r) co_return r.error();
+            tokens_total += r->refresh_tokens;
+            sessions_total += r->sessions;
+            if (r->refresh_tokens < 1000 && r->sessions < 1000) break;
+        }
+        core::log::info("purged_expired", {{"refresh_tokens", tokens_total}, {"sessions", sessions_total}});
+        co_return core::result<void>{};
+    }
+
+    asio::awaitable<void> async_watchdog(asio::io_context& control, std::chrono::microseconds every)
+    {
+        asio::steady_timer t(control);
+        for (;;) {
+            sd_notify("WATCHDOG=1");
+            t.expires_after(every);
+            auto [ec] = co_await t.async_wait(use_tuple);
+            if (ec) co_return;
+        }
+    }
+
+    // Follows the invalidation stream. Caches are enabled only while it is read.
+    asio::awaitable<void> async_invalidation_reader()
+    {
+        store::kv::invalidation_reader reader(*bg_conn_, cfg_.redis_prefix);
+        asio::steady_timer pause(bg_ioc_);
+        auto backoff = std::chrono::milliseconds(100);
+        while (!stopping_) {
+            auto tail = co_await reader.async_tail(core::steady_clock::now() + std::chrono::seconds(3));
+            if (!tail) {
+                pause.expires_after(backoff);
+                co_await pause.async_wait(use_tuple);
+                backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+                continue;
+            }
+            backoff = std::chrono::milliseconds(100);
+            std::string last = *tail;
+            set_caches_enabled(true);
+            while (!stopping_) {
+                auto batch = co_await reader.async_read(last, std::chrono::milliseconds(1000),
+                                                        core::steady_clock::now() + std::chrono::seconds(5));
+                if (!batch) {
+                    core::log::warn("invalidation_stream_lost", {{"error", batch.error().message()}});
+                    set_caches_enabled(false);
+                    break;
+                }
+                if (batch->trimmed) broadcast_remote("*");
+                for (const auto& [id, event] : batch->events) {
+                    broadcast_remote(event);
+                    last = id;
+                }
+            }
+        }
+        set_caches_enabled(false);
+    }
+
+    void broadcast_remote(const std::string& event)
+    {
+        for (const auto& h : caches_) {
+            auth::session_cache* cache = h.cache;
+            asio::post(*h.ioc, [cache, event] { cache->apply(event); });
+        }
+    }
+
+    void stop_background()
+    {
+        if (!bg_thread_.joinable()) return;
+        std::promise<void> done;
+        auto fut = done.get_future();
+        asio::post(bg_ioc_, [this] {
+            stopping_ = true;
+            if (workers_) workers_->stop();
+            if (beat_) beat_->stop();
+        });
+        // Workers finish the jobs in hand (bounded by their stop_timeout), then the rest stops.
+        asio::co_spawn(bg_ioc_, async_stop_rest(), [&done](std::exception_ptr) { done.set_value(); });
+        fut.wait();
+        bg_ioc_.stop();
+        bg_thread_.join();
+    }
+
+    asio::awaitable<void> async_stop_rest()
+    {
+        if (workers_) {
+            // Wait until the workers' run loop has returned its jobs (it logs when done).
+            asio::steady_timer t(bg_ioc_);
+            auto until = core::steady_clock::now() + std::chrono::seconds(35);
+            while (core::steady_clock::now() < until && workers_running()) {
+                t.expires_after(std::chrono::milliseconds(20));
+                co_await t.async_wait(use_tuple);
+            }
+        }
+        if (mail_) co_await mail_->async_close();
+        if (purge_pool_) purge_pool_->stop();
+        if (bg_conn_) bg_conn_->stop();
+    }
+
+    bool workers_running() const { return workers_done_flag_ == nullptr ? false : !*workers_done_flag_; }
+
     const config& cfg_;
+    auth::key_set keys_;
+    auth::hash_pool hashes_;
+    auth::password_policy policy_;
+    store::pg::blocking_pool blocking_;
+    store::redis::settings redis_settings_;
+    std::shared_ptr<jobs::counters> counters_;
+    bool workers_enabled_;
+
+    std::mutex mu_;
+    std::vector<cache_handle> caches_;
+
+    asio::io_context bg_ioc_{1};
+    asio::executor_work_guard<asio::io_context::executor_type> bg_guard_{bg_ioc_.get_executor()};
+    std::thread bg_thread_;
+    bool stopping_ = false;
+    std::unique_ptr<store::redis::connection> bg_conn_;
+    std::unique_ptr<mail_task> mail_;
+    std::unique_ptr<jobs::worker_pool> workers_;
+    std::unique_ptr<jobs::beat> beat_;
+    std::unique_ptr<store::pg::pool> purge_pool_;
+    std::unique_ptr<store::pg::refresh_tokens> purge_tokens_;
+    std::shared_ptr<bool> workers_done_flag_;
 };
 
 class thread_impl final : public thread_services {
 public:
+    thread_impl(const config& cfg, shared_impl& shared, asio::io_context& ioc)
+        : ioc_(ioc),
+          pool_(ioc.get_executor(), shared.blocking(), pg_settings(cfg)),
+          users_(pool_),
+          sessions_(pool_),
+          tokens_(pool_),
+          redis_(ioc.get_executor(), shared.redis()),
+          kv_(redis_, cfg.redis_prefix),
+          producer_(redis_, queue_settings(cfg), shared.counters()),
+          svc_(auth::service::deps{users_, sessions_, tokens_, kv_, producer_, shared.hashes(), shared.keys(),
+                                   shared.policy(), cache_, shared},
+               auth_settings_of(cfg))
+    {
+        shared.register_cache(ioc, cache_);
+        api_.cookie_secure = cfg.cookie_secure;
+    }
+
     net::request_observer* request_observer() override { return nullptr; }
-    void start() override {}
+
+    void start() override
+    {
+        pool_.start();
+        redis_.start();
+    }
+
+    void stop() override
+    {
+        pool_.stop();
+        redis_.stop();
+    }
+
+    void add_routes(net::router& routes) override { net::add_api_routes(routes, svc_, api_); }
+
+private:
+    asio::io_context& ioc_;
+    store::pg::pool pool_;
+    store::pg::users users_;
+    store::pg::sessions sessions_;
+    store::pg::refresh_tokens tokens_;
+    store::redis::connection redis_;
+    store::kv::auth_kv kv_;
+    jobs::producer producer_;
+    auth::session_cache cache_;
+    auth::service svc_;
+    net::api_options api_;
 };
 
 }  // namespace
 
-std::unique_ptr<shared_services> make_shared_services(const config& cfg, bool)
+std::unique_ptr<shared_services> make_shared_services(const config& cfg, bool workers)
 {
-    return std::make_unique<shared_impl>(cfg);
+    return std::make_unique<shared_impl>(cfg, workers);
 }
 
-std::unique_ptr<thread_services> make_thread_services(const config&, shared_services&, boost::asio::io_context&,
-                                                      unsigned)
+std::unique_ptr<thread_services> make_thread_services(const config& cfg, shared_services& shared,
+                                                      asio::io_context& ioc, unsigned index)
 {
-    return std::make_unique<thread_impl>();
+    (void)index;
+    return std::make_unique<thread_impl>(cfg, static_cast<shared_impl&>(shared), ioc);
 }
+
+void start_shared_background(shared_services& shared) { static_cast<shared_impl&>(shared).start_background(); }
 
 }  // namespace portcullis::app

@@ -6,6 +6,7 @@
 
 #include "app/config.hpp"
 #include "core/timeout.hpp"
+#include "net/router.hpp"
 #include "net/server.hpp"
 
 #include <memory>
@@ -34,9 +35,17 @@ public:
     virtual net::request_observer* request_observer() = 0;
     // Starts background coroutines of this thread (connection run loops).
     virtual void start() = 0;
+    // Stops them; runs on the thread, before its io_context stops.
+    virtual void stop() = 0;
+    // Registers the contract's /api routes bound to this thread's services.
+    virtual void add_routes(net::router& routes) = 0;
 };
 
 std::unique_ptr<shared_services> make_shared_services(const config& cfg, bool workers);
+// Starts the shared background thread (cache invalidation reader, job workers, beat)
+// once every I/O thread's services exist.
+void start_shared_background(shared_services& shared);
+
 std::unique_ptr<thread_services> make_thread_services(const config& cfg, shared_services& shared,
                                                       boost::asio::io_context& ioc, unsigned index);
 

@@ -1,0 +1,75 @@
+#include "auth/crypto.hpp"
+#include "auth/sealed.hpp"
+#include "auth/service.hpp"
+#include "auth/session_cache.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace portcullis;
+
+TEST_CASE("sealed secrets round-trip and refuse tampering or another key")
+{
+    std::string key(32, 'k');
+    std::string other(32, 'o');
+    auto s = auth::seal(key, "123456");
+    CHECK(s.find("123456") == std::string::npos);
+    CHECK(auth::unseal(key, s).value() == "123456");
+    CHECK_FALSE(auth::unseal(other, s).has_value());
+    std::string tampered = s;
+    tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+    CHECK_FALSE(auth::unseal(key, tampered).has_value());
+    CHECK_FALSE(auth::unseal(key, "short").has_value());
+    CHECK(auth::seal(key, "123456") != s);  // fresh nonce each time
+}
+
+TEST_CASE("pagination cursors are opaque and tamper-evident")
+{
+    auth::hmac_key key(std::string_view("cursor-key"));
+    auto c = auth::encode_cursor(key, 4242);
+    CHECK(c.find("4242") == std::string::npos);
+    CHECK(auth::decode_cursor(key, c).value() == 4242);
+    auth::hmac_key other(std::string_view("other-key"));
+    CHECK_FALSE(auth::decode_cursor(other, c).has_value());
+    CHECK_FALSE(auth::decode_cursor(key, "garbage!").has_value());
+    CHECK_FALSE(auth::decode_cursor(key, auth::base64url_encode("4243.0000000000000000")).has_value());
+}
+
+TEST_CASE("session cache: disabled until invalidations flow, events drop entries")
+{
+    using clock = std::chrono::steady_clock;
+    auth::session_cache cache(auth::cache_settings{std::chrono::seconds(60), 1000, std::chrono::seconds(60)});
+    auto now = clock::now();
+    auto far = std::chrono::system_clock::now() + std::chrono::hours(1);
+    cache.put_session("s1", 7, far, now);
+    CHECK(cache.find_session("s1", now) == nullptr);  // disabled: nothing is kept
+
+    cache.set_enabled(true);
+    cache.put_session("s1", 7, far, now);
+    cache.put_session("s2", 7, far, now);
+    cache.put_session("s3", 8, far, now);
+    store::user u;
+    u.id = 7;
+    u.username = "ann";
+    cache.put_user(u, now);
+    REQUIRE(cache.find_session("s1", now) != nullptr);
+    CHECK(cache.find_user(7, now)->username == "ann");
+
+    cache.apply("s:s1");
+    CHECK(cache.find_session("s1", now) == nullptr);
+    CHECK(cache.find_session("s2", now) != nullptr);
+
+    cache.apply("u:7");
+    CHECK(cache.find_session("s2", now) == nullptr);
+    CHECK(cache.find_user(7, now) == nullptr);
+    CHECK(cache.find_session("s3", now) != nullptr);
+
+    // Entries expire after the TTL even without events.
+    CHECK(cache.find_session("s3", now + std::chrono::seconds(61)) == nullptr);
+
+    cache.apply("*");
+    CHECK(cache.sessions() == 0);
+    cache.put_session("s4", 9, far, now);
+    cache.set_enabled(false);
+    cache.set_enabled(true);
+    CHECK(cache.find_session("s4", now) == nullptr);
+}

@@ -1,0 +1,58 @@
+#pragma once
+// Password hashing: argon2id (libargon2) in PHC string format for new hashes, and
+// verification of imported Django hashes (pbkdf2_sha256, pbkdf2_sha1, argon2).
+// These calls are CPU-bound (tens of ms at the defaults): run them on hash_pool,
+// never on an I/O thread.
+
+#include "core/error.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace portcullis::auth {
+
+// argon2id cost. Defaults are OWASP's first recommendation (19 MiB, 2 passes, 1 lane).
+struct argon2_params {
+    std::uint32_t memory_kib = 19456;
+    std::uint32_t iterations = 2;
+    std::uint32_t parallelism = 1;
+    std::uint32_t salt_length = 16;
+    std::uint32_t hash_length = 32;
+};
+
+struct verify_result {
+    bool ok = false;            // the password matches
+    bool needs_rehash = false;  // ok, but stored in an older format or with other parameters
+};
+
+class password_hasher {
+public:
+    // Throws std::invalid_argument for parameters libargon2 refuses (start-up error).
+    explicit password_hasher(argon2_params params = {});
+
+    const argon2_params& params() const noexcept { return params_; }
+
+    // argon2id PHC string "$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>" with a fresh
+    // random salt. errc::internal if libargon2 fails (e.g. out of memory).
+    core::result<std::string> hash(std::string_view password) const;
+
+    // Checks `password` against `stored`: our PHC argon2id/argon2i strings, Django's
+    // "pbkdf2_sha256$iter$salt$b64", "pbkdf2_sha1$…" and "argon2$argon2id$…" /
+    // "argon2$argon2i$…". Unknown or malformed formats and absurd costs give {false, false}.
+    // Comparisons are constant-time.
+    verify_result verify(std::string_view password, std::string_view stored) const;
+
+    // Spends the same work as verify() of a current-parameter hash and returns
+    // nothing useful: used for unknown users so login timing reveals no accounts.
+    void verify_dummy(std::string_view password) const;
+
+    // True when `stored` is argon2id in PHC form with exactly the current parameters.
+    bool is_current(std::string_view stored) const;
+
+private:
+    argon2_params params_;
+    std::string dummy_;  // a current-parameter hash of a random secret
+};
+
+}  // namespace portcullis::auth

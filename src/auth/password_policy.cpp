@@ -1,0 +1,206 @@
+#include "auth/password_policy.hpp"
+
+#include <algorithm>
+
+namespace portcullis::auth {
+
+namespace detail {
+// Defined in the source generated from data/common-passwords.txt: sorted, lower-cased.
+extern const std::string_view common_passwords[];
+extern const std::size_t common_passwords_count;
+}  // namespace detail
+
+namespace {
+
+// UTF-8 to code points. Invalid bytes map to U+DC80..U+DCFF (Python's surrogateescape),
+// so they still count as one distinct character each.
+std::u32string decode_utf8(std::string_view s)
+{
+    std::u32string out;
+    out.reserve(s.size());
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto b0 = static_cast<unsigned char>(s[i]);
+        std::size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xe ? 3 : (b0 >> 3) == 0x1e ? 4 : 0;
+        char32_t cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1f) : len == 3 ? (b0 & 0x0f) : (b0 & 0x07);
+        bool ok = len != 0 && i + len <= s.size();
+        for (std::size_t k = 1; ok && k < len; ++k) {
+            const auto b = static_cast<unsigned char>(s[i + k]);
+            ok = (b & 0xc0) == 0x80;
+            cp = (cp << 6) | (b & 0x3f);
+        }
+        if (ok && len > 1) {
+            static constexpr char32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+            ok = cp >= min_for_len[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+        }
+        if (!ok) {
+            out.push_back(0xdc00 + b0);
+            ++i;
+            continue;
+        }
+        out.push_back(cp);
+        i += len;
+    }
+    return out;
+}
+
+char32_t ascii_lower(char32_t c) { return c >= U'A' && c <= U'Z' ? c + 32 : c; }
+
+std::u32string lower(std::u32string s)
+{
+    std::transform(s.begin(), s.end(), s.begin(), ascii_lower);
+    return s;
+}
+
+// Python's \w for our purposes: ASCII letters, digits, '_' and every non-ASCII
+// character (nearly all of them are letters in names and addresses).
+bool is_word(char32_t c)
+{
+    return (c >= U'a' && c <= U'z') || (c >= U'A' && c <= U'Z') || (c >= U'0' && c <= U'9') || c == U'_' || c > 0x7f;
+}
+
+// The longest common block of a[alo,ahi) and b[blo,bhi); ties go to the earliest in
+// a, then in b (difflib's find_longest_match without junk).
+struct block {
+    std::size_t i, j, size;
+};
+
+block longest_match(std::u32string_view a, std::size_t alo, std::size_t ahi, std::u32string_view b, std::size_t blo,
+                    std::size_t bhi)
+{
+    block best{alo, blo, 0};
+    // run[j - blo + 1] = length of the common run ending at a[i-1], b[j].
+    std::vector<std::size_t> prev(bhi - blo + 1, 0), cur(bhi - blo + 1, 0);
+    for (std::size_t i = alo; i < ahi; ++i) {
+        for (std::size_t j = blo; j < bhi; ++j) {
+            const std::size_t k = a[i] == b[j] ? prev[j - blo] + 1 : 0;
+            cur[j - blo + 1] = k;
+            if (k > best.size) best = {i + 1 - k, j + 1 - k, k};
+        }
+        std::swap(prev, cur);
+    }
+    return best;
+}
+
+std::size_t matched(std::u32string_view a, std::size_t alo, std::size_t ahi, std::u32string_view b, std::size_t blo,
+                    std::size_t bhi)
+{
+    if (alo >= ahi || blo >= bhi) return 0;
+    const block m = longest_match(a, alo, ahi, b, blo, bhi);
+    if (m.size == 0) return 0;
+    return m.size + matched(a, alo, m.i, b, blo, m.j) + matched(a, m.i + m.size, ahi, b, m.j + m.size, bhi);
+}
+
+double ratio(std::u32string_view a, std::u32string_view b)
+{
+    const std::size_t total = a.size() + b.size();
+    if (total == 0) return 1.0;
+    return 2.0 * static_cast<double>(matched(a, 0, a.size(), b, 0, b.size())) / static_cast<double>(total);
+}
+
+// Django's shortcut: a value much shorter than the password cannot reach the ratio.
+bool exceeds_maximum_length_ratio(std::size_t pwd_len, double max_similarity, std::size_t value_len)
+{
+    const double length_bound_similarity = max_similarity / 2 * static_cast<double>(pwd_len);
+    return pwd_len >= 10 * value_len && static_cast<double>(value_len) < length_bound_similarity;
+}
+
+bool too_similar(const std::u32string& pwd, std::string_view value, double max_similarity)
+{
+    if (value.empty()) return false;
+    const std::u32string v = lower(decode_utf8(value));
+    std::vector<std::u32string_view> parts;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= v.size(); ++i) {
+        if (i == v.size() || !is_word(v[i])) {
+            if (i > start) parts.emplace_back(v.data() + start, i - start);
+            start = i + 1;
+        }
+    }
+    parts.emplace_back(v);
+    for (auto part : parts) {
+        if (exceeds_maximum_length_ratio(pwd.size(), max_similarity, part.size())) continue;
+        if (ratio(pwd, part) >= max_similarity) return true;
+    }
+    return false;
+}
+
+std::string plural(std::size_t n, const char* one, const char* many)
+{
+    return std::to_string(n) + (n == 1 ? one : many);
+}
+
+}  // namespace
+
+password_policy::password_policy(password_policy_settings settings) : settings_(settings) {}
+
+std::vector<std::string> password_policy::problems(std::string_view password, const user_attributes& user) const
+{
+    std::vector<std::string> out;
+    const std::u32string cps = decode_utf8(password);
+
+    if (cps.size() <= settings_.max_length) {
+        const std::u32string pwd = lower(cps);
+        struct attribute {
+            std::string_view value;
+            const char* label;
+        };
+        for (const attribute& a : {attribute{user.username, "username"}, attribute{user.email, "email address"},
+                                   attribute{user.full_name, "full name"}}) {
+            if (too_similar(pwd, a.value, settings_.max_similarity)) {
+                out.push_back(std::string("The password is too similar to the ") + a.label + ".");
+                break;
+            }
+        }
+    }
+    if (cps.size() < settings_.min_length) {
+        out.push_back("This password is too short. It must contain at least " +
+                      plural(settings_.min_length, " character.", " characters."));
+    }
+    if (cps.size() > settings_.max_length) {
+        out.push_back("This password is too long. It must contain at most " +
+                      plural(settings_.max_length, " character.", " characters."));
+    }
+    if (settings_.reject_common && is_common_password(password)) out.push_back("This password is too common.");
+    if (settings_.reject_numeric && !password.empty() &&
+        std::all_of(password.begin(), password.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        out.push_back("This password is entirely numeric.");
+    }
+    return out;
+}
+
+field_errors password_policy::validate(std::string_view password, const user_attributes& user,
+                                       std::string_view field) const
+{
+    field_errors errors;
+    auto list = problems(password, user);
+    if (list.empty()) return errors;
+    std::string joined;
+    for (const auto& m : list) {
+        if (!joined.empty()) joined += ' ';
+        joined += m;
+    }
+    errors.emplace(std::string(field), std::move(joined));
+    return errors;
+}
+
+bool is_common_password(std::string_view password)
+{
+    // Django compares password.lower().strip().
+    const auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+    while (!password.empty() && space(password.front())) password.remove_prefix(1);
+    while (!password.empty() && space(password.back())) password.remove_suffix(1);
+    if (password.empty() || password.size() > 64) return false;
+    std::string key(password);
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+    const auto* first = detail::common_passwords;
+    const auto* last = first + detail::common_passwords_count;
+    return std::binary_search(first, last, std::string_view(key));
+}
+
+std::size_t common_password_count() noexcept { return detail::common_passwords_count; }
+
+double similarity_ratio(std::string_view a, std::string_view b) { return ratio(decode_utf8(a), decode_utf8(b)); }
+
+}  // namespace portcullis::auth

@@ -1,0 +1,787 @@
+#include "auth/service.hpp"
+
+#include "auth/crypto.hpp"
+#include "auth/otp.hpp"
+#include "auth/sealed.hpp"
+#include "auth/validation.hpp"
+#include "core/log.hpp"
+#include "core/spawn.hpp"
+#include "jobs/queue.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <charconv>
+
+namespace portcullis::auth {
+
+using core::errc;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view purpose_verify = "verify_email";
+constexpr std::string_view purpose_reset = "reset_password";
+
+failure validation(std::string field, std::string message)
+{
+    return failure(errc::validation_failed, {{std::move(field), std::move(message)}});
+}
+
+template <class T>
+outcome<T> fail(boost::system::error_code ec)
+{
+    return outcome<T>(boost::system::in_place_error, failure(ec));
+}
+
+std::string to_hex(const sha256_digest& d, std::size_t bytes)
+{
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < bytes; ++i) {
+        out += digits[d[i] >> 4];
+        out += digits[d[i] & 0xf];
+    }
+    return out;
+}
+
+// Addresses are unique case-insensitively: codes, cooldowns and limits key on this form.
+std::string canonical(std::string_view email)
+{
+    std::string out(email);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::optional<std::int64_t> parse_id(std::string_view s)
+{
+    std::int64_t v = 0;
+    if (s.empty() || s.size() > 19) return std::nullopt;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size() || v <= 0) return std::nullopt;
+    return v;
+}
+
+// Deterministic access-token id from its refresh token id: presenting a just-rotated
+// token inside REFRESH_REUSE_INTERVAL then yields byte-identical tokens.
+std::string access_jti(const hmac_key& key, std::string_view refresh_jti)
+{
+    return to_hex(key.mac({"access-jti:", refresh_jti}), 16);
+}
+
+// Sessions' last_used_at is written back at most once per touch interval, off the
+// request path. The repository outlives the thread's coroutines.
+boost::asio::awaitable<void> async_touch_session(store::session_repository* sessions, std::string sid)
+{
+    auto deadline = steady::now() + std::chrono::seconds(5);
+    auto r = co_await sessions->async_touch(sid, deadline);
+    if (!r) core::log::debug("session_touch_failed", {{"error", r.error().message()}});
+}
+
+}  // namespace
+
+key_set::key_set(std::string_view secret_key)
+    : jwt(derive_subkey(secret_key, "jwt")),
+      otp(derive_subkey(secret_key, "otp")),
+      csrf(derive_subkey(secret_key, "csrf")),
+      cursor(derive_subkey(secret_key, "cursor")),
+      seal(derive_subkey(secret_key, "seal"))
+{
+}
+
+std::string encode_cursor(const hmac_key& key, std::int64_t last_id)
+{
+    std::string id = std::to_string(last_id);
+    std::string text = id + "." + to_hex(key.mac({"cursor:", id}), 8);
+    return base64url_encode(text);
+}
+
+std::optional<std::int64_t> decode_cursor(const hmac_key& key, std::string_view cursor)
+{
+    std::string text;
+    if (cursor.size() > 128 || !base64url_decode(cursor, text)) return std::nullopt;
+    auto dot = text.find('.');
+    if (dot == std::string::npos) return std::nullopt;
+    std::string id = text.substr(0, dot);
+    std::string expected = to_hex(key.mac({"cursor:", id}), 8);
+    std::string given = text.substr(dot + 1);
+    if (!otp_digest_equal(given, expected)) return std::nullopt;
+    return parse_id(id);
+}
+
+service::service(deps d, auth_settings settings) : d_(d), settings_(std::move(settings)) {}
+
+std::string service::csrf_for(std::string_view session_id) const
+{
+    auto mac = d_.keys.csrf.mac({"csrf:", session_id});
+    return base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+}
+
+token_pair service::issue(const store::refresh_token& rt, std::int64_t user_id) const
+{
+    claims refresh;
+    refresh.iss = d_.keys.jwt.settings().issuer;
+    refresh.sub = std::to_string(user_id);
+    refresh.iat = core::to_unix(rt.issued_at);
+    refresh.exp = core::to_unix(rt.expires_at);
+    refresh.jti = rt.jti;
+    refresh.sid = rt.session_id;
+    refresh.typ = token_type::refresh;
+
+    claims access = refresh;
+    access.exp = refresh.iat + settings_.access_lifetime.count();
+    access.jti = access_jti(d_.keys.csrf, rt.jti);
+    access.typ = token_type::access;
+
+    token_pair out;
+    out.access = sign(access, d_.keys.jwt);
+    out.refresh = sign(refresh, d_.keys.jwt);
+    out.expires_in = settings_.access_lifetime;
+    out.session_id = rt.session_id;
+    out.csrf = csrf_for(rt.session_id);
+    return out;
+}
+
+namespace {
+boost::asio::awaitable<void> async_publish(store::kv::auth_kv* kv, std::string event)
+{
+    auto deadline = steady::now() + std::chrono::seconds(2);
+    auto r = co_await kv->async_publish_invalidation(event, deadline);
+    if (!r) core::log::warn("invalidation_publish_failed", {{"error", r.error().message()}});
+}
+}  // namespace
+
+boost::asio::awaitable<void> service::async_invalidate(std::string event)
+{
+    d_.sink.broadcast(event);
+    auto ex = co_await boost::asio::this_coro::executor;
+    boost::asio::co_spawn(ex, async_publish(&d_.kv, std::move(event)), core::log_escape{"invalidation_publish"});
+}
+
+async_outcome<void> service::async_end_sessions(std::int64_t user_id, std::optional<std::string> except,
+                                                std::string_view reason, core::deadline d)
+{
+    std::optional<std::string_view> keep;
+    if (except) keep = *except;
+    auto revoked = co_await d_.sessions.async_revoke_all(user_id, keep, reason, d);
+    if (!revoked) co_return fail<void>(revoked.error());
+    // One user event ends every cached session of the user on every instance; when a
+    // session is kept, end the others one by one instead.
+    std::vector<std::string> events;
+    if (except) {
+        for (const auto& sid : *revoked) events.push_back("s:" + sid);
+        events.push_back("u:" + std::to_string(user_id));
+        // Re-cache of the kept session happens on its next request.
+    } else {
+        events.push_back("u:" + std::to_string(user_id));
+    }
+    for (const auto& e : events) {
+        d_.sink.broadcast(e);
+        auto pub = co_await d_.kv.async_publish_invalidation(e, d);
+        if (!pub) core::log::warn("invalidation_publish_failed", {{"error", pub.error().message()}});
+    }
+    co_return outcome<void>{};
+}
+
+async_outcome<store::user> service::async_load_user(std::int64_t id, core::deadline d)
+{
+    auto now = steady::now();
+    if (const store::user* cached = d_.cache.find_user(id, now)) co_return *cached;
+    auto found = co_await d_.users.async_find_by_id(id, d);
+    if (!found) co_return fail<store::user>(found.error());
+    if (!*found || !(*found)->is_active) co_return fail<store::user>(make_error_code(errc::token_revoked));
+    d_.cache.put_user(**found, now);
+    co_return std::move(**found);
+}
+
+async_outcome<principal> service::async_authenticate(credentials c, core::deadline d)
+{
+    std::string_view token = c.bearer;
+    bool via_cookie = false;
+    if (token.empty() && !c.access_cookie.empty()) {
+        token = c.access_cookie;
+        via_cookie = true;
+    }
+    if (token.empty()) co_return fail<principal>(make_error_code(errc::not_authenticated));
+    auto cl = verify(token, d_.keys.jwt, token_type::access, d_.clock.now());
+    if (!cl) co_return fail<principal>(cl.error());
+    auto uid = parse_id(cl->sub);
+    if (!uid || cl->sid.empty()) co_return fail<principal>(make_error_code(errc::invalid_token));
+    if (via_cookie && c.unsafe_method) {
+        std::string expected = csrf_for(cl->sid);
+        if (c.csrf_header.empty() || !otp_digest_equal(c.csrf_header, c.csrf_cookie) ||
+            !otp_digest_equal(c.csrf_header, expected)) {
+            co_return fail<principal>(make_error_code(errc::csrf_failed));
+        }
+    }
+
+    auto now = steady::now();
+    if (auto* e = d_.cache.find_session(cl->sid, now)) {
+        if (e->user_id != *uid || e->expires_at <= d_.clock.now()) {
+            co_return fail<principal>(make_error_code(errc::token_revoked));
+        }
+        if (now - e->touched_at > d_.cache.settings().touch_interval) {
+            e->touched_at = now;
+            auto ex = co_await boost::asio::this_coro::executor;
+            boost::asio::co_spawn(ex, async_touch_session(&d_.sessions, cl->sid), core::log_escape{"session_touch"});
+        }
+        co_return principal{*uid, std::move(cl->sid), via_cookie};
+    }
+    auto s = co_await d_.sessions.async_find(cl->sid, d);
+    if (!s) co_return fail<principal>(s.error());
+    if (!*s || (*s)->user_id != *uid || !(*s)->live(d_.clock.now())) {
+        co_return fail<principal>(make_error_code(errc::token_revoked));
+    }
+    d_.cache.put_session(cl->sid, *uid, (*s)->expires_at, now);
+    if (d_.clock.now() - (*s)->last_used_at > d_.cache.settings().touch_interval) {
+        auto ex = co_await boost::asio::this_coro::executor;
+        boost::asio::co_spawn(ex, async_touch_session(&d_.sessions, cl->sid), core::log_escape{"session_touch"});
+    }
+    co_return principal{*uid, std::move(cl->sid), via_cookie};
+}
+
+std::vector<store::kv::limit> service::request_limits(std::string_view kind, const std::string& ip,
+                                                      const std::string& email) const
+{
+    std::vector<store::kv::limit> limits;
+    if (!exempt(ip)) {
+        limits.push_back({"rl:" + std::string(kind) + ":ip:" + ip, settings_.request_ip_limit,
+                          std::chrono::hours(1)});
+    }
+    if (!email.empty()) {
+        limits.push_back({"rl:" + std::string(kind) + ":addr:" + canonical(email), settings_.address_limit,
+                          std::chrono::hours(1)});
+    }
+    return limits;
+}
+
+async_outcome<void> service::async_check_address(const std::string& email, core::deadline d)
+{
+    if (d_.checker == nullptr) co_return outcome<void>{};
+    auto ok = co_await d_.checker->async_check(email, d);
+    if (!ok) {
+        if (d_.checker->fail_open()) {
+            core::log::warn("email_check_unavailable", {{"error", ok.error().message()}});
+            co_return outcome<void>{};
+        }
+        co_return fail<void>(ok.error());
+    }
+    if (!*ok) co_return validation("email", "This e-mail address cannot receive mail.");
+    co_return outcome<void>{};
+}
+
+async_outcome<void> service::async_enqueue_mail(std::string_view tmpl, const std::string& to,
+                                                std::string values_json, core::deadline d)
+{
+    boost::json::object args;
+    args["template"] = tmpl;
+    args["to"] = to;
+    args["values"] = values_json;
+    std::string payload = boost::json::serialize(args);
+    jobs::enqueue_options opts;
+    opts.max_retries = 8;
+    auto id = co_await d_.jobs.async_enqueue("send_email", payload, opts, d);
+    if (!id) co_return fail<void>(id.error());
+    co_return outcome<void>{};
+}
+
+async_outcome<void> service::async_send_code(const store::user& u, std::string_view purpose, std::string_view tmpl,
+                                             core::deadline d)
+{
+    std::string code = generate_otp();
+    otp_purpose p = purpose == purpose_verify ? otp_purpose::verify_email : otp_purpose::reset_password;
+    std::string key = canonical(u.email);
+    std::string digest = otp_digest(d_.keys.otp, p, key, code);
+    auto put = co_await d_.kv.async_put_otp(purpose, key, digest, settings_.otp_ttl, d);
+    if (!put) co_return fail<void>(put.error());
+    // The code travels to the worker sealed: Redis never holds it in plain text.
+    boost::json::object values;
+    values["code_sealed"] = seal(d_.keys.seal, code);
+    values["username"] = u.username;
+    values["full_name"] = u.full_name;
+    values["minutes"] = settings_.otp_ttl.count() / 60;
+    co_return co_await async_enqueue_mail(tmpl, u.email, boost::json::serialize(values), d);
+}
+
+async_outcome<std::string> service::async_check_code(std::string_view purpose, const std::string& email,
+                                                     const std::string& otp, core::deadline d)
+{
+    if (!is_otp_syntax(otp)) co_return fail<std::string>(make_error_code(errc::invalid_otp));
+    otp_purpose p = purpose == purpose_verify ? otp_purpose::verify_email : otp_purpose::reset_password;
+    std::string key = canonical(email);
+    std::string digest = otp_digest(d_.keys.otp, p, key, otp);
+    auto r = co_await d_.kv.async_check_otp(purpose, key, digest, settings_.max_otp_attempts,
+                                            settings_.otp_max_failures_per_hour, d);
+    if (!r) co_return fail<std::string>(r.error());
+    switch (r->outcome) {
+    case store::kv::otp_outcome::accepted: co_return std::string(email);
+    case store::kv::otp_outcome::wrong: {
+        failure f(errc::invalid_otp);
+        f.details.emplace_back("otp", "Wrong code; " + std::to_string(r->attempts_left) + " attempts left.");
+        co_return outcome<std::string>(boost::system::in_place_error, std::move(f));
+    }
+    case store::kv::otp_outcome::missing:
+    case store::kv::otp_outcome::exhausted: co_return fail<std::string>(make_error_code(errc::otp_expired));
+    case store::kv::otp_outcome::locked: {
+        failure f(errc::rate_limited);
+        f.retry_after = r->retry_after_s;
+        co_return outcome<std::string>(boost::system::in_place_error, std::move(f));
+    }
+    }
+    co_return fail<std::string>(make_error_code(errc::invalid_otp));
+}
+
+async_outcome<store::user> service::async_register(register_input in, core::deadline d)
+{
+    std::vector<std::pair<std::string, std::string>> details;
+    auto email = normalize_email(in.email);
+    if (!email.ok()) details.emplace_back("email", email.error);
+    auto username = normalize_username(in.username);
+    if (!username.ok()) details.emplace_back("username", username.error);
+    if (in.full_name.size() > 150) details.emplace_back("full_name", "Ensure this field has no more than 150 characters.");
+    if (in.phone_number.size() > 32) details.emplace_back("phone_number", "Enter a valid phone number.");
+    user_attributes attrs{username.value, email.value, in.full_name};
+    for (auto& [field, msg] : d_.policy.validate(in.password, attrs)) details.emplace_back(field, msg);
+    if (!details.empty()) co_return failure(errc::validation_failed, std::move(details));
+
+    auto limits = request_limits("register", in.ip, email.value);
+    auto allowed = co_await d_.kv.async_hit(limits, d);
+    if (!allowed) co_return fail<store::user>(allowed.error());
+    if (!allowed->allowed) {
+        failure f(errc::rate_limited);
+        f.retry_after = allowed->retry_after_s;
+        co_return outcome<store::user>(boost::system::in_place_error, std::move(f));
+    }
+
+    // A verified owner of the address: refuse before spending a hash.
+    auto existing = co_await d_.users.async_find_by_email(email.value, d);
+    if (!existing) co_return fail<store::user>(existing.error());
+    if (*existing && (*existing)->verified()) co_return fail<store::user>(make_error_code(errc::email_taken));
+
+    auto checked = co_await async_check_address(email.value, d);
+    if (!checked) co_return outcome<store::user>(boost::system::in_place_error, checked.error());
+
+    auto hash = co_await d_.hashes.async_hash(in.password);
+    if (!hash) co_return fail<store::user>(hash.error());
+
+    store::new_user nu{email.value, username.value, std::move(*hash), in.full_name, in.phone_number};
+    auto created = co_await d_.users.async_create_pending(nu, d);
+    if (!created) co_return fail<store::user>(created.error());
+
+    auto sent = co_await async_send_code(*created, purpose_verify, "verify_email", d);
+    if (!sent) co_return outcome<store::user>(boost::system::in_place_error, sent.error());
+    // The resend cooldown starts with the first code.
+    auto cd = co_await d_.kv.async_cooldown("cooldown:verify_email:" + canonical(email.value), settings_.otp_resend_cooldown, d);
+    (void)cd;
+    co_return std::move(*created);
+}
+
+async_outcome<store::user> service::async_verify_email(std::string email_in, std::string otp, std::string ip,
+                                                       core::deadline d)
+{
+    (void)ip;
+    auto email = normalize_email(email_in);
+    if (!email.ok()) co_return validation("email", email.error);
+    auto existing = co_await d_.users.async_find_by_email(email.value, d);
+    if (!existing) co_return fail<store::user>(existing.error());
+    if (*existing && (*existing)->verified()) co_return fail<store::user>(make_error_code(errc::already_verified));
+
+    auto ok = co_await async_check_code(purpose_verify, email.value, otp, d);
+    if (!ok) co_return outcome<store::user>(boost::system::in_place_error, ok.error());
+    if (!*existing) co_return fail<store::user>(make_error_code(errc::otp_expired));
+
+    auto act = co_await d_.users.async_activate((*existing)->id, d);
+    if (!act) co_return fail<store::user>(act.error());
+    co_await async_invalidate("u:" + std::to_string(act->account.id));
+    co_return std::move(act->account);
+}
+
+async_outcome<void> service::async_resend_otp(std::string email_in, std::string ip, core::deadline d)
+{
+    auto email = normalize_email(email_in);
+    if (!email.ok()) co_return validation("email", email.error);
+    // The cooldown runs for every address, known or not, so answers reveal nothing.
+    auto left = co_await d_.kv.async_cooldown("cooldown:verify_email:" + canonical(email.value), settings_.otp_resend_cooldown, d);
+    if (!left) co_return fail<void>(left.error());
+    if (*left > 0) {
+        failure f(errc::rate_limited);
+        f.retry_after = *left;
+        co_return outcome<void>(boost::system::in_place_error, std::move(f));
+    }
+    auto limits = request_limits("resend", ip, email.value);
+    auto allowed = co_await d_.kv.async_hit(limits, d);
+    if (!allowed) co_return fail<void>(allowed.error());
+    if (!allowed->allowed) {
+        failure f(errc::rate_limited);
+        f.retry_after = allowed->retry_after_s;
+        co_return outcome<void>(boost::system::in_place_error, std::move(f));
+    }
+    auto existing = co_await d_.users.async_find_by_email(email.value, d);
+    if (!existing) co_return fail<void>(existing.error());
+    if (!*existing || (*existing)->verified()) co_return outcome<void>{};
+    co_return co_await async_send_code(**existing, purpose_verify, "verify_email", d);
+}
+
+async_outcome<login_result> service::async_login(login_input in, core::deadline d)
+{
+    std::string ident = in.identifier;
+    while (!ident.empty() && ident.front() == ' ') ident.erase(0, 1);
+    while (!ident.empty() && ident.back() == ' ') ident.pop_back();
+    if (ident.find('@') != std::string::npos) {
+        auto e = normalize_email(ident);
+        if (e.ok()) ident = e.value;
+    }
+    std::string account_key = ident;
+    for (auto& ch : account_key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::vector<store::kv::limit> limits;
+    limits.push_back({"rl:login:acct:" + account_key + ":" + in.ip, settings_.login_fail_limit,
+                      settings_.login_fail_window});
+    if (!exempt(in.ip)) {
+        limits.push_back({"rl:login:ip:" + in.ip, settings_.login_ip_limit, std::chrono::seconds(60)});
+    }
+    auto allowed = co_await d_.kv.async_peek(limits, d);
+    if (!allowed) co_return fail<login_result>(allowed.error());
+    if (!allowed->allowed) {
+        failure f(errc::rate_limited);
+        f.retry_after = allowed->retry_after_s;
+        co_return outcome<login_result>(boost::system::in_place_error, std::move(f));
+    }
+
+    auto found = co_await d_.users.async_find_by_login(ident, d);
+    if (!found) co_return fail<login_result>(found.error());
+    // A deactivated account is as unknown as a missing one.
+    bool known = *found && ((*found)->is_active || !(*found)->verified());
+    if (!known) {
+        // The same hashing work as a real check, so timing reveals no accounts.
+        auto dummy = co_await d_.hashes.async_verify_dummy(in.password);
+        if (!dummy) co_return fail<login_result>(dummy.error());
+        auto counted = co_await d_.kv.async_count(limits, d);
+        (void)counted;
+        co_return fail<login_result>(make_error_code(errc::invalid_credentials));
+    }
+    store::user u = std::move(**found);
+    auto v = co_await d_.hashes.async_verify(in.password, u.password_hash);
+    if (!v) co_return fail<login_result>(v.error());
+    if (!v->ok) {
+        auto counted = co_await d_.kv.async_count(limits, d);
+        (void)counted;
+        co_return fail<login_result>(make_error_code(errc::invalid_credentials));
+    }
+    if (!u.verified()) co_return fail<login_result>(make_error_code(errc::email_not_verified));
+
+    if (v->needs_rehash) {
+        // Imported (Django) or older hashes move to the current parameters; a failure
+        // here must not fail the login.
+        auto fresh = co_await d_.hashes.async_hash(in.password);
+        if (fresh) {
+            auto rh = co_await d_.users.async_rehash_password(u.id, u.password_hash, *fresh, d);
+            if (!rh) core::log::warn("rehash_failed", {{"user_id", u.id}, {"error", rh.error().message()}});
+        }
+    }
+
+    store::new_session ns;
+    ns.user_id = u.id;
+    ns.expires_at = d_.clock.now() + settings_.refresh_lifetime;
+    ns.user_agent = in.user_agent.substr(0, 512);
+    ns.ip = in.ip;
+    auto opened = co_await d_.sessions.async_open(ns, ns.expires_at, d);
+    if (!opened) co_return fail<login_result>(opened.error());
+    u.last_login = opened->token.issued_at;
+    co_await async_invalidate("u:" + std::to_string(u.id));
+    login_result out{issue(opened->token, u.id), std::move(u)};
+    co_return out;
+}
+
+async_outcome<token_pair> service::async_refresh(std::string refresh, core::deadline d)
+{
+    if (refresh.empty()) co_return validation("refresh", "This field is required.");
+    auto cl = verify(refresh, d_.keys.jwt, token_type::refresh, d_.clock.now());
+    if (!cl) co_return fail<token_pair>(cl.error());
+    auto uid = parse_id(cl->sub);
+    if (!uid) co_return fail<token_pair>(make_error_code(errc::invalid_token));
+
+    auto expires = d_.clock.now() + settings_.refresh_lifetime;
+    auto rotated = co_await d_.tokens.async_rotate(cl->jti, expires, d);
+    if (!rotated) co_return fail<token_pair>(rotated.error());
+    if (*rotated) co_return issue(**rotated, *uid);
+
+    auto st = co_await d_.tokens.async_inspect(cl->jti, d);
+    if (!st) co_return fail<token_pair>(st.error());
+    if (!*st) co_return fail<token_pair>(make_error_code(errc::invalid_token));
+    auto now = d_.clock.now();
+    switch ((*st)->status(now)) {
+    case store::refresh_status::unknown: co_return fail<token_pair>(make_error_code(errc::invalid_token));
+    case store::refresh_status::expired: co_return fail<token_pair>(make_error_code(errc::token_expired));
+    case store::refresh_status::revoked: co_return fail<token_pair>(make_error_code(errc::token_revoked));
+    case store::refresh_status::valid: co_return fail<token_pair>(make_error_code(errc::invalid_token));
+    case store::refresh_status::used: break;
+    }
+    const auto& state = **st;
+    // Two tabs refreshing at once: inside the grace interval the just-rotated token
+    // yields the same successor pair instead of ending the session.
+    if (settings_.refresh_reuse_interval.count() > 0 && state.token.used_at && state.successor &&
+        now - *state.token.used_at <= settings_.refresh_reuse_interval && !state.successor->used_at &&
+        !state.successor->blacklisted_at && !state.session_revoked_at && state.session_expires_at > now) {
+        co_return issue(*state.successor, *uid);
+    }
+    auto revoked = co_await d_.sessions.async_revoke_by_id(state.token.session_id, "refresh_reuse", d);
+    if (!revoked) co_return fail<token_pair>(revoked.error());
+    std::string event = "s:" + state.token.session_id;
+    d_.sink.broadcast(event);
+    auto pub = co_await d_.kv.async_publish_invalidation(event, d);
+    if (!pub) core::log::warn("invalidation_publish_failed", {{"error", pub.error().message()}});
+    core::log::warn("refresh_token_reused", {{"session", state.token.session_id}, {"user_id", *uid}});
+    co_return fail<token_pair>(make_error_code(errc::token_reused));
+}
+
+async_outcome<void> service::async_logout(std::string refresh, std::optional<principal> caller, core::deadline d)
+{
+    if (refresh.empty()) co_return validation("refresh", "This field is required.");
+    auto cl = verify(refresh, d_.keys.jwt, token_type::refresh, d_.clock.now());
+    if (!cl) co_return fail<void>(cl.error());
+    if (caller && std::to_string(caller->user_id) != cl->sub) co_return fail<void>(make_error_code(errc::forbidden));
+    auto sid = co_await d_.tokens.async_blacklist(cl->jti, "logout", d);
+    if (!sid) co_return fail<void>(sid.error());
+    if (!*sid) co_return fail<void>(make_error_code(errc::invalid_token));
+    std::string event = "s:" + **sid;
+    d_.sink.broadcast(event);
+    auto pub = co_await d_.kv.async_publish_invalidation(event, d);
+    if (!pub) core::log::warn("invalidation_publish_failed", {{"error", pub.error().message()}});
+    co_return outcome<void>{};
+}
+
+async_outcome<void> service::async_logout_all(principal p, core::deadline d)
+{
+    co_return co_await async_end_sessions(p.user_id, std::nullopt, "logout_all", d);
+}
+
+async_outcome<session_view> service::async_current_session(principal p, core::deadline d)
+{
+    auto u = co_await async_load_user(p.user_id, d);
+    if (!u) co_return outcome<session_view>(boost::system::in_place_error, u.error());
+    auto s = co_await d_.sessions.async_find(p.session_id, d);
+    if (!s) co_return fail<session_view>(s.error());
+    if (!*s) co_return fail<session_view>(make_error_code(errc::token_revoked));
+    session_view out{std::move(*u), std::move(**s)};
+    co_return out;
+}
+
+async_outcome<std::vector<store::session>> service::async_list_sessions(principal p, core::deadline d)
+{
+    auto list = co_await d_.sessions.async_list_live(p.user_id, 100, d);
+    if (!list) co_return fail<std::vector<store::session>>(list.error());
+    co_return std::move(*list);
+}
+
+async_outcome<void> service::async_end_session(principal p, std::string session_id, core::deadline d)
+{
+    auto ok = co_await d_.sessions.async_revoke(session_id, p.user_id, "ended_by_user", d);
+    if (!ok) co_return fail<void>(ok.error());
+    if (!*ok) co_return fail<void>(make_error_code(errc::not_found));
+    std::string event = "s:" + session_id;
+    d_.sink.broadcast(event);
+    auto pub = co_await d_.kv.async_publish_invalidation(event, d);
+    if (!pub) core::log::warn("invalidation_publish_failed", {{"error", pub.error().message()}});
+    co_return outcome<void>{};
+}
+
+async_outcome<void> service::async_change_password(principal p, std::string old_password, std::string new_password,
+                                                   std::string confirm, core::deadline d)
+{
+    auto found = co_await d_.users.async_find_by_id(p.user_id, d);
+    if (!found) co_return fail<void>(found.error());
+    if (!*found || !(*found)->is_active) co_return fail<void>(make_error_code(errc::token_revoked));
+    const store::user& u = **found;
+    if (new_password != confirm) {
+        co_return failure(errc::password_mismatch, {{"confirm_password", "The two password fields didn't match."}});
+    }
+    user_attributes attrs{u.username, u.email, u.full_name};
+    auto problems = d_.policy.validate(new_password, attrs, "new_password");
+    if (!problems.empty()) {
+        std::vector<std::pair<std::string, std::string>> details(problems.begin(), problems.end());
+        co_return failure(errc::validation_failed, std::move(details));
+    }
+    auto v = co_await d_.hashes.async_verify(old_password, u.password_hash);
+    if (!v) co_return fail<void>(v.error());
+    if (!v->ok) co_return validation("old_password", "Your old password was entered incorrectly.");
+    auto hash = co_await d_.hashes.async_hash(new_password);
+    if (!hash) co_return fail<void>(hash.error());
+    auto set = co_await d_.users.async_set_password(u.id, *hash, d);
+    if (!set) co_return fail<void>(set.error());
+    auto ended = co_await async_end_sessions(u.id, p.session_id, "password_changed", d);
+    if (!ended) co_return ended;
+    boost::json::object values;
+    values["username"] = u.username;
+    values["full_name"] = u.full_name;
+    values["time"] = core::format_rfc3339(d_.clock.now());
+    auto mail = co_await async_enqueue_mail("password_changed", u.email, boost::json::serialize(values), d);
+    if (!mail) core::log::warn("password_changed_notice_not_queued", {{"user_id", u.id}});
+    co_return outcome<void>{};
+}
+
+async_outcome<void> service::async_forgot_password(std::string email_in, std::string ip, core::deadline d)
+{
+    auto email = normalize_email(email_in);
+    if (!email.ok()) co_return validation("email", email.error);
+    auto limits = request_limits("forgot", ip, email.value);
+    auto allowed = co_await d_.kv.async_hit(limits, d);
+    if (!allowed) co_return fail<void>(allowed.error());
+    if (!allowed->allowed) {
+        failure f(errc::rate_limited);
+        f.retry_after = allowed->retry_after_s;
+        co_return outcome<void>(boost::system::in_place_error, std::move(f));
+    }
+    // Always 202 from here on: a cooldown or an unknown address changes nothing visible.
+    auto left = co_await d_.kv.async_cooldown("cooldown:reset_password:" + canonical(email.value), settings_.otp_resend_cooldown, d);
+    if (!left) co_return fail<void>(left.error());
+    if (*left > 0) co_return outcome<void>{};
+    auto existing = co_await d_.users.async_find_by_email(email.value, d);
+    if (!existing) co_return fail<void>(existing.error());
+    if (!*existing || !(*existing)->is_active || !(*existing)->verified()) co_return outcome<void>{};
+    co_return co_await async_send_code(**existing, purpose_reset, "password_reset", d);
+}
+
+async_outcome<std::string> service::async_verify_reset_otp(std::string email_in, std::string otp, std::string ip,
+                                                           core::deadline d)
+{
+    (void)ip;
+    auto email = normalize_email(email_in);
+    if (!email.ok()) co_return validation("email", email.error);
+    auto ok = co_await async_check_code(purpose_reset, email.value, otp, d);
+    if (!ok) co_return outcome<std::string>(boost::system::in_place_error, ok.error());
+    auto existing = co_await d_.users.async_find_by_email(email.value, d);
+    if (!existing) co_return fail<std::string>(existing.error());
+    if (!*existing || !(*existing)->is_active) co_return fail<std::string>(make_error_code(errc::otp_expired));
+    claims c;
+    c.iss = d_.keys.jwt.settings().issuer;
+    c.sub = std::to_string((*existing)->id);
+    c.iat = core::to_unix(d_.clock.now());
+    c.exp = c.iat + settings_.reset_lifetime.count();
+    c.jti = core::random_hex(16);
+    c.typ = token_type::reset;
+    co_return sign(c, d_.keys.jwt);
+}
+
+async_outcome<void> service::async_reset_password(std::string reset_token, std::string new_password,
+                                                  std::string confirm, core::deadline d)
+{
+    if (reset_token.empty()) co_return validation("reset_token", "This field is required.");
+    auto cl = verify(reset_token, d_.keys.jwt, token_type::reset, d_.clock.now());
+    if (!cl) co_return fail<void>(cl.error());
+    auto uid = parse_id(cl->sub);
+    if (!uid) co_return fail<void>(make_error_code(errc::invalid_token));
+    if (new_password != confirm) {
+        co_return failure(errc::password_mismatch, {{"confirm_password", "The two password fields didn't match."}});
+    }
+    auto found = co_await d_.users.async_find_by_id(*uid, d);
+    if (!found) co_return fail<void>(found.error());
+    if (!*found || !(*found)->is_active) co_return fail<void>(make_error_code(errc::invalid_token));
+    const store::user& u = **found;
+    user_attributes attrs{u.username, u.email, u.full_name};
+    auto problems = d_.policy.validate(new_password, attrs, "new_password");
+    if (!problems.empty()) {
+        std::vector<std::pair<std::string, std::string>> details(problems.begin(), problems.end());
+        co_return failure(errc::validation_failed, std::move(details));
+    }
+    // Single use: the first presenter consumes the jti; a validation error above did not.
+    auto first = co_await d_.kv.async_consume_once("reset:" + cl->jti, settings_.reset_lifetime, d);
+    if (!first) co_return fail<void>(first.error());
+    if (!*first) co_return fail<void>(make_error_code(errc::token_revoked));
+    auto hash = co_await d_.hashes.async_hash(new_password);
+    if (!hash) co_return fail<void>(hash.error());
+    auto set = co_await d_.users.async_set_password(u.id, *hash, d);
+    if (!set) co_return fail<void>(set.error());
+    auto ended = co_await async_end_sessions(u.id, std::nullopt, "password_reset", d);
+    if (!ended) co_return ended;
+    boost::json::object values;
+    values["username"] = u.username;
+    values["full_name"] = u.full_name;
+    values["time"] = core::format_rfc3339(d_.clock.now());
+    auto mail = co_await async_enqueue_mail("password_changed", u.email, boost::json::serialize(values), d);
+    if (!mail) core::log::warn("password_changed_notice_not_queued", {{"user_id", u.id}});
+    co_return outcome<void>{};
+}
+
+async_outcome<user_page> service::async_list_users(principal p, int limit, std::string cursor, std::string prefix,
+                                                   core::deadline d)
+{
+    (void)p;
+    store::user_list_query q;
+    q.limit = limit + 1;
+    q.username_prefix = std::move(prefix);
+    if (!cursor.empty()) {
+        auto after = decode_cursor(d_.keys.cursor, cursor);
+        if (!after) co_return validation("cursor", "Invalid cursor.");
+        q.after_id = *after;
+    }
+    auto rows = co_await d_.users.async_list_active(q, d);
+    if (!rows) co_return fail<user_page>(rows.error());
+    user_page page;
+    page.results = std::move(*rows);
+    if (page.results.size() > static_cast<std::size_t>(limit)) {
+        page.results.resize(static_cast<std::size_t>(limit));
+        page.next = encode_cursor(d_.keys.cursor, page.results.back().id);
+    }
+    co_return page;
+}
+
+async_outcome<store::user> service::async_me(principal p, core::deadline d)
+{
+    co_return co_await async_load_user(p.user_id, d);
+}
+
+async_outcome<store::user> service::async_update_me(principal p, store::profile_update u, core::deadline d)
+{
+    std::vector<std::pair<std::string, std::string>> details;
+    if (u.username) {
+        auto n = normalize_username(*u.username);
+        if (!n.ok()) details.emplace_back("username", n.error);
+        else u.username = n.value;
+    }
+    if (u.full_name && u.full_name->size() > 150) {
+        details.emplace_back("full_name", "Ensure this field has no more than 150 characters.");
+    }
+    if (u.phone_number && u.phone_number->size() > 32) details.emplace_back("phone_number", "Enter a valid phone number.");
+    if (!details.empty()) co_return failure(errc::validation_failed, std::move(details));
+    auto updated = co_await d_.users.async_update_profile(p.user_id, u, d);
+    if (!updated) co_return fail<store::user>(updated.error());
+    if (!*updated) co_return fail<store::user>(make_error_code(errc::token_revoked));
+    std::string event = "u:" + std::to_string(p.user_id);
+    d_.sink.broadcast(event);
+    auto pub = co_await d_.kv.async_publish_invalidation(event, d);
+    if (!pub) core::log::warn("invalidation_publish_failed", {{"error", pub.error().message()}});
+    // The user event also dropped this session from the caches; it is re-read next time.
+    co_return std::move(**updated);
+}
+
+async_outcome<void> service::async_delete_me(principal p, std::string password, core::deadline d)
+{
+    auto found = co_await d_.users.async_find_by_id(p.user_id, d);
+    if (!found) co_return fail<void>(found.error());
+    if (!*found || !(*found)->is_active) co_return fail<void>(make_error_code(errc::token_revoked));
+    if (password.empty()) co_return validation("password", "This field is required.");
+    auto v = co_await d_.hashes.async_verify(password, (*found)->password_hash);
+    if (!v) co_return fail<void>(v.error());
+    if (!v->ok) co_return validation("password", "Incorrect password.");
+    auto off = co_await d_.users.async_deactivate(p.user_id, d);
+    if (!off) co_return fail<void>(off.error());
+    co_return co_await async_end_sessions(p.user_id, std::nullopt, "account_deleted", d);
+}
+
+async_outcome<store::user> service::async_get_user(principal p, std::string id, core::deadline d)
+{
+    (void)p;
+    auto uid = parse_id(id);
+    if (!uid) co_return fail<store::user>(make_error_code(errc::not_found));
+    auto now = steady::now();
+    if (const store::user* cached = d_.cache.find_user(*uid, now)) co_return *cached;
+    auto found = co_await d_.users.async_find_by_id(*uid, d);
+    if (!found) co_return fail<store::user>(found.error());
+    if (!*found || !(*found)->is_active) co_return fail<store::user>(make_error_code(errc::not_found));
+    d_.cache.put_user(**found, now);
+    co_return std::move(**found);
+}
+
+}  // namespace portcullis::auth

@@ -1,0 +1,122 @@
+#pragma once
+// Redis-backed state of the auth flows: one-time codes (stored only as digests),
+// rate limits and cooldowns, single-use markers, and the stream of cache
+// invalidation events that keeps every instance's session cache correct.
+// Every operation is one atomic round trip (a Lua script or a single command).
+// Errors of all calls: redis_unavailable, timeout, overloaded (condition unavailable).
+
+#include "core/error.hpp"
+#include "core/timeout.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace portcullis::store::redis {
+class connection;
+}
+
+namespace portcullis::store::kv {
+
+template <class T>
+using async_result = boost::asio::awaitable<core::result<T>>;
+
+enum class otp_outcome {
+    accepted,   // the code matched; it is now consumed
+    wrong,      // did not match; attempts_left tells how many remain
+    missing,    // no live code (expired, consumed, or never sent)
+    exhausted,  // too many wrong tries for this code: it is dead
+    locked,     // too many wrong codes for this address this hour, across resends
+};
+
+struct otp_check {
+    otp_outcome outcome = otp_outcome::missing;
+    int attempts_left = 0;
+    std::int64_t retry_after_s = 0;  // for locked
+};
+
+struct limit {
+    std::string key;  // without prefix, e.g. "rl:login:ip:1.2.3.4"
+    std::int64_t max = 0;
+    std::chrono::seconds window{0};
+};
+
+struct limit_decision {
+    bool allowed = true;
+    std::int64_t retry_after_s = 0;
+};
+
+class auth_kv {
+public:
+    // `conn` is the calling thread's Redis connection and must outlive this object.
+    auth_kv(redis::connection& conn, std::string prefix);
+
+    // Stores the digest of a new code for (purpose, email), replacing any previous
+    // code and its attempt count, for `ttl`.
+    async_result<void> async_put_otp(std::string_view purpose, std::string_view email, std::string_view digest,
+                                     std::chrono::seconds ttl, core::deadline d);
+
+    // Check-and-count in one script: parallel guesses can never exceed `max_attempts`,
+    // and a code is accepted at most once. Wrong codes also count towards
+    // `max_failures_per_hour` for the address, across resends.
+    async_result<otp_check> async_check_otp(std::string_view purpose, std::string_view email,
+                                            std::string_view digest, int max_attempts, int max_failures_per_hour,
+                                            core::deadline d);
+
+    // Counts one event against every limit; refused (without counting) when any
+    // limit is already reached. retry_after_s is the longest wait among those reached.
+    async_result<limit_decision> async_hit(const std::vector<limit>& limits, core::deadline d);
+
+    // Whether any of `limits` is reached, without counting (login checks before verifying).
+    async_result<limit_decision> async_peek(const std::vector<limit>& limits, core::deadline d);
+
+    // Counts one event against every limit (a failed login), regardless of the result.
+    async_result<void> async_count(const std::vector<limit>& limits, core::deadline d);
+
+    // Starts a cooldown `key` for `period`; returns 0 when started, otherwise the
+    // seconds left of the running one.
+    async_result<std::int64_t> async_cooldown(std::string_view key, std::chrono::seconds period, core::deadline d);
+
+    // Marks `key` used (SET NX with `ttl`); true only for the first caller.
+    async_result<bool> async_consume_once(std::string_view key, std::chrono::seconds ttl, core::deadline d);
+
+    // Appends an invalidation event ("s:<session id>", "u:<user id>") to the stream
+    // that every instance reads, capped at about 100,000 entries.
+    async_result<void> async_publish_invalidation(std::string_view event, core::deadline d);
+
+    const std::string& prefix() const noexcept { return prefix_; }
+
+private:
+    redis::connection& conn_;
+    std::string prefix_;
+};
+
+// Reading side of the invalidation stream, on a dedicated (blocking) connection.
+class invalidation_reader {
+public:
+    invalidation_reader(redis::connection& blocking_conn, std::string prefix);
+
+    // The id to start after: the stream's current last entry ("0-0" when empty).
+    async_result<std::string> async_tail(core::deadline d);
+
+    // Waits up to `block` for events after `last_id`; returns them with their ids (the
+    // last one is the next `last_id`). Empty on timeout. `trimmed` is set when entries
+    // after `last_id` may have been trimmed away (callers then drop whole caches).
+    struct batch {
+        std::vector<std::pair<std::string, std::string>> events;  // (id, event)
+        bool trimmed = false;
+    };
+    async_result<batch> async_read(std::string_view last_id, std::chrono::milliseconds block, core::deadline d);
+
+private:
+    redis::connection& conn_;
+    std::string key_;
+};
+
+}  // namespace portcullis::store::kv

@@ -1,0 +1,465 @@
+#include "store/pg/pg_repositories.hpp"
+
+#include <algorithm>
+
+namespace portcullis::store::pg {
+
+namespace asio = boost::asio;
+using core::errc;
+
+// Column lists, spliced into the SQL constants at compile time (never at run time).
+#define PORTCULLIS_USER_COLUMNS                                                                                 \
+    "id, email, username, password_hash, full_name, phone_number, is_active, email_verified_at, date_joined, " \
+    "last_login, password_changed_at, updated_at"
+#define PORTCULLIS_SESSION_COLUMNS \
+    "id, user_id, created_at, last_used_at, expires_at, revoked_at, revoke_reason, user_agent, ip"
+#define PORTCULLIS_TOKEN_COLUMNS "jti, session_id, user_id, issued_at, expires_at, used_at, replaced_by, blacklisted_at"
+
+namespace {
+
+// --- users ---
+const statement user_create_pending{
+    "users_create_pending",
+    "INSERT INTO users (email, username, password_hash, full_name, phone_number)"
+    " VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT ((lower(email))) DO UPDATE SET"
+    "  email = EXCLUDED.email, username = EXCLUDED.username, password_hash = EXCLUDED.password_hash,"
+    "  full_name = EXCLUDED.full_name, phone_number = EXCLUDED.phone_number,"
+    "  date_joined = now(), updated_at = now()"
+    "  WHERE users.email_verified_at IS NULL"
+    " RETURNING " PORTCULLIS_USER_COLUMNS};
+const statement user_by_id{"users_by_id", "SELECT " PORTCULLIS_USER_COLUMNS " FROM users WHERE id = $1"};
+const statement user_by_email{"users_by_email",
+                              "SELECT " PORTCULLIS_USER_COLUMNS " FROM users WHERE lower(email) = lower($1)"};
+const statement user_by_username{"users_by_username",
+                                 "SELECT " PORTCULLIS_USER_COLUMNS " FROM users WHERE username = $1"};
+const statement user_by_login{"users_by_login",
+                              "SELECT " PORTCULLIS_USER_COLUMNS " FROM users"
+                              " WHERE lower(email) = lower($1) OR username = $1"
+                              " ORDER BY (lower(email) = lower($1)) DESC LIMIT 1"};
+const statement user_activate{"users_activate",
+                              "UPDATE users SET is_active = true, email_verified_at = now(), updated_at = now()"
+                              " WHERE id = $1 AND email_verified_at IS NULL"
+                              " RETURNING " PORTCULLIS_USER_COLUMNS};
+const statement user_set_password{"users_set_password",
+                                  "UPDATE users SET password_hash = $2, password_changed_at = now(), updated_at = now()"
+                                  " WHERE id = $1"};
+const statement user_rehash_password{"users_rehash_password",
+                                     "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2"};
+const statement user_set_last_login{"users_set_last_login", "UPDATE users SET last_login = now() WHERE id = $1"};
+const statement user_update_profile{"users_update_profile",
+                                    "UPDATE users SET full_name = coalesce($2, full_name),"
+                                    " phone_number = coalesce($3, phone_number), username = coalesce($4, username),"
+                                    " updated_at = now() WHERE id = $1"
+                                    " RETURNING " PORTCULLIS_USER_COLUMNS};
+const statement user_deactivate{"users_deactivate",
+                                "UPDATE users SET is_active = false, updated_at = now() WHERE id = $1 AND is_active"};
+const statement user_list_active{"users_list_active",
+                                 "SELECT " PORTCULLIS_USER_COLUMNS " FROM users"
+                                 " WHERE is_active AND id > $1 ORDER BY id LIMIT $2"};
+// A separate statement for the filtered list, so each keeps a plan fit for its shape.
+const statement user_list_active_prefix{"users_list_active_prefix",
+                                        "SELECT " PORTCULLIS_USER_COLUMNS " FROM users"
+                                        " WHERE is_active AND id > $1 AND username LIKE $3 ESCAPE '\\'"
+                                        " ORDER BY id LIMIT $2"};
+
+// --- sessions ---
+const statement session_create{"sessions_create",
+                               "INSERT INTO sessions (user_id, expires_at, user_agent, ip) VALUES ($1, $2, $3, $4)"
+                               " RETURNING " PORTCULLIS_SESSION_COLUMNS};
+const statement session_open{
+    "sessions_open",
+    "WITH s AS ("
+    "  INSERT INTO sessions (user_id, expires_at, user_agent, ip) VALUES ($1, $2, $3, $4)"
+    "  RETURNING " PORTCULLIS_SESSION_COLUMNS
+    "), t AS ("
+    "  INSERT INTO refresh_tokens (jti, session_id, user_id, expires_at)"
+    "  SELECT $6::uuid, s.id, s.user_id, $5 FROM s"
+    "  RETURNING " PORTCULLIS_TOKEN_COLUMNS
+    "), l AS ("
+    "  UPDATE users SET last_login = now() WHERE id = $1"
+    ") SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.revoke_reason,"
+    "  s.user_agent, s.ip, t.jti, t.session_id, t.user_id, t.issued_at, t.expires_at, t.used_at, t.replaced_by,"
+    "  t.blacklisted_at FROM s, t"};
+const statement session_find{"sessions_find", "SELECT " PORTCULLIS_SESSION_COLUMNS " FROM sessions WHERE id = $1"};
+const statement session_touch{"sessions_touch",
+                              "UPDATE sessions SET last_used_at = now() WHERE id = $1 AND revoked_at IS NULL"};
+const statement session_revoke{"sessions_revoke",
+                               "UPDATE sessions SET revoked_at = now(), revoke_reason = $3"
+                               " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()"};
+const statement session_revoke_by_id{"sessions_revoke_by_id",
+                                     "UPDATE sessions SET revoked_at = now(), revoke_reason = $2"
+                                     " WHERE id = $1 AND revoked_at IS NULL"};
+const statement session_revoke_all{"sessions_revoke_all",
+                                   "UPDATE sessions SET revoked_at = now(), revoke_reason = $3"
+                                   " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()"
+                                   " AND id IS DISTINCT FROM $2::uuid RETURNING id"};
+const statement session_list_live{"sessions_list_live",
+                                  "SELECT " PORTCULLIS_SESSION_COLUMNS " FROM sessions"
+                                  " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()"
+                                  " ORDER BY created_at DESC, id LIMIT $2"};
+
+// --- refresh tokens ---
+const statement token_insert{"refresh_tokens_insert",
+                             "INSERT INTO refresh_tokens (jti, session_id, user_id, expires_at)"
+                             " VALUES ($1, $2, $3, $4) RETURNING " PORTCULLIS_TOKEN_COLUMNS};
+// The row lock taken by the UPDATE serializes parallel rotations; the losers re-check
+// "used_at IS NULL" after the winner commits and update nothing, so they insert nothing.
+const statement token_rotate{
+    "refresh_tokens_rotate",
+    "WITH cur AS ("
+    "  UPDATE refresh_tokens t SET used_at = now(), replaced_by = $2::uuid"
+    "  FROM sessions s"
+    "  WHERE t.jti = $1 AND t.used_at IS NULL AND t.blacklisted_at IS NULL AND t.expires_at > now()"
+    "   AND s.id = t.session_id AND s.revoked_at IS NULL AND s.expires_at > now()"
+    "  RETURNING t.session_id, t.user_id"
+    "), ins AS ("
+    "  INSERT INTO refresh_tokens (jti, session_id, user_id, expires_at)"
+    "  SELECT $2::uuid, session_id, user_id, $3 FROM cur"
+    "  RETURNING " PORTCULLIS_TOKEN_COLUMNS
+    "), touch AS ("
+    "  UPDATE sessions SET last_used_at = now() WHERE id IN (SELECT session_id FROM cur)"
+    ") SELECT " PORTCULLIS_TOKEN_COLUMNS " FROM ins"};
+const statement token_inspect{
+    "refresh_tokens_inspect",
+    "SELECT t.jti, t.session_id, t.user_id, t.issued_at, t.expires_at, t.used_at, t.replaced_by, t.blacklisted_at,"
+    " s.revoked_at, s.expires_at,"
+    " n.jti, n.session_id, n.user_id, n.issued_at, n.expires_at, n.used_at, n.replaced_by, n.blacklisted_at"
+    " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
+    " LEFT JOIN refresh_tokens n ON n.jti = t.replaced_by"
+    " WHERE t.jti = $1"};
+const statement token_blacklist{
+    "refresh_tokens_blacklist",
+    "WITH t AS ("
+    "  UPDATE refresh_tokens SET blacklisted_at = coalesce(blacklisted_at, now()) WHERE jti = $1"
+    "  RETURNING session_id"
+    ") UPDATE sessions s SET revoked_at = coalesce(s.revoked_at, now()),"
+    "  revoke_reason = coalesce(s.revoke_reason, $2)"
+    " FROM t WHERE s.id = t.session_id RETURNING s.id"};
+const statement token_purge{"refresh_tokens_purge",
+                            "DELETE FROM refresh_tokens WHERE jti IN"
+                            " (SELECT jti FROM refresh_tokens WHERE expires_at < now() LIMIT $1)"};
+const statement session_purge{"sessions_purge",
+                              "DELETE FROM sessions WHERE id IN"
+                              " (SELECT id FROM sessions WHERE expires_at < now() LIMIT $1)"};
+
+// result<bool> would take a bare error_code as a bool value.
+core::result<bool> bool_error(const boost::system::error_code& ec)
+{
+    return core::result<bool>(boost::system::in_place_error, ec);
+}
+
+}  // namespace
+
+// --- row mappers ---
+
+namespace detail {
+
+user read_user(const row& r, int c)
+{
+    user u;
+    u.id = r.get<std::int64_t>(c + 0);
+    u.email = r.get<std::string>(c + 1);
+    u.username = r.get<std::string>(c + 2);
+    u.password_hash = r.get<std::string>(c + 3);
+    u.full_name = r.get<std::string>(c + 4);
+    u.phone_number = r.get<std::string>(c + 5);
+    u.is_active = r.get<bool>(c + 6);
+    u.email_verified_at = r.get<std::optional<time_point>>(c + 7);
+    u.date_joined = r.get<time_point>(c + 8);
+    u.last_login = r.get<std::optional<time_point>>(c + 9);
+    u.password_changed_at = r.get<std::optional<time_point>>(c + 10);
+    u.updated_at = r.get<time_point>(c + 11);
+    return u;
+}
+
+session read_session(const row& r, int c)
+{
+    session s;
+    s.id = r.get<std::string>(c + 0);
+    s.user_id = r.get<std::int64_t>(c + 1);
+    s.created_at = r.get<time_point>(c + 2);
+    s.last_used_at = r.get<time_point>(c + 3);
+    s.expires_at = r.get<time_point>(c + 4);
+    s.revoked_at = r.get<std::optional<time_point>>(c + 5);
+    s.revoke_reason = r.get<std::optional<std::string>>(c + 6);
+    s.user_agent = r.get<std::string>(c + 7);
+    s.ip = r.get<std::string>(c + 8);
+    return s;
+}
+
+refresh_token read_refresh_token(const row& r, int c)
+{
+    refresh_token t;
+    t.jti = r.get<std::string>(c + 0);
+    t.session_id = r.get<std::string>(c + 1);
+    t.user_id = r.get<std::int64_t>(c + 2);
+    t.issued_at = r.get<time_point>(c + 3);
+    t.expires_at = r.get<time_point>(c + 4);
+    t.used_at = r.get<std::optional<time_point>>(c + 5);
+    t.replaced_by = r.get<std::optional<std::string>>(c + 6);
+    t.blacklisted_at = r.get<std::optional<time_point>>(c + 7);
+    return t;
+}
+
+}  // namespace detail
+
+// --- users ---
+
+async_result<std::optional<user>> users::async_find_one(const statement& stmt, const params& args, core::deadline d)
+{
+    auto r = co_await pool_.async_query(stmt, args, d);
+    if (!r) co_return r.error();
+    if (r->empty()) co_return std::optional<user>{};
+    co_return std::optional<user>(detail::read_user(r->front()));
+}
+
+async_result<user> users::async_create_pending(const new_user& u, core::deadline d)
+{
+    const params args(u.email, u.username, u.password_hash, u.full_name, u.phone_number);
+    auto r = co_await pool_.async_query(user_create_pending, args, d);
+    if (!r) co_return r.error();
+    // No row: the conflicting address belongs to a verified account (DO UPDATE ... WHERE false).
+    if (r->empty()) co_return core::make_error_code(errc::email_taken);
+    co_return detail::read_user(r->front());
+}
+
+async_result<std::optional<user>> users::async_find_by_id(std::int64_t id, core::deadline d)
+{
+    const params args(id);
+    co_return co_await async_find_one(user_by_id, args, d);
+}
+
+async_result<std::optional<user>> users::async_find_by_email(std::string_view email, core::deadline d)
+{
+    const params args(email);
+    co_return co_await async_find_one(user_by_email, args, d);
+}
+
+async_result<std::optional<user>> users::async_find_by_username(std::string_view username, core::deadline d)
+{
+    const params args(username);
+    co_return co_await async_find_one(user_by_username, args, d);
+}
+
+async_result<std::optional<user>> users::async_find_by_login(std::string_view identifier, core::deadline d)
+{
+    const params args(identifier);
+    co_return co_await async_find_one(user_by_login, args, d);
+}
+
+async_result<activation> users::async_activate(std::int64_t id, core::deadline d)
+{
+    const params args(id);
+    auto r = co_await pool_.async_query(user_activate, args, d);
+    if (!r) co_return r.error();
+    if (!r->empty()) co_return activation{detail::read_user(r->front()), true};
+    // Someone else activated it (or no such user). A fresh statement (new snapshot) sees
+    // the committed activation, so every caller returns the same final state.
+    auto again = co_await async_find_one(user_by_id, args, d);
+    if (!again) co_return again.error();
+    if (!*again) co_return core::make_error_code(errc::not_found);
+    co_return activation{std::move(**again), false};
+}
+
+async_result<bool> users::async_set_password(std::int64_t id, std::string_view hash, core::deadline d)
+{
+    const params args(id, hash);
+    auto r = co_await pool_.async_query(user_set_password, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return r->affected() > 0;
+}
+
+async_result<bool> users::async_rehash_password(std::int64_t id, std::string_view old_hash, std::string_view new_hash,
+                                                core::deadline d)
+{
+    const params args(id, old_hash, new_hash);
+    auto r = co_await pool_.async_query(user_rehash_password, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return r->affected() > 0;
+}
+
+async_result<bool> users::async_set_last_login(std::int64_t id, core::deadline d)
+{
+    const params args(id);
+    auto r = co_await pool_.async_query(user_set_last_login, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return r->affected() > 0;
+}
+
+async_result<std::optional<user>> users::async_update_profile(std::int64_t id, const profile_update& p,
+                                                              core::deadline d)
+{
+    const params args(id, p.full_name, p.phone_number, p.username);
+    co_return co_await async_find_one(user_update_profile, args, d);
+}
+
+async_result<bool> users::async_deactivate(std::int64_t id, core::deadline d)
+{
+    const params args(id);
+    auto r = co_await pool_.async_query(user_deactivate, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return r->affected() > 0;
+}
+
+async_result<std::vector<user>> users::async_list_active(const user_list_query& q, core::deadline d)
+{
+    const int limit = std::clamp(q.limit, 1, 1000);
+    params args(q.after_id, limit);
+    const statement* stmt = &user_list_active;
+    if (!q.username_prefix.empty()) {
+        args.add(escape_like(q.username_prefix) + "%");
+        stmt = &user_list_active_prefix;
+    }
+    auto r = co_await pool_.async_query(*stmt, args, d);
+    if (!r) co_return r.error();
+    std::vector<user> out;
+    out.reserve(static_cast<std::size_t>(r->size()));
+    for (int i = 0; i < r->size(); ++i) out.push_back(detail::read_user((*r)[i]));
+    co_return out;
+}
+
+// --- sessions ---
+
+async_result<session> sessions::async_create(const new_session& s, core::deadline d)
+{
+    const params args(s.user_id, s.expires_at, s.user_agent, s.ip);
+    auto r = co_await pool_.async_query(session_create, args, d);
+    if (!r) co_return r.error();
+    co_return detail::read_session(r->front());
+}
+
+async_result<opened_session> sessions::async_open(const new_session& s, time_point refresh_expires, core::deadline d)
+{
+    const params args(s.user_id, s.expires_at, s.user_agent, s.ip, refresh_expires, random_uuid());
+    auto r = co_await pool_.async_query(session_open, args, d);
+    if (!r) co_return r.error();
+    if (r->empty()) co_return core::make_error_code(errc::internal);
+    co_return opened_session{detail::read_session(r->front(), 0), detail::read_refresh_token(r->front(), 9)};
+}
+
+async_result<std::optional<session>> sessions::async_find(std::string_view id, core::deadline d)
+{
+    if (!is_uuid(id)) co_return std::optional<session>{};
+    const params args(id);
+    auto r = co_await pool_.async_query(session_find, args, d);
+    if (!r) co_return r.error();
+    if (r->empty()) co_return std::optional<session>{};
+    co_return std::optional<session>(detail::read_session(r->front()));
+}
+
+async_result<bool> sessions::async_touch(std::string_view id, core::deadline d)
+{
+    if (!is_uuid(id)) co_return false;
+    const params args(id);
+    auto r = co_await pool_.async_query(session_touch, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return r->affected() > 0;
+}
+
+async_result<bool> sessions::async_revoke(std::string_view id, std::int64_t user_id, std::string_view reason,
+                                          core::deadline d)
+{
+    if (!is_uuid(id)) co_return false;
+    const params args(id, user_id, reason);
+    auto r = co_await pool_.async_query(session_revoke, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return r->affected() > 0;
+}
+
+async_result<bool> sessions::async_revoke_by_id(std::string_view id, std::string_view reason, core::deadline d)
+{
+    if (!is_uuid(id)) co_return false;
+    const params args(id, reason);
+    auto r = co_await pool_.async_query(session_revoke_by_id, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return r->affected() > 0;
+}
+
+async_result<std::vector<std::string>> sessions::async_revoke_all(std::int64_t user_id,
+                                                                  std::optional<std::string_view> except,
+                                                                  std::string_view reason, core::deadline d)
+{
+    // A malformed "except" id matches no session, so nothing is spared.
+    if (except && !is_uuid(*except)) except.reset();
+    const params args(user_id, except, reason);
+    auto r = co_await pool_.async_query(session_revoke_all, args, d);
+    if (!r) co_return r.error();
+    std::vector<std::string> ids;
+    ids.reserve(static_cast<std::size_t>(r->size()));
+    for (int i = 0; i < r->size(); ++i) ids.push_back((*r)[i].get<std::string>(0));
+    co_return ids;
+}
+
+async_result<std::vector<session>> sessions::async_list_live(std::int64_t user_id, int limit, core::deadline d)
+{
+    const params args(user_id, std::clamp(limit, 1, 1000));
+    auto r = co_await pool_.async_query(session_list_live, args, d);
+    if (!r) co_return r.error();
+    std::vector<session> out;
+    out.reserve(static_cast<std::size_t>(r->size()));
+    for (int i = 0; i < r->size(); ++i) out.push_back(detail::read_session((*r)[i]));
+    co_return out;
+}
+
+// --- refresh tokens ---
+
+async_result<refresh_token> refresh_tokens::async_insert(const new_refresh_token& t, core::deadline d)
+{
+    if (!is_uuid(t.session_id)) co_return core::make_error_code(errc::not_found);
+    const params args(random_uuid(), t.session_id, t.user_id, t.expires_at);
+    auto r = co_await pool_.async_query(token_insert, args, d);
+    if (!r) co_return r.error();
+    co_return detail::read_refresh_token(r->front());
+}
+
+async_result<std::optional<refresh_token>> refresh_tokens::async_rotate(std::string_view jti, time_point expires,
+                                                                        core::deadline d)
+{
+    if (!is_uuid(jti)) co_return std::optional<refresh_token>{};
+    const params args(jti, random_uuid(), expires);
+    auto r = co_await pool_.async_query(token_rotate, args, d);
+    if (!r) co_return r.error();
+    if (r->empty()) co_return std::optional<refresh_token>{};
+    co_return std::optional<refresh_token>(detail::read_refresh_token(r->front()));
+}
+
+async_result<std::optional<refresh_token_state>> refresh_tokens::async_inspect(std::string_view jti,
+                                                                               core::deadline d)
+{
+    if (!is_uuid(jti)) co_return std::optional<refresh_token_state>{};
+    const params args(jti);
+    auto r = co_await pool_.async_query(token_inspect, args, d);
+    if (!r) co_return r.error();
+    if (r->empty()) co_return std::optional<refresh_token_state>{};
+    const row rw = r->front();
+    refresh_token_state st;
+    st.token = detail::read_refresh_token(rw, 0);
+    st.session_revoked_at = rw.get<std::optional<time_point>>(8);
+    st.session_expires_at = rw.get<time_point>(9);
+    if (!rw.is_null(10)) st.successor = detail::read_refresh_token(rw, 10);
+    co_return std::optional<refresh_token_state>(std::move(st));
+}
+
+async_result<std::optional<std::string>> refresh_tokens::async_blacklist(std::string_view jti,
+                                                                         std::string_view reason, core::deadline d)
+{
+    if (!is_uuid(jti)) co_return std::optional<std::string>{};
+    const params args(jti, reason);
+    auto r = co_await pool_.async_query(token_blacklist, args, d);
+    if (!r) co_return r.error();
+    if (r->empty()) co_return std::optional<std::string>{};
+    co_return std::optional<std::string>(r->front().get<std::string>(0));
+}
+
+async_result<purge_report> refresh_tokens::async_purge(std::int64_t batch, core::deadline d)
+{
+    const params args(std::max<std::int64_t>(batch, 1));
+    // Independent statements: one round trip through the pipeline.
+    const command cmds[] = {{&token_purge, &args}, {&session_purge, &args}};
+    auto r = co_await pool_.async_batch(cmds, d);
+    if (!r) co_return r.error();
+    co_return purge_report{(*r)[0].affected(), (*r)[1].affected()};
+}
+
+}  // namespace portcullis::store::pg

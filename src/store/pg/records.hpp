@@ -1,0 +1,131 @@
+#pragma once
+// Plain records exchanged with the repositories (no SQL, no libpq).
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace portcullis::store {
+
+using time_point = std::chrono::system_clock::time_point;
+
+struct user {
+    std::int64_t id = 0;
+    std::string email;
+    std::string username;
+    std::string password_hash;
+    std::string full_name;
+    std::string phone_number;
+    bool is_active = false;
+    std::optional<time_point> email_verified_at;  // null: registration still pending
+    time_point date_joined{};
+    std::optional<time_point> last_login;
+    std::optional<time_point> password_changed_at;
+    time_point updated_at{};
+
+    bool verified() const noexcept { return email_verified_at.has_value(); }
+};
+
+struct new_user {
+    std::string email;
+    std::string username;
+    std::string password_hash;
+    std::string full_name;
+    std::string phone_number;
+};
+
+// Fields of PATCH /api/users/me; unset fields are left as they are.
+struct profile_update {
+    std::optional<std::string> full_name;
+    std::optional<std::string> phone_number;
+    std::optional<std::string> username;
+};
+
+struct activation {
+    user account;
+    bool activated = false;  // true only for the one call that activated the account
+};
+
+struct user_list_query {
+    std::int64_t after_id = 0;        // keyset cursor: ids greater than this
+    int limit = 20;
+    std::string username_prefix;      // empty: no filter; wildcards are matched literally
+};
+
+struct session {
+    std::string id;  // uuid
+    std::int64_t user_id = 0;
+    time_point created_at{};
+    time_point last_used_at{};
+    time_point expires_at{};
+    std::optional<time_point> revoked_at;
+    std::optional<std::string> revoke_reason;
+    std::string user_agent;
+    std::string ip;
+
+    bool live(time_point now) const noexcept { return !revoked_at && expires_at > now; }
+};
+
+struct new_session {
+    std::int64_t user_id = 0;
+    time_point expires_at{};
+    std::string user_agent;
+    std::string ip;
+};
+
+struct refresh_token {
+    std::string jti;  // uuid
+    std::string session_id;
+    std::int64_t user_id = 0;
+    time_point issued_at{};
+    time_point expires_at{};
+    std::optional<time_point> used_at;
+    std::optional<std::string> replaced_by;  // jti of the successor once rotated
+    std::optional<time_point> blacklisted_at;
+};
+
+struct new_refresh_token {
+    std::string session_id;
+    std::int64_t user_id = 0;
+    time_point expires_at{};
+};
+
+// A login: the session, its first refresh token (users.last_login is set too).
+struct opened_session {
+    session sess;
+    refresh_token token;
+};
+
+// Why a refresh token cannot be rotated.
+enum class refresh_status {
+    unknown,  // no such jti
+    valid,    // still usable (a rotation lost a race that has since been undone)
+    expired,  // past its expiry
+    revoked,  // blacklisted (logout) or its session ended
+    used,     // already rotated: see used_at and successor
+};
+
+struct refresh_token_state {
+    refresh_token token;
+    std::optional<time_point> session_revoked_at;
+    time_point session_expires_at{};
+    std::optional<refresh_token> successor;  // the token that replaced it, if any
+
+    // Classification at `now` (pure). "used" wins over the others: presenting a rotated
+    // token is reuse whatever happened since.
+    refresh_status status(time_point now) const noexcept
+    {
+        if (token.used_at) return refresh_status::used;
+        if (token.expires_at <= now) return refresh_status::expired;
+        if (token.blacklisted_at || session_revoked_at || session_expires_at <= now) return refresh_status::revoked;
+        return refresh_status::valid;
+    }
+};
+
+struct purge_report {
+    std::int64_t refresh_tokens = 0;
+    std::int64_t sessions = 0;
+};
+
+}  // namespace portcullis::store

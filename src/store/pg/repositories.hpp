@@ -1,0 +1,115 @@
+#pragma once
+// Repository interfaces used by the auth flows (implemented over PostgreSQL in
+// store/pg/pg_repositories.hpp; fakes may implement them in flow unit tests).
+//
+// Every call takes the request's deadline; the implementation waits at most
+// min(remaining, its own timeout) for a connection and for the statement. Infrastructure
+// errors (db_unavailable, timeout, pool_exhausted, overloaded) belong to
+// core::condition::unavailable; the domain errors of each call are listed with it.
+
+#include "core/error.hpp"
+#include "core/timeout.hpp"
+#include "store/pg/records.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portcullis::store {
+
+template <class T>
+using async_result = boost::asio::awaitable<core::result<T>>;
+
+class user_repository {
+public:
+    virtual ~user_repository() = default;
+
+    // Creates an inactive, unverified user; if the e-mail (case-insensitive) belongs to a
+    // still-unverified account, replaces that pending row's data instead. Returns the row.
+    // Errors: email_taken (a verified account has the address), username_taken.
+    virtual async_result<user> async_create_pending(const new_user& u, core::deadline d) = 0;
+    virtual async_result<std::optional<user>> async_find_by_id(std::int64_t id, core::deadline d) = 0;
+    // Case-insensitive.
+    virtual async_result<std::optional<user>> async_find_by_email(std::string_view email, core::deadline d) = 0;
+    virtual async_result<std::optional<user>> async_find_by_username(std::string_view username,
+                                                                     core::deadline d) = 0;
+    // Login identifier: an e-mail (case-insensitive) or a username; an e-mail match wins.
+    virtual async_result<std::optional<user>> async_find_by_login(std::string_view identifier,
+                                                                  core::deadline d) = 0;
+    // Verifies the e-mail and activates, once: of any number of parallel calls exactly one
+    // reports activated = true; all return the resulting row. Errors: not_found.
+    virtual async_result<activation> async_activate(std::int64_t id, core::deadline d) = 0;
+    // New password: sets the hash and password_changed_at. False: no such user.
+    virtual async_result<bool> async_set_password(std::int64_t id, std::string_view hash, core::deadline d) = 0;
+    // Re-hash of the same password (new parameters): replaces the hash only if it is still
+    // `old_hash`, leaves password_changed_at alone. False: changed meanwhile or no user.
+    virtual async_result<bool> async_rehash_password(std::int64_t id, std::string_view old_hash,
+                                                     std::string_view new_hash, core::deadline d) = 0;
+    virtual async_result<bool> async_set_last_login(std::int64_t id, core::deadline d) = 0;
+    // Applies the set fields; returns the updated row (nullopt: no such user).
+    // Errors: username_taken.
+    virtual async_result<std::optional<user>> async_update_profile(std::int64_t id, const profile_update& p,
+                                                                   core::deadline d) = 0;
+    // Deactivates (keeps email_verified_at). False: no such active user.
+    virtual async_result<bool> async_deactivate(std::int64_t id, core::deadline d) = 0;
+    // Active users with id > after_id, ascending by id, at most `limit` (clamped to 1..1000).
+    virtual async_result<std::vector<user>> async_list_active(const user_list_query& q, core::deadline d) = 0;
+};
+
+class session_repository {
+public:
+    virtual ~session_repository() = default;
+
+    virtual async_result<session> async_create(const new_session& s, core::deadline d) = 0;
+    // Login in one round trip: a session, its first refresh token (expiring at
+    // refresh_expires), and users.last_login = now().
+    virtual async_result<opened_session> async_open(const new_session& s, time_point refresh_expires,
+                                                    core::deadline d) = 0;
+    // By primary key (one indexed lookup). nullopt: unknown or malformed id.
+    virtual async_result<std::optional<session>> async_find(std::string_view id, core::deadline d) = 0;
+    // last_used_at = now() for a live session. False: unknown or revoked.
+    virtual async_result<bool> async_touch(std::string_view id, core::deadline d) = 0;
+    // Revokes a live session of `user_id`. False: unknown, someone else's or already ended.
+    virtual async_result<bool> async_revoke(std::string_view id, std::int64_t user_id, std::string_view reason,
+                                            core::deadline d) = 0;
+    // Revokes a session whoever owns it (refresh reuse). False: unknown or already revoked.
+    virtual async_result<bool> async_revoke_by_id(std::string_view id, std::string_view reason,
+                                                  core::deadline d) = 0;
+    // Revokes every live session of the user except `except` (if set); returns the ids
+    // revoked, so callers can drop them from their caches.
+    virtual async_result<std::vector<std::string>> async_revoke_all(std::int64_t user_id,
+                                                                    std::optional<std::string_view> except,
+                                                                    std::string_view reason, core::deadline d) = 0;
+    // Live sessions, newest first, at most `limit`.
+    virtual async_result<std::vector<session>> async_list_live(std::int64_t user_id, int limit,
+                                                               core::deadline d) = 0;
+};
+
+class refresh_token_repository {
+public:
+    virtual ~refresh_token_repository() = default;
+
+    // A new token with a fresh random jti.
+    virtual async_result<refresh_token> async_insert(const new_refresh_token& t, core::deadline d) = 0;
+    // Atomic rotation in one statement: if `jti` is unused, not blacklisted, not expired
+    // and its session live, marks it used and inserts its successor (new jti, expiring at
+    // `expires`), which is returned. Of N parallel rotations of one jti exactly one gets a
+    // value; the others get nullopt and may call async_inspect to learn why.
+    virtual async_result<std::optional<refresh_token>> async_rotate(std::string_view jti, time_point expires,
+                                                                    core::deadline d) = 0;
+    // The token, its session's state and its successor. nullopt: unknown (or malformed) jti.
+    virtual async_result<std::optional<refresh_token_state>> async_inspect(std::string_view jti,
+                                                                           core::deadline d) = 0;
+    // Logout: blacklists the token and revokes its session. Returns the session id
+    // (nullopt: unknown jti).
+    virtual async_result<std::optional<std::string>> async_blacklist(std::string_view jti, std::string_view reason,
+                                                                     core::deadline d) = 0;
+    // Deletes up to `batch` expired refresh tokens and up to `batch` expired sessions (with
+    // their tokens), in one round trip. Call again while the counts equal `batch`.
+    virtual async_result<purge_report> async_purge(std::int64_t batch, core::deadline d) = 0;
+};
+
+}  // namespace portcullis::store

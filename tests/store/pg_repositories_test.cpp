@@ -1,0 +1,499 @@
+// Round trips of every repository operation against a real PostgreSQL.
+#include "pg_support.hpp"
+#include "test_env.hpp"
+
+#include "store/pg/pg_repositories.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+using namespace portcullis;
+using namespace portcullis::store;
+namespace asio = boost::asio;
+using std::chrono::hours;
+using std::chrono::seconds;
+using std::chrono::system_clock;
+
+namespace {
+
+core::deadline soon() { return core::steady_clock::now() + seconds(10); }
+
+new_user make_user(const std::string& tag)
+{
+    return new_user{tag + "@Example.COM", tag, "hash-" + tag, "Full " + tag, "+100"};
+}
+
+asio::awaitable<void> async_users_round_trip(pg::pool& pool)
+{
+    pg::users users(pool);
+    auto tag = test::unique_name("u");
+
+    const auto nu1 = make_user(tag);
+
+    auto created = co_await users.async_create_pending(nu1, soon());
+    REQUIRE(created.has_value());
+    CHECK(created->id > 0);
+    CHECK_FALSE(created->is_active);
+    CHECK_FALSE(created->verified());
+    CHECK(created->full_name == "Full " + tag);
+
+    // Re-registering a pending address replaces its data and keeps the row.
+    auto again = make_user(tag);
+    again.email = tag + "@example.com";
+    again.username = tag + "_2";
+    again.password_hash = "hash-2";
+    auto replaced = co_await users.async_create_pending(again, soon());
+    REQUIRE(replaced.has_value());
+    CHECK(replaced->id == created->id);
+    CHECK(replaced->username == tag + "_2");
+    CHECK(replaced->password_hash == "hash-2");
+
+    auto by_email = co_await users.async_find_by_email(tag + "@EXAMPLE.com", soon());
+    REQUIRE(by_email.has_value());
+    REQUIRE(by_email->has_value());
+    CHECK((*by_email)->id == created->id);
+    auto by_name = co_await users.async_find_by_username(tag + "_2", soon());
+    REQUIRE(by_name.has_value());
+    CHECK(by_name->has_value());
+    auto by_login_mail = co_await users.async_find_by_login(tag + "@example.COM", soon());
+    REQUIRE(by_login_mail.has_value());
+    CHECK(by_login_mail->has_value());
+    auto by_login_name = co_await users.async_find_by_login(tag + "_2", soon());
+    REQUIRE(by_login_name.has_value());
+    REQUIRE(by_login_name->has_value());
+    CHECK((*by_login_name)->id == created->id);
+    auto missing = co_await users.async_find_by_id(-1, soon());
+    REQUIRE(missing.has_value());
+    CHECK_FALSE(missing->has_value());
+
+    // Another user may not take the username.
+    auto clash = make_user(tag + "x");
+    clash.username = tag + "_2";
+    auto taken = co_await users.async_create_pending(clash, soon());
+    REQUIRE_FALSE(taken.has_value());
+    CHECK(taken.error() == core::errc::username_taken);
+
+    auto act = co_await users.async_activate(created->id, soon());
+    REQUIRE(act.has_value());
+    CHECK(act->activated);
+    CHECK(act->account.is_active);
+    CHECK(act->account.verified());
+    auto act2 = co_await users.async_activate(created->id, soon());
+    REQUIRE(act2.has_value());
+    CHECK_FALSE(act2->activated);
+    CHECK(act2->account.is_active);
+    auto none = co_await users.async_activate(-5, soon());
+    REQUIRE_FALSE(none.has_value());
+    CHECK(none.error() == core::errc::not_found);
+
+    // A verified address cannot be registered again, whatever its case.
+    auto dup = make_user(tag + "y");
+    dup.email = tag + "@EXAMPLE.COM";
+    auto email_taken = co_await users.async_create_pending(dup, soon());
+    REQUIRE_FALSE(email_taken.has_value());
+    CHECK(email_taken.error() == core::errc::email_taken);
+
+    auto pw = co_await users.async_set_password(created->id, "hash-3", soon());
+    REQUIRE(pw.has_value());
+    CHECK(*pw);
+    auto after_pw = co_await users.async_find_by_id(created->id, soon());
+    REQUIRE(after_pw.has_value());
+    REQUIRE(after_pw->has_value());
+    CHECK((*after_pw)->password_hash == "hash-3");
+    REQUIRE((*after_pw)->password_changed_at.has_value());
+    auto changed_at = *(*after_pw)->password_changed_at;
+
+    auto stale = co_await users.async_rehash_password(created->id, "hash-old", "hash-4", soon());
+    REQUIRE(stale.has_value());
+    CHECK_FALSE(*stale);
+    auto rehashed = co_await users.async_rehash_password(created->id, "hash-3", "hash-4", soon());
+    REQUIRE(rehashed.has_value());
+    CHECK(*rehashed);
+    auto after_rehash = co_await users.async_find_by_id(created->id, soon());
+    REQUIRE(after_rehash.has_value());
+    CHECK((*after_rehash)->password_hash == "hash-4");
+    CHECK((*after_rehash)->password_changed_at == changed_at);
+
+    auto login = co_await users.async_set_last_login(created->id, soon());
+    REQUIRE(login.has_value());
+    CHECK(*login);
+
+    profile_update upd;
+    upd.full_name = "Renamed";
+    upd.username = tag + "_3";
+    auto updated = co_await users.async_update_profile(created->id, upd, soon());
+    REQUIRE(updated.has_value());
+    REQUIRE(updated->has_value());
+    CHECK((*updated)->full_name == "Renamed");
+    CHECK((*updated)->username == tag + "_3");
+    CHECK((*updated)->phone_number == "+100");
+    CHECK((*updated)->last_login.has_value());
+
+    const auto nu2 = make_user(tag + "o");
+
+    auto other = co_await users.async_create_pending(nu2, soon());
+    REQUIRE(other.has_value());
+    profile_update steal;
+    steal.username = tag + "_3";
+    auto stolen = co_await users.async_update_profile(other->id, steal, soon());
+    REQUIRE_FALSE(stolen.has_value());
+    CHECK(stolen.error() == core::errc::username_taken);
+
+    auto off = co_await users.async_deactivate(created->id, soon());
+    REQUIRE(off.has_value());
+    CHECK(*off);
+    auto off_again = co_await users.async_deactivate(created->id, soon());
+    REQUIRE(off_again.has_value());
+    CHECK_FALSE(*off_again);
+    auto deactivated = co_await users.async_find_by_id(created->id, soon());
+    REQUIRE(deactivated.has_value());
+    CHECK_FALSE((*deactivated)->is_active);
+    CHECK((*deactivated)->verified());  // not confused with a pending registration
+    const auto nu3 = make_user(tag);
+
+    auto reregister = co_await users.async_create_pending(nu3, soon());
+    REQUIRE_FALSE(reregister.has_value());
+    CHECK(reregister.error() == core::errc::email_taken);
+}
+
+asio::awaitable<void> async_list_users(pg::pool& pool)
+{
+    pg::users users(pool);
+    auto tag = test::unique_name("lst");
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 5; ++i) {
+        auto u = make_user(tag + "_" + std::to_string(i));
+        auto c = co_await users.async_create_pending(u, soon());
+        REQUIRE(c.has_value());
+        auto a = co_await users.async_activate(c->id, soon());
+        REQUIRE(a.has_value());
+        ids.push_back(c->id);
+    }
+    // One with a LIKE wildcard in its name, and one inactive.
+    auto wild = make_user(tag + "%w");
+    auto w = co_await users.async_create_pending(wild, soon());
+    REQUIRE(w.has_value());
+    auto wa = co_await users.async_activate(w->id, soon());
+    REQUIRE(wa.has_value());
+    const auto nu4 = make_user(tag + "_9");
+
+    auto pending = co_await users.async_create_pending(nu4, soon());
+    REQUIRE(pending.has_value());
+
+    user_list_query q;
+    q.username_prefix = tag + "_";
+    q.limit = 2;
+    std::vector<std::int64_t> seen;
+    for (int page = 0; page < 5; ++page) {
+        auto r = co_await users.async_list_active(q, soon());
+        REQUIRE(r.has_value());
+        for (const auto& u : *r) seen.push_back(u.id);
+        if (r->size() < 2) break;
+        q.after_id = r->back().id;
+    }
+    CHECK(seen == ids);
+
+    user_list_query wq;
+    wq.username_prefix = tag + "%";
+    auto wr = co_await users.async_list_active(wq, soon());
+    REQUIRE(wr.has_value());
+    REQUIRE(wr->size() == 1);
+    CHECK(wr->front().id == w->id);
+
+    user_list_query all;
+    all.limit = 1000;
+    auto ar = co_await users.async_list_active(all, soon());
+    REQUIRE(ar.has_value());
+    for (std::size_t i = 1; i < ar->size(); ++i) CHECK((*ar)[i - 1].id < (*ar)[i].id);
+    for (const auto& u : *ar) CHECK(u.is_active);
+}
+
+asio::awaitable<void> async_parallel_activation(pg::pool& pool, int* activated, int* active_seen)
+{
+    pg::users users(pool);
+    const auto nu5 = make_user(test::unique_name("par"));
+
+    auto created = co_await users.async_create_pending(nu5, soon());
+    REQUIRE(created.has_value());
+    auto ex = co_await asio::this_coro::executor;
+    int done = 0;
+    struct tally {
+        int* activated;
+        int* active_seen;
+        int* done;
+        void operator()(std::exception_ptr e, core::result<activation> r) const
+        {
+            ++*done;
+            if (e || !r) return;
+            if (r->activated) ++*activated;
+            if (r->account.is_active && r->account.verified()) ++*active_seen;
+        }
+    };
+    for (int i = 0; i < 10; ++i) {
+        asio::co_spawn(ex, users.async_activate(created->id, soon()), tally{activated, active_seen, &done});
+    }
+    asio::steady_timer t(ex);
+    while (done < 10) {
+        t.expires_after(std::chrono::milliseconds(5));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+}
+
+asio::awaitable<void> async_sessions_round_trip(pg::pool& pool)
+{
+    pg::users users(pool);
+    pg::sessions sessions(pool);
+    const auto nu6 = make_user(test::unique_name("ses"));
+
+    auto u = co_await users.async_create_pending(nu6, soon());
+    REQUIRE(u.has_value());
+    const auto nu7 = make_user(test::unique_name("ses"));
+
+    auto other = co_await users.async_create_pending(nu7, soon());
+    REQUIRE(other.has_value());
+
+    auto now = system_clock::now();
+    new_session ns{u->id, now + hours(24), "agent/1.0", "127.0.0.1"};
+    auto s1 = co_await sessions.async_create(ns, soon());
+    REQUIRE(s1.has_value());
+    CHECK(pg::is_uuid(s1->id));
+    CHECK(s1->user_agent == "agent/1.0");
+    CHECK(s1->live(system_clock::now()));
+
+    auto opened = co_await sessions.async_open(ns, now + hours(24), soon());
+    REQUIRE(opened.has_value());
+    CHECK(opened->token.session_id == opened->sess.id);
+    CHECK(opened->token.user_id == u->id);
+    auto with_login = co_await users.async_find_by_id(u->id, soon());
+    REQUIRE(with_login.has_value());
+    CHECK((*with_login)->last_login.has_value());
+    auto s3 = co_await sessions.async_create(ns, soon());
+    REQUIRE(s3.has_value());
+
+    auto found = co_await sessions.async_find(s1->id, soon());
+    REQUIRE(found.has_value());
+    REQUIRE(found->has_value());
+    CHECK((*found)->user_id == u->id);
+    CHECK((*found)->ip == "127.0.0.1");
+    auto bad = co_await sessions.async_find("not-a-uuid", soon());
+    REQUIRE(bad.has_value());
+    CHECK_FALSE(bad->has_value());
+
+    auto touched = co_await sessions.async_touch(s1->id, soon());
+    REQUIRE(touched.has_value());
+    CHECK(*touched);
+
+    auto live = co_await sessions.async_list_live(u->id, 100, soon());
+    REQUIRE(live.has_value());
+    CHECK(live->size() == 3);
+
+    auto not_mine = co_await sessions.async_revoke(s1->id, other->id, "user", soon());
+    REQUIRE(not_mine.has_value());
+    CHECK_FALSE(*not_mine);
+    auto mine = co_await sessions.async_revoke(s1->id, u->id, "user", soon());
+    REQUIRE(mine.has_value());
+    CHECK(*mine);
+    auto twice = co_await sessions.async_revoke(s1->id, u->id, "user", soon());
+    REQUIRE(twice.has_value());
+    CHECK_FALSE(*twice);
+    auto garbage = co_await sessions.async_revoke("x'; --", u->id, "user", soon());
+    REQUIRE(garbage.has_value());
+    CHECK_FALSE(*garbage);
+    auto revoked = co_await sessions.async_find(s1->id, soon());
+    REQUIRE(revoked.has_value());
+    CHECK((*revoked)->revoked_at.has_value());
+    CHECK((*revoked)->revoke_reason == std::optional<std::string>("user"));
+
+    auto all = co_await sessions.async_revoke_all(u->id, std::string_view(s3->id), "password_change", soon());
+    REQUIRE(all.has_value());
+    REQUIRE(all->size() == 1);
+    CHECK(all->front() == opened->sess.id);
+    auto left = co_await sessions.async_list_live(u->id, 100, soon());
+    REQUIRE(left.has_value());
+    REQUIRE(left->size() == 1);
+    CHECK(left->front().id == s3->id);
+    auto by_id = co_await sessions.async_revoke_by_id(s3->id, "token_reused", soon());
+    REQUIRE(by_id.has_value());
+    CHECK(*by_id);
+    auto everything = co_await sessions.async_revoke_all(u->id, std::nullopt, "logout_all", soon());
+    REQUIRE(everything.has_value());
+    CHECK(everything->empty());
+}
+
+asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
+{
+    pg::users users(pool);
+    pg::sessions sessions(pool);
+    pg::refresh_tokens tokens(pool);
+    const auto nu8 = make_user(test::unique_name("rt"));
+
+    auto u = co_await users.async_create_pending(nu8, soon());
+    REQUIRE(u.has_value());
+    auto now = system_clock::now();
+    const new_session arg10{u->id, now + hours(24), "", ""};
+
+    auto opened = co_await sessions.async_open(arg10, now + hours(24), soon());
+    REQUIRE(opened.has_value());
+    const auto first = opened->token.jti;
+
+    auto next = co_await tokens.async_rotate(first, now + hours(24), soon());
+    REQUIRE(next.has_value());
+    REQUIRE(next->has_value());
+    CHECK((*next)->session_id == opened->sess.id);
+    CHECK((*next)->jti != first);
+
+    auto reuse = co_await tokens.async_rotate(first, now + hours(24), soon());
+    REQUIRE(reuse.has_value());
+    CHECK_FALSE(reuse->has_value());
+    auto state = co_await tokens.async_inspect(first, soon());
+    REQUIRE(state.has_value());
+    REQUIRE(state->has_value());
+    CHECK((*state)->status(system_clock::now()) == refresh_status::used);
+    REQUIRE((*state)->successor.has_value());
+    CHECK((*state)->successor->jti == (*next)->jti);
+    CHECK((*state)->token.replaced_by == std::optional<std::string>((*next)->jti));
+
+    auto unknown = co_await tokens.async_inspect(pg::random_uuid(), soon());
+    REQUIRE(unknown.has_value());
+    CHECK_FALSE(unknown->has_value());
+    auto malformed = co_await tokens.async_rotate("nope", now + hours(1), soon());
+    REQUIRE(malformed.has_value());
+    CHECK_FALSE(malformed->has_value());
+
+    // An expired token cannot be rotated and says so.
+    const new_refresh_token arg11{opened->sess.id, u->id, now - seconds(5)};
+
+    auto old = co_await tokens.async_insert(arg11, soon());
+    REQUIRE(old.has_value());
+    auto expired = co_await tokens.async_rotate(old->jti, now + hours(1), soon());
+    REQUIRE(expired.has_value());
+    CHECK_FALSE(expired->has_value());
+    auto expired_state = co_await tokens.async_inspect(old->jti, soon());
+    REQUIRE(expired_state.has_value());
+    CHECK((*expired_state)->status(system_clock::now()) == refresh_status::expired);
+
+    // Logout: blacklist + session revoked; the successor can no longer rotate.
+    auto out = co_await tokens.async_blacklist((*next)->jti, "logout", soon());
+    REQUIRE(out.has_value());
+    REQUIRE(out->has_value());
+    CHECK(**out == opened->sess.id);
+    auto after = co_await tokens.async_rotate((*next)->jti, now + hours(1), soon());
+    REQUIRE(after.has_value());
+    CHECK_FALSE(after->has_value());
+    auto after_state = co_await tokens.async_inspect((*next)->jti, soon());
+    REQUIRE(after_state.has_value());
+    CHECK((*after_state)->status(system_clock::now()) == refresh_status::revoked);
+    auto sess = co_await sessions.async_find(opened->sess.id, soon());
+    REQUIRE(sess.has_value());
+    CHECK((*sess)->revoke_reason == std::optional<std::string>("logout"));
+
+    // Purge removes the expired token (and expired sessions).
+    const new_session arg12{u->id, now - seconds(1), "", ""};
+
+    auto expired_session =
+        co_await sessions.async_create(arg12, soon());
+    REQUIRE(expired_session.has_value());
+    auto purged = co_await tokens.async_purge(10000, soon());
+    REQUIRE(purged.has_value());
+    CHECK(purged->refresh_tokens >= 1);
+    CHECK(purged->sessions >= 1);
+    auto gone = co_await tokens.async_inspect(old->jti, soon());
+    REQUIRE(gone.has_value());
+    CHECK_FALSE(gone->has_value());
+    auto gone_session = co_await sessions.async_find(expired_session->id, soon());
+    REQUIRE(gone_session.has_value());
+    CHECK_FALSE(gone_session->has_value());
+}
+
+struct rotation_tally {
+    int* wins;
+    int* losses;
+    int* errors;
+    void operator()(std::exception_ptr e, core::result<std::optional<refresh_token>> r) const
+    {
+        if (e || !r) {
+            ++*errors;
+        } else if (r->has_value()) {
+            ++*wins;
+        } else {
+            ++*losses;
+        }
+    }
+};
+
+asio::awaitable<void> async_parallel_rotation(pg::pool& pool, int* wins, int* losses, int* errors)
+{
+    pg::users users(pool);
+    pg::sessions sessions(pool);
+    pg::refresh_tokens tokens(pool);
+    const auto nu9 = make_user(test::unique_name("prt"));
+
+    auto u = co_await users.async_create_pending(nu9, soon());
+    REQUIRE(u.has_value());
+    auto now = system_clock::now();
+    const new_session arg13{u->id, now + hours(1), "", ""};
+
+    auto opened = co_await sessions.async_open(arg13, now + hours(1), soon());
+    REQUIRE(opened.has_value());
+    auto ex = co_await asio::this_coro::executor;
+    // Each rotation gets its own copy of the jti: the spawned coroutines outlive this loop.
+    static std::string jti;
+    jti = opened->token.jti;
+    for (int i = 0; i < 20; ++i) {
+        asio::co_spawn(ex, tokens.async_rotate(jti, now + hours(1), soon()), rotation_tally{wins, losses, errors});
+    }
+    asio::steady_timer t(ex);
+    while (*wins + *losses + *errors < 20) {
+        t.expires_after(std::chrono::milliseconds(5));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("users: every operation round-trips; unique violations are domain errors")
+{
+    test::pool_fixture f(test::migrated_database().url());
+    test::run(f.ioc, async_users_round_trip(*f.pool));
+}
+
+TEST_CASE("users: keyset pagination of active users with a literal prefix")
+{
+    test::pool_fixture f(test::migrated_database().url());
+    test::run(f.ioc, async_list_users(*f.pool));
+}
+
+TEST_CASE("users: 10 parallel activations activate once, all see the final state")
+{
+    test::pool_fixture f(test::migrated_database().url(), 10);
+    int activated = 0, active_seen = 0;
+    test::run(f.ioc, async_parallel_activation(*f.pool, &activated, &active_seen));
+    CHECK(activated == 1);
+    CHECK(active_seen == 10);
+}
+
+TEST_CASE("sessions: create, open, find, touch, revoke, revoke all, list")
+{
+    test::pool_fixture f(test::migrated_database().url());
+    test::run(f.ioc, async_sessions_round_trip(*f.pool));
+}
+
+TEST_CASE("refresh tokens: rotation, reuse detection, expiry, blacklist, purge")
+{
+    test::pool_fixture f(test::migrated_database().url());
+    test::run(f.ioc, async_refresh_round_trip(*f.pool));
+}
+
+TEST_CASE("refresh tokens: of 20 parallel rotations of one token exactly one wins")
+{
+    test::pool_fixture f(test::migrated_database().url(), 8);
+    int wins = 0, losses = 0, errors = 0;
+    test::run(f.ioc, async_parallel_rotation(*f.pool, &wins, &losses, &errors));
+    CHECK(wins == 1);
+    CHECK(losses == 19);
+    CHECK(errors == 0);
+}
