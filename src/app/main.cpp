@@ -1,5 +1,6 @@
 // portcullis: command-line entry point.
 
+#include "app/commands.hpp"
 #include "app/config.hpp"
 #include "app/serve.hpp"
 #include "core/log.hpp"
@@ -92,6 +93,11 @@ int main(int argc, char** argv)
             }
             return portcullis::app::run_serve(cfg, opts);
         }
+        std::vector<std::string> rest(args.begin() + 1, args.end());
+        if (cmd == "migrate") return portcullis::app::run_migrate(cfg);
+        if (cmd == "worker") return portcullis::app::run_worker(cfg);
+        if (cmd == "queue") return portcullis::app::run_queue(cfg, rest);
+        if (cmd == "bench-hash") return portcullis::app::run_bench_hash(cfg, rest);
         return not_available(cmd);
     } catch (const std::exception& e) {
         portcullis::core::log::error("fatal", {{"error", e.what()}});

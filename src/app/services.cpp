@@ -167,11 +167,11 @@ public:
 
     // Starts the background thread: the invalidation reader, and the job workers and
     // beat when enabled. Called once every I/O thread has registered its cache.
-    void start_background()
+    void start_background(bool reader = true)
     {
         bg_conn_ = std::make_unique<store::redis::connection>(bg_ioc_.get_executor(), redis_settings_);
         bg_conn_->start();
-        asio::co_spawn(bg_ioc_, async_invalidation_reader(), core::log_escape{"invalidation_reader"});
+        if (reader) asio::co_spawn(bg_ioc_, async_invalidation_reader(), core::log_escape{"invalidation_reader"});
         if (workers_enabled_) start_workers(bg_ioc_, bg_conn_.get());
         bg_thread_ = std::thread([this] {
             core::log::set_thread_buffered(false);
@@ -444,5 +444,7 @@ std::unique_ptr<thread_services> make_thread_services(const config& cfg, shared_
 }
 
 void start_shared_background(shared_services& shared) { static_cast<shared_impl&>(shared).start_background(); }
+
+void start_worker_background(shared_services& shared) { static_cast<shared_impl&>(shared).start_background(false); }
 
 }  // namespace portcullis::app

@@ -45,6 +45,8 @@ std::unique_ptr<shared_services> make_shared_services(const config& cfg, bool wo
 // Starts the shared background thread (cache invalidation reader, job workers, beat)
 // once every I/O thread's services exist.
 void start_shared_background(shared_services& shared);
+// The same without the cache reader, for `portcullis worker`.
+void start_worker_background(shared_services& shared);
 
 std::unique_ptr<thread_services> make_thread_services(const config& cfg, shared_services& shared,
                                                       boost::asio::io_context& ioc, unsigned index);
