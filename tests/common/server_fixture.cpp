@@ -59,7 +59,8 @@ void drop_test_database(const std::string& name)
     pg_exec(admin, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
 }
 
-server_fixture::server_fixture(std::map<std::string, std::string> env, bool own_database)
+server_fixture::server_fixture(std::map<std::string, std::string> env, bool own_database,
+                               std::vector<std::string> prefix)
 {
     port_ = free_port();
     dir_ = make_temp_dir("portcullis-server");
@@ -91,8 +92,10 @@ server_fixture::server_fixture(std::map<std::string, std::string> env, bool own_
         {"PORTCULLIS_ENV_FILE", "/dev/null"},
     };
     for (auto& [k, v] : env) full[k] = v;
-    proc_ = std::make_unique<process>(std::vector<std::string>{require_env("PORTCULLIS_BINARY"), "serve"}, full,
-                                      dir_ + "/server.log");
+    std::vector<std::string> argv = std::move(prefix);
+    argv.push_back(require_env("PORTCULLIS_BINARY"));
+    argv.push_back("serve");
+    proc_ = std::make_unique<process>(std::move(argv), full, dir_ + "/server.log");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     for (;;) {
         try {

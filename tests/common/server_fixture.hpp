@@ -21,7 +21,9 @@ class server_fixture {
 public:
     // `env` overrides the defaults (development mode, console mail, the test services).
     // Waits until /healthz answers (throws after 30 s, with the server log).
-    explicit server_fixture(std::map<std::string, std::string> env = {}, bool own_database = true);
+    // `prefix` runs the server under another command (e.g. prlimit).
+    explicit server_fixture(std::map<std::string, std::string> env = {}, bool own_database = true,
+                            std::vector<std::string> prefix = {});
     ~server_fixture();
 
     int port() const noexcept { return port_; }

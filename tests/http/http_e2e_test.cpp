@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <memory>
 #include <thread>
 
 using namespace portcullis::test;
@@ -212,4 +213,53 @@ TEST_CASE("command line: --version, --help, bad configuration names the variable
                      dir + "/t.log", std::chrono::seconds(10));
     CHECK(st == 2);
     CHECK(read_file(dir + "/t.log").find("IO_THREADS") != std::string::npos);
+}
+
+TEST_CASE("past MAX_CONNECTIONS accepting pauses, and resumes when a connection closes")
+{
+    server_fixture srv({{"MAX_CONNECTIONS", "4"}, {"IO_THREADS", "1"}});
+    std::vector<std::unique_ptr<http_connection>> held;
+    for (int i = 0; i < 4; ++i) {
+        held.push_back(std::make_unique<http_connection>(srv.port()));
+        REQUIRE(held.back()->request("GET", "/healthz").status == 200);
+    }
+    // The fifth connection completes in the kernel's backlog but is not served.
+    http_connection fifth(srv.port(), std::chrono::seconds(10));
+    fifth.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_FALSE(fifth.closed_by_peer(std::chrono::milliseconds(1500)));
+    held.pop_back();  // one closes: the listener accepts again
+    auto r = fifth.read_response();
+    CHECK(r.status == 200);
+}
+
+TEST_CASE("running out of file descriptors does not kill the listener")
+{
+    // 64 descriptors: the server's own (pools, Redis, epoll) take some; the rest go fast.
+    server_fixture srv({{"IO_THREADS", "1"}, {"DATABASE_POOL_SIZE", "1"}, {"JOB_WORKERS", "1"}}, true,
+                       {"/usr/bin/prlimit", "--nofile=64:64", "--"});
+    std::vector<std::unique_ptr<http_connection>> flood;
+    for (int i = 0; i < 120; ++i) {
+        try {
+            flood.push_back(std::make_unique<http_connection>(srv.port(), std::chrono::seconds(2)));
+        } catch (const std::exception&) {
+            break;
+        }
+    }
+    CHECK(flood.size() > 64);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    flood.clear();
+    // Once descriptors are free again the same listener serves new clients.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        try {
+            status = http_request(srv.port(), "GET", "/healthz").status;
+            if (status == 200) break;
+        } catch (const std::exception&) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(status == 200);
+    CHECK(srv.proc().running());
+    CHECK(srv.proc().log().find("accept_failed") != std::string::npos);
 }
