@@ -31,7 +31,7 @@ ensure_packages() {
 BUILD_PACKAGES=(g++ meson ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev)
 SERVER_PACKAGES=(postgresql redis-server)
-TEST_PACKAGES=(python3-aiosmtpd openssl curl clang-format clang-tidy prometheus systemd)
+TEST_PACKAGES=(python3-aiosmtpd openssl curl clang-format clang-tidy prometheus systemd nodejs npm)
 
 # build DIR [meson options…]: configures once, then builds.
 build() {

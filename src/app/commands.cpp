@@ -34,14 +34,27 @@ int run_migrate(const config& cfg)
 
 namespace {
 
-asio::awaitable<void> async_wait_signal(asio::io_context* ioc, shared_services* shared)
+asio::awaitable<void> async_wait_signal(asio::io_context* ioc, asio::signal_set* signals, shared_services* shared)
 {
-    asio::signal_set signals(*ioc, SIGTERM, SIGINT);
-    co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await signals->async_wait(asio::as_tuple(asio::use_awaitable));
     sd_notify("STOPPING=1");
     core::log::info("worker_stopping");
     shared->stop_workers(core::steady_clock::now() + std::chrono::seconds(30));
     ioc->stop();
+}
+
+// SIGHUP: stdout has nothing to reopen (this process does not buffer its log lines);
+// the mail templates are reloaded.
+asio::awaitable<void> async_reload_on_hangup(asio::signal_set* hangup, shared_services* shared)
+{
+    for (;;) {
+        auto [ec, signo] = co_await hangup->async_wait(asio::as_tuple(asio::use_awaitable));
+        (void)signo;
+        if (ec) co_return;
+        std::fflush(stdout);
+        bool templates = shared->reload();
+        core::log::info("reloaded", {{"signal", "SIGHUP"}, {"templates", templates ? "ok" : "failed, kept the old set"}});
+    }
 }
 
 std::string format_ms(std::int64_t ms)
@@ -154,10 +167,14 @@ int run_worker(const config& cfg)
         return 2;
     }
     auto shared = make_shared_services(cfg, true);
-    start_worker_background(*shared);
+    // Installed before READY=1 so that an early signal is never the default action.
     asio::io_context control{1};
-    asio::co_spawn(control, async_wait_signal(&control, shared.get()), core::log_escape{"worker_signals"});
-    shared->start_control(control);
+    asio::signal_set signals(control, SIGTERM, SIGINT);
+    asio::signal_set hangup(control, SIGHUP);
+    start_worker_background(*shared);
+    asio::co_spawn(control, async_wait_signal(&control, &signals, shared.get()), core::log_escape{"worker_signals"});
+    asio::co_spawn(control, async_reload_on_hangup(&hangup, shared.get()), core::log_escape{"worker_reload"});
+    shared->start_control(control, {});
     core::log::info("worker_started", {{"workers", cfg.job_workers}});
     sd_notify("READY=1");
     control.run();

@@ -2,6 +2,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "app/import_django.hpp"
 #include "app/serve.hpp"
 #include "core/log.hpp"
 
@@ -20,6 +21,7 @@ Usage:
   portcullis serve [--no-migrate] [--no-workers]
                                 HTTP server plus in-process job workers
   portcullis worker             job workers only
+                                (serve and worker reload the mail templates on SIGHUP)
   portcullis migrate            apply database migrations
   portcullis queue stats        queue depths and counters
   portcullis queue dead         dead-lettered jobs with their errors
@@ -86,6 +88,7 @@ int main(int argc, char** argv)
             for (std::size_t i = 1; i < args.size(); ++i) {
                 if (args[i] == "--no-migrate") opts.migrate = false;
                 else if (args[i] == "--no-workers") opts.workers = false;
+                else if (args[i] == "--print-routes") opts.print_routes = true;
                 else {
                     std::fprintf(stderr, "portcullis serve: unknown option '%s'\n", args[i].c_str());
                     return 2;
@@ -98,6 +101,7 @@ int main(int argc, char** argv)
         if (cmd == "worker") return portcullis::app::run_worker(cfg);
         if (cmd == "queue") return portcullis::app::run_queue(cfg, rest);
         if (cmd == "bench-hash") return portcullis::app::run_bench_hash(cfg, rest);
+        if (cmd == "import-django") return portcullis::app::run_import_django(cfg, rest);
         return not_available(cmd);
     } catch (const std::exception& e) {
         portcullis::core::log::error("fatal", {{"error", e.what()}});

@@ -14,9 +14,10 @@ boost::asio::awaitable<net::response> async_healthz(net::request&)
 
 }  // namespace
 
-void add_routes(net::router& routes, thread_services& services)
+void add_routes(net::router& routes, thread_services& services, ops_context* ops)
 {
     routes.add("GET", "/healthz", async_healthz);
+    add_ops_routes(routes, ops, &services);
     services.add_routes(routes);
 }
 

@@ -1,10 +1,12 @@
 #include "app/serve.hpp"
 
 #include "app/notify.hpp"
+#include "app/ops.hpp"
 #include "app/routes.hpp"
 #include "app/services.hpp"
 #include "core/log.hpp"
 #include "core/spawn.hpp"
+#include "net/metrics.hpp"
 #include "net/server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,7 +18,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -34,6 +38,7 @@ struct io_thread {
     asio::io_context ioc{1};
     std::unique_ptr<thread_services> services;
     net::router routes;
+    std::unique_ptr<net::request_metrics> metrics;
     std::unique_ptr<net::listener> listener;
     std::thread thread;
 };
@@ -43,6 +48,8 @@ struct shutdown_state {
     shared_services& shared;
     std::vector<std::unique_ptr<io_thread>>& threads;
     asio::io_context& control;
+    asio::signal_set& signals;  // SIGTERM, SIGINT
+    asio::signal_set& hangup;   // SIGHUP
 };
 
 std::size_t open_connections(const std::vector<std::unique_ptr<io_thread>>& threads)
@@ -56,7 +63,7 @@ std::size_t open_connections(const std::vector<std::unique_ptr<io_thread>>& thre
 // finish until SHUTDOWN_TIMEOUT, stop the workers, stop the I/O threads.
 asio::awaitable<void> async_wait_for_shutdown(shutdown_state* st)
 {
-    asio::signal_set signals(st->control, SIGTERM, SIGINT);
+    asio::signal_set& signals = st->signals;
     auto [ec, signo] = co_await signals.async_wait(use_tuple);
     (void)ec;
     sd_notify("STOPPING=1");
@@ -88,24 +95,67 @@ asio::awaitable<void> async_wait_for_shutdown(shutdown_state* st)
         });
     }
     core::log::info("shutdown_complete");
+    // The watchdog and SIGHUP loops would keep the control context running.
+    st->hangup.cancel();
+    st->control.stop();
+}
+
+// SIGHUP: write out every thread's buffered log lines (stdout has nothing to reopen;
+// journald or the supervisor owns the file) and reload the mail templates.
+asio::awaitable<void> async_reload_on_hangup(shutdown_state* st)
+{
+    for (;;) {
+        auto [ec, signo] = co_await st->hangup.async_wait(use_tuple);
+        (void)signo;
+        if (ec) co_return;
+        for (auto& t : st->threads) asio::post(t->ioc, [] { core::log::flush_thread(); });
+        std::fflush(stdout);
+        bool templates = st->shared.reload();
+        core::log::info("reloaded", {{"signal", "SIGHUP"}, {"templates", templates ? "ok" : "failed, kept the old set"}});
+    }
+}
+
+void print_routes(const config& cfg, shared_services& shared)
+{
+    asio::io_context ioc{1};
+    auto services = make_thread_services(cfg, shared, ioc, 0);
+    ops_context ops;
+    net::router routes;
+    add_routes(routes, *services, &ops);
+    for (const auto& [method, path] : routes.routes()) std::printf("%s %s\n", method.c_str(), path.c_str());
 }
 
 }  // namespace
 
 int run_serve(const config& cfg, const serve_options& opts)
 {
+    if (opts.print_routes) {
+        auto shared = make_shared_services(cfg, false);
+        print_routes(cfg, *shared);
+        return 0;
+    }
     auto shared = make_shared_services(cfg, opts.workers);
     if (opts.migrate && !shared->migrate(cfg)) return 1;
 
+    // Installed before READY=1 so that an early signal is never the default action.
+    asio::io_context control{1};
+    asio::signal_set signals(control, SIGTERM, SIGINT);
+    asio::signal_set hangup(control, SIGHUP);
+
+    ops_context ops;
+    ops.shared = shared.get();
     std::vector<std::unique_ptr<io_thread>> threads;
     threads.reserve(cfg.io_threads);
     std::uint16_t port = cfg.http.port;
     for (unsigned i = 0; i < cfg.io_threads; ++i) {
         auto t = std::make_unique<io_thread>();
         t->services = make_thread_services(cfg, *shared, t->ioc, i);
-        add_routes(t->routes, *t->services);
-        t->listener = std::make_unique<net::listener>(t->ioc, cfg.http, t->routes, cfg.io_threads,
-                                                      t->services->request_observer());
+        add_routes(t->routes, *t->services, &ops);
+        std::vector<std::string> templates;
+        for (const auto& [method, path] : t->routes.routes()) templates.push_back(path);
+        t->metrics = std::make_unique<net::request_metrics>(templates);
+        ops.threads.push_back({&t->ioc, t->services.get(), t->metrics.get()});
+        t->listener = std::make_unique<net::listener>(t->ioc, cfg.http, t->routes, cfg.io_threads, t->metrics.get());
         try {
             // The first bind resolves port 0; the others share the port it got.
             port = t->listener->bind(port);
@@ -129,10 +179,24 @@ int run_serve(const config& cfg, const serve_options& opts)
         });
     }
 
-    asio::io_context control{1};
-    shutdown_state st{cfg, *shared, threads, control};
+    shutdown_state st{cfg, *shared, threads, control, signals, hangup};
     asio::co_spawn(control, async_wait_for_shutdown(&st), core::log_escape{"shutdown"});
-    shared->start_control(control);
+    asio::co_spawn(control, async_reload_on_hangup(&st), core::log_escape{"reload"});
+    // Each check posts a heartbeat to every I/O thread; a thread that has not run it by
+    // the next check is stuck, and the watchdog ping is withheld.
+    auto alive = std::make_shared<std::vector<std::atomic<bool>>>(threads.size());
+    for (auto& a : *alive) a.store(true);
+    std::vector<asio::io_context*> loops;
+    for (auto& t : threads) loops.push_back(&t->ioc);
+    shared->start_control(control, [alive, loops]() {
+        bool all = true;
+        for (std::size_t i = 0; i < loops.size(); ++i) {
+            all = (*alive)[i].exchange(false) && all;
+            std::atomic<bool>* flag = &(*alive)[i];
+            asio::post(*loops[i], [alive, flag] { flag->store(true); });
+        }
+        return all;
+    });
 
     core::log::info("listening", {{"host", cfg.http.host}, {"port", port}, {"io_threads", cfg.io_threads},
                                   {"version", PORTCULLIS_VERSION}});

@@ -23,6 +23,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -149,10 +150,11 @@ public:
         return true;
     }
 
-    void start_control(asio::io_context& control) override
+    void start_control(asio::io_context& control, std::function<bool()> healthy) override
     {
         if (auto interval = watchdog_interval()) {
-            asio::co_spawn(control, async_watchdog(control, *interval / 2), core::log_escape{"watchdog"});
+            asio::co_spawn(control, async_watchdog(&control, *interval / 2, std::move(healthy)),
+                           core::log_escape{"watchdog"});
         }
     }
 
@@ -164,6 +166,16 @@ public:
         // while those still exist.
         hashes_.stop();
     }
+
+    bool reload() override
+    {
+        // The template store swaps its set atomically; a render in progress keeps the old one.
+        if (!mail_) return true;
+        return mail_->reload_templates();
+    }
+
+    auth::hash_pool_stats hash_stats() const override { return hashes_.stats(); }
+    const jobs::counters& job_counters() const override { return *counters_; }
 
     // Starts the background thread: the invalidation reader, and the job workers and
     // beat when enabled. Called once every I/O thread has registered its cache.
@@ -266,11 +278,14 @@ private:
         co_return core::result<void>{};
     }
 
-    asio::awaitable<void> async_watchdog(asio::io_context& control, std::chrono::microseconds every)
+    static asio::awaitable<void> async_watchdog(asio::io_context* control, std::chrono::microseconds every,
+                                                std::function<bool()> healthy)
     {
-        asio::steady_timer t(control);
+        asio::steady_timer t(*control);
         for (;;) {
-            sd_notify("WATCHDOG=1");
+            // A stuck event loop misses its pings and systemd restarts the service.
+            if (!healthy || healthy()) sd_notify("WATCHDOG=1");
+            else core::log::warn("watchdog_ping_withheld", {{"reason", "an I/O thread did not answer"}});
             t.expires_after(every);
             auto [ec] = co_await t.async_wait(use_tuple);
             if (ec) co_return;
@@ -391,6 +406,7 @@ public:
           redis_(ioc.get_executor(), shared.redis()),
           kv_(redis_, cfg.redis_prefix),
           producer_(redis_, queue_settings(cfg), shared.counters()),
+          queue_settings_(queue_settings(cfg)),
           svc_(auth::service::deps{users_, sessions_, tokens_, kv_, producer_, shared.hashes(), shared.keys(),
                                    shared.policy(), cache_, shared},
                auth_settings_of(cfg))
@@ -398,8 +414,6 @@ public:
         shared.register_cache(ioc, cache_);
         api_.cookie_secure = cfg.cookie_secure;
     }
-
-    net::request_observer* request_observer() override { return nullptr; }
 
     void start() override
     {
@@ -415,7 +429,43 @@ public:
 
     void add_routes(net::router& routes) override { net::add_api_routes(routes, svc_, api_); }
 
+    asio::awaitable<readiness> async_check_ready(core::deadline d) override
+    {
+        using namespace asio::experimental::awaitable_operators;
+        auto pg = async_ping_postgres(&pool_, d);
+        auto kv = async_ping_redis(&redis_, d);
+        auto both = co_await (std::move(pg) && std::move(kv));
+        co_return readiness{std::get<0>(both), std::get<1>(both)};
+    }
+
+    asio::awaitable<core::result<jobs::queue_stats>> async_queue_stats(core::deadline d) override
+    {
+        co_return co_await jobs::async_queue_stats(redis_, queue_settings_, d);
+    }
+
+    store::pg::pool_stats database_stats() const override { return pool_.stats(); }
+    const store::redis::connection_stats& redis_stats() const override { return redis_.stats(); }
+
 private:
+    static constexpr store::pg::statement ready_statement{"portcullis_ready", "SELECT 1"};
+
+    static asio::awaitable<boost::system::error_code> async_ping_postgres(store::pg::pool* pool, core::deadline d)
+    {
+        static const store::pg::params none;
+        auto r = co_await pool->async_query(ready_statement, none, d);
+        co_return r ? boost::system::error_code{} : r.error();
+    }
+
+    static asio::awaitable<boost::system::error_code> async_ping_redis(store::redis::connection* conn,
+                                                                       core::deadline d)
+    {
+        store::redis::command ping("PING");
+        auto r = co_await conn->async_exec(std::move(ping), d);
+        if (!r) co_return r.error();
+        auto ok = store::redis::as_ok(*r);
+        co_return ok ? boost::system::error_code{} : ok.error();
+    }
+
     asio::io_context& ioc_;
     store::pg::pool pool_;
     store::pg::users users_;
@@ -424,6 +474,7 @@ private:
     store::redis::connection redis_;
     store::kv::auth_kv kv_;
     jobs::producer producer_;
+    jobs::queue_settings queue_settings_;
     auth::session_cache cache_;
     auth::service svc_;
     net::api_options api_;
