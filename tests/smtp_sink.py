@@ -12,6 +12,14 @@ Faults:
   --fail-first N --fail-code 451   the first N transactions get a temporary failure
   --reject-code 550                every transaction is refused permanently
   --fail-stage mail|rcpt|data      which reply carries the failure (default: data)
+  --delay-data SECONDS             wait this long after the message data arrived before storing it
+                                   and answering (a slow server); a client that drops the connection
+                                   meanwhile cancels it: the message is not stored
+
+Journal (--journal FILE): one JSON line per event, appended and flushed at once, so tests can
+see refused attempts and their timing (accepted messages are also in --dir):
+  {"t": unix-ms, "session": N, "event": "mail"|"rcpt"|"data", "code": 250|4xx|5xx, "to": [...]}
+  {"t": unix-ms, "session": N, "event": "data_received", "to": [...]}   (before --delay-data)
 
 Examples:
   /usr/bin/python3 tests/smtp_sink.py --port 2525 --dir /tmp/mail --ready-file /tmp/mail.ready
@@ -21,6 +29,7 @@ Examples:
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -49,6 +58,8 @@ def parse_args(argv):
     p.add_argument("--fail-code", type=int, default=451)
     p.add_argument("--reject-code", type=int, default=0)
     p.add_argument("--fail-stage", choices=["mail", "rcpt", "data"], default="data")
+    p.add_argument("--delay-data", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--journal", help="append one JSON line per transaction event to this file")
     p.add_argument("--ready-file", help="created once the server listens")
     p.add_argument("--hostname", default="sink.test", help="name in the greeting and EHLO reply")
     p.add_argument("--quiet", action="store_true")
@@ -61,6 +72,8 @@ def parse_args(argv):
         p.error("--require-tls needs --starttls")
     if a.auth and ":" not in a.auth:
         p.error("--auth takes USER:PASS")
+    if a.delay_data < 0:
+        p.error("--delay-data must not be negative")
     return a
 
 
@@ -69,6 +82,20 @@ class sink_handler:
         self.args = args
         self.failures_left = args.fail_first
         self.stored = 0
+        self.journal = open(args.journal, "a", buffering=1) if args.journal else None
+
+    def _note(self, server, event, envelope, code=None, to=None):
+        if self.journal is None:
+            return
+        entry = {"t": int(time.time() * 1000), "session": server.sink_session, "event": event,
+                 "to": list(to if to is not None else envelope.rcpt_tos)}
+        if code is not None:
+            entry["code"] = code
+        self.journal.write(json.dumps(entry) + "\n")
+
+    def _answer(self, server, stage, envelope, reply, to=None):
+        self._note(server, stage, envelope, int(reply[:3]), to)
+        return reply
 
     def _fault(self, stage):
         """The fault reply for this stage, or None to go on."""
@@ -84,29 +111,33 @@ class sink_handler:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         fault = self._fault("mail")
         if fault:
-            return fault
+            return self._answer(server, "mail", envelope, fault)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        return "250 OK"
+        return self._answer(server, "mail", envelope, "250 OK")
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         fault = self._fault("rcpt")
         if fault:
-            return fault
+            return self._answer(server, "rcpt", envelope, fault, envelope.rcpt_tos + [address])
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
-        return "250 OK"
+        return self._answer(server, "rcpt", envelope, "250 OK")
 
     async def handle_DATA(self, server, session, envelope):
         fault = self._fault("data")
         if fault:
-            return fault
+            return self._answer(server, "data", envelope, fault)
+        self._note(server, "data_received", envelope)
+        if self.args.delay_data > 0:
+            # aiosmtpd cancels this coroutine when the client goes away: nothing is stored.
+            await asyncio.sleep(self.args.delay_data)
         try:
             self._store(server, envelope)
         except OSError as e:
             logging.error("cannot store message: %s", e)
-            return "451 4.3.0 Sink cannot store the message"
-        return "250 2.0.0 Message accepted"
+            return self._answer(server, "data", envelope, "451 4.3.0 Sink cannot store the message")
+        return self._answer(server, "data", envelope, "250 2.0.0 Message accepted")
 
     def _store(self, server, envelope):
         self.stored += 1

@@ -133,7 +133,11 @@ boost::asio::awaitable<core::result<void>> mail_task::async_handle(mail_task* se
         if (!marked) core::log::warn("mail_sent_mark_failed", {{"job", j.id}});
         co_return core::result<void>{};
     }
-    j.set_error_detail(r.describe());
+    // The worker records "<error>: <detail>": give it the step and the server's answer only,
+    // not describe(), which repeats the error's name.
+    std::string why = r.detail;
+    if (!r.server_reply.empty()) why += (why.empty() ? "" : ": ") + r.server_reply;
+    j.set_error_detail(std::move(why));
     co_return r.ec;
 }
 

@@ -183,7 +183,12 @@ public:
     {
         bg_conn_ = std::make_unique<store::redis::connection>(bg_ioc_.get_executor(), redis_settings_);
         bg_conn_->start();
-        if (reader) asio::co_spawn(bg_ioc_, async_invalidation_reader(), core::log_escape{"invalidation_reader"});
+        if (reader) {
+            // XREAD BLOCK holds its connection: give it its own, so beat never waits behind it.
+            reader_conn_ = std::make_unique<store::redis::connection>(bg_ioc_.get_executor(), redis_settings_);
+            reader_conn_->start();
+            asio::co_spawn(bg_ioc_, async_invalidation_reader(), core::log_escape{"invalidation_reader"});
+        }
         if (workers_enabled_) start_workers(bg_ioc_, bg_conn_.get());
         bg_thread_ = std::thread([this] {
             core::log::set_thread_buffered(false);
@@ -200,6 +205,8 @@ public:
         mail_->register_with(tasks);
         jobs::worker_settings ws;
         ws.concurrency = cfg_.job_workers;
+        // How long an idle worker blocks in BLMOVE bounds how fast a stop is noticed.
+        ws.block_timeout = std::chrono::milliseconds(250);
         workers_ = std::make_unique<jobs::worker_pool>(ioc.get_executor(), redis_settings_, std::move(tasks),
                                                        queue_settings(cfg_), ws, counters_);
         workers_done_flag_ = std::make_shared<bool>(false);
@@ -295,7 +302,7 @@ private:
     // Follows the invalidation stream. Caches are enabled only while it is read.
     asio::awaitable<void> async_invalidation_reader()
     {
-        store::kv::invalidation_reader reader(*bg_conn_, cfg_.redis_prefix);
+        store::kv::invalidation_reader reader(*reader_conn_, cfg_.redis_prefix);
         asio::steady_timer pause(bg_ioc_);
         auto backoff = std::chrono::milliseconds(100);
         while (!stopping_) {
@@ -342,6 +349,8 @@ private:
         auto fut = done.get_future();
         asio::post(bg_ioc_, [this] {
             stopping_ = true;
+            // Ends the reader's blocking XREAD at once.
+            if (reader_conn_) reader_conn_->stop();
             if (workers_) workers_->stop();
             if (beat_) beat_->stop();
         });
@@ -387,6 +396,7 @@ private:
     std::thread bg_thread_;
     bool stopping_ = false;
     std::unique_ptr<store::redis::connection> bg_conn_;
+    std::unique_ptr<store::redis::connection> reader_conn_;
     std::unique_ptr<mail_task> mail_;
     std::unique_ptr<jobs::worker_pool> workers_;
     std::unique_ptr<jobs::beat> beat_;

@@ -73,3 +73,32 @@ TEST_CASE("session cache: disabled until invalidations flow, events drop entries
     cache.set_enabled(true);
     CHECK(cache.find_session("s4", now) == nullptr);
 }
+
+TEST_CASE("session cache: a row read before an invalidation arrived is not cached")
+{
+    using clock = std::chrono::steady_clock;
+    auth::session_cache cache;
+    cache.set_enabled(true);
+    auto now = clock::now();
+    auto far = std::chrono::system_clock::now() + std::chrono::hours(1);
+
+    // Read of session s1 starts; its revocation is applied while the read is in flight.
+    auto before = cache.generation();
+    cache.apply("s:s1");
+    cache.put_session("s1", 7, far, now, before);
+    CHECK(cache.find_session("s1", now) == nullptr);
+
+    store::user u;
+    u.id = 7;
+    before = cache.generation();
+    cache.apply("u:7");
+    cache.put_user(u, now, before);
+    CHECK(cache.find_user(7, now) == nullptr);
+
+    // Without an event in between, the rows are cached.
+    before = cache.generation();
+    cache.put_session("s1", 7, far, now, before);
+    cache.put_user(u, now, before);
+    CHECK(cache.find_session("s1", now) != nullptr);
+    CHECK(cache.find_user(7, now) != nullptr);
+}

@@ -64,6 +64,46 @@ std::optional<std::int64_t> parse_id(std::string_view s)
     return v;
 }
 
+// Text from request headers (User-Agent) as PostgreSQL can store it: valid UTF-8
+// without control characters, at most `max_bytes`, never cut inside a character.
+// Anything else becomes '?'.
+std::string storable_text(std::string_view in, std::size_t max_bytes)
+{
+    std::string out;
+    std::size_t i = 0;
+    while (i < in.size()) {
+        auto c = static_cast<unsigned char>(in[i]);
+        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        bool ok = len != 0 && i + len <= in.size();
+        std::uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+        for (std::size_t k = 1; ok && k < len; ++k) {
+            auto cc = static_cast<unsigned char>(in[i + k]);
+            ok = (cc & 0xc0) == 0x80;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        // Overlong forms, surrogates and values past U+10FFFF are not UTF-8 either.
+        if (ok && len > 1) {
+            static constexpr std::uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+            ok = cp >= min_cp[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+        }
+        if (ok && len == 1 && (c < 0x20 || c == 0x7f)) ok = false;
+        std::size_t take = ok ? len : 1;
+        if (out.size() + (ok ? len : 1) > max_bytes) break;
+        if (ok) out.append(in.substr(i, len));
+        else out += '?';
+        i += take;
+    }
+    return out;
+}
+
+// Length in characters, as Django counts max_length (input is valid UTF-8 JSON text).
+std::size_t char_count(std::string_view s)
+{
+    std::size_t n = 0;
+    for (char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+    return n;
+}
+
 // Deterministic access-token id from its refresh token id: presenting a just-rotated
 // token inside REFRESH_REUSE_INTERVAL then yields byte-identical tokens.
 std::string access_jti(const hmac_key& key, std::string_view refresh_jti)
@@ -117,6 +157,13 @@ std::string service::csrf_for(std::string_view session_id) const
 {
     auto mac = d_.keys.csrf.mac({"csrf:", session_id});
     return base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+}
+
+bool service::csrf_mismatch(std::string_view refresh, std::string_view csrf) const
+{
+    auto cl = verify(refresh, d_.keys.jwt, token_type::refresh, d_.clock.now());
+    if (!cl) return false;
+    return !otp_digest_equal(csrf, csrf_for(cl->sid));
 }
 
 token_pair service::issue(const store::refresh_token& rt, std::int64_t user_id) const
@@ -189,10 +236,12 @@ async_outcome<store::user> service::async_load_user(std::int64_t id, core::deadl
 {
     auto now = steady::now();
     if (const store::user* cached = d_.cache.find_user(id, now)) co_return *cached;
+    // A change broadcast while the row is read must not be undone by caching it.
+    auto generation = d_.cache.generation();
     auto found = co_await d_.users.async_find_by_id(id, d);
     if (!found) co_return fail<store::user>(found.error());
     if (!*found || !(*found)->is_active) co_return fail<store::user>(make_error_code(errc::token_revoked));
-    d_.cache.put_user(**found, now);
+    d_.cache.put_user(**found, now, generation);
     co_return std::move(**found);
 }
 
@@ -229,12 +278,14 @@ async_outcome<principal> service::async_authenticate(credentials c, core::deadli
         }
         co_return principal{*uid, std::move(cl->sid), via_cookie};
     }
+    // A revocation broadcast while the row is read must not be undone by caching it.
+    auto generation = d_.cache.generation();
     auto s = co_await d_.sessions.async_find(cl->sid, d);
     if (!s) co_return fail<principal>(s.error());
     if (!*s || (*s)->user_id != *uid || !(*s)->live(d_.clock.now())) {
         co_return fail<principal>(make_error_code(errc::token_revoked));
     }
-    d_.cache.put_session(cl->sid, *uid, (*s)->expires_at, now);
+    d_.cache.put_session(cl->sid, *uid, (*s)->expires_at, now, generation);
     if (d_.clock.now() - (*s)->last_used_at > d_.cache.settings().touch_interval) {
         auto ex = co_await boost::asio::this_coro::executor;
         boost::asio::co_spawn(ex, async_touch_session(&d_.sessions, cl->sid), core::log_escape{"session_touch"});
@@ -280,8 +331,11 @@ async_outcome<void> service::async_enqueue_mail(std::string_view tmpl, const std
     args["to"] = to;
     args["values"] = values_json;
     std::string payload = boost::json::serialize(args);
+    // Retries at most a minute apart for about ten minutes (a code's lifetime): an SMTP
+    // outage of that length loses nothing, and delivery resumes within a minute of its end.
     jobs::enqueue_options opts;
-    opts.max_retries = 8;
+    opts.max_retries = 20;
+    opts.backoff_cap = std::chrono::seconds(60);
     auto id = co_await d_.jobs.async_enqueue("send_email", payload, opts, d);
     if (!id) co_return fail<void>(id.error());
     co_return outcome<void>{};
@@ -340,8 +394,10 @@ async_outcome<store::user> service::async_register(register_input in, core::dead
     if (!email.ok()) details.emplace_back("email", email.error);
     auto username = normalize_username(in.username);
     if (!username.ok()) details.emplace_back("username", username.error);
-    if (in.full_name.size() > 150) details.emplace_back("full_name", "Ensure this field has no more than 150 characters.");
-    if (in.phone_number.size() > 32) details.emplace_back("phone_number", "Enter a valid phone number.");
+    if (char_count(in.full_name) > 150) {
+        details.emplace_back("full_name", "Ensure this field has no more than 150 characters.");
+    }
+    if (char_count(in.phone_number) > 32) details.emplace_back("phone_number", "Enter a valid phone number.");
     user_attributes attrs{username.value, email.value, in.full_name};
     for (auto& [field, msg] : d_.policy.validate(in.password, attrs)) details.emplace_back(field, msg);
     if (!details.empty()) co_return failure(errc::validation_failed, std::move(details));
@@ -484,7 +540,7 @@ async_outcome<login_result> service::async_login(login_input in, core::deadline 
     store::new_session ns;
     ns.user_id = u.id;
     ns.expires_at = d_.clock.now() + settings_.refresh_lifetime;
-    ns.user_agent = in.user_agent.substr(0, 512);
+    ns.user_agent = storable_text(in.user_agent, 512);
     ns.ip = in.ip;
     auto opened = co_await d_.sessions.async_open(ns, ns.expires_at, d);
     if (!opened) co_return fail<login_result>(opened.error());
@@ -708,6 +764,8 @@ async_outcome<user_page> service::async_list_users(principal p, int limit, std::
                                                    core::deadline d)
 {
     (void)p;
+    // PostgreSQL refuses text that is not UTF-8 (a query string may carry any bytes).
+    if (storable_text(prefix, prefix.size()) != prefix) co_return validation("q", "Must be valid UTF-8 text.");
     store::user_list_query q;
     q.limit = limit + 1;
     q.username_prefix = std::move(prefix);
@@ -740,10 +798,12 @@ async_outcome<store::user> service::async_update_me(principal p, store::profile_
         if (!n.ok()) details.emplace_back("username", n.error);
         else u.username = n.value;
     }
-    if (u.full_name && u.full_name->size() > 150) {
+    if (u.full_name && char_count(*u.full_name) > 150) {
         details.emplace_back("full_name", "Ensure this field has no more than 150 characters.");
     }
-    if (u.phone_number && u.phone_number->size() > 32) details.emplace_back("phone_number", "Enter a valid phone number.");
+    if (u.phone_number && char_count(*u.phone_number) > 32) {
+        details.emplace_back("phone_number", "Enter a valid phone number.");
+    }
     if (!details.empty()) co_return failure(errc::validation_failed, std::move(details));
     auto updated = co_await d_.users.async_update_profile(p.user_id, u, d);
     if (!updated) co_return fail<store::user>(updated.error());
@@ -777,10 +837,11 @@ async_outcome<store::user> service::async_get_user(principal p, std::string id, 
     if (!uid) co_return fail<store::user>(make_error_code(errc::not_found));
     auto now = steady::now();
     if (const store::user* cached = d_.cache.find_user(*uid, now)) co_return *cached;
+    auto generation = d_.cache.generation();
     auto found = co_await d_.users.async_find_by_id(*uid, d);
     if (!found) co_return fail<store::user>(found.error());
     if (!*found || !(*found)->is_active) co_return fail<store::user>(make_error_code(errc::not_found));
-    d_.cache.put_user(**found, now);
+    d_.cache.put_user(**found, now, generation);
     co_return std::move(**found);
 }
 

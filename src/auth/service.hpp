@@ -207,6 +207,10 @@ public:
 
     // The CSRF token of a session (cookie mode).
     std::string csrf_for(std::string_view session_id) const;
+    // Cookie mode: true when `refresh` is an authentic refresh token whose session's
+    // CSRF token is not `csrf`. Checked before the token is used, so a request that
+    // fails the CSRF check changes nothing. Token errors are left to the flow.
+    bool csrf_mismatch(std::string_view refresh, std::string_view csrf) const;
 
     const auth_settings& settings() const noexcept { return settings_; }
 

@@ -8,6 +8,7 @@ void session_cache::set_enabled(bool on)
 {
     if (!on) clear();
     enabled_ = on;
+    ++generation_;
 }
 
 session_cache::session_entry* session_cache::find_session(std::string_view sid, steady::time_point now)
@@ -23,9 +24,9 @@ session_cache::session_entry* session_cache::find_session(std::string_view sid, 
 }
 
 void session_cache::put_session(const std::string& sid, std::int64_t user_id, store::time_point expires_at,
-                                steady::time_point now)
+                                steady::time_point now, std::uint64_t read_generation)
 {
-    if (!enabled_) return;
+    if (!enabled_ || (read_generation != any_generation && read_generation != generation_)) return;
     if (sessions_.size() >= settings_.max_entries) sessions_.clear();
     sessions_[sid] = session_entry{user_id, expires_at, now, now};
 }
@@ -38,15 +39,16 @@ const store::user* session_cache::find_user(std::int64_t id, steady::time_point 
     return &it->second.row;
 }
 
-void session_cache::put_user(const store::user& u, steady::time_point now)
+void session_cache::put_user(const store::user& u, steady::time_point now, std::uint64_t read_generation)
 {
-    if (!enabled_) return;
+    if (!enabled_ || (read_generation != any_generation && read_generation != generation_)) return;
     if (users_.size() >= settings_.max_entries) users_.clear();
     users_[u.id] = user_entry{u, now};
 }
 
 void session_cache::apply(std::string_view event)
 {
+    ++generation_;
     if (event == "*") {
         clear();
         return;
@@ -71,6 +73,7 @@ void session_cache::apply(std::string_view event)
 
 void session_cache::clear()
 {
+    ++generation_;
     sessions_.clear();
     users_.clear();
 }

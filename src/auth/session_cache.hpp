@@ -40,12 +40,18 @@ public:
     void set_enabled(bool on);
     bool enabled() const noexcept { return enabled_; }
 
+    // Bumped by every event, clear and enable/disable. A caller that reads a row from
+    // the database takes the generation before the read and passes it to put_*: when
+    // an invalidation arrived meanwhile, the row may predate it and is not cached.
+    static constexpr std::uint64_t any_generation = ~std::uint64_t{0};
+    std::uint64_t generation() const noexcept { return generation_; }
+
     // A fresh live entry, or nullptr.
     session_entry* find_session(std::string_view sid, steady::time_point now);
     void put_session(const std::string& sid, std::int64_t user_id, store::time_point expires_at,
-                     steady::time_point now);
+                     steady::time_point now, std::uint64_t read_generation = any_generation);
     const store::user* find_user(std::int64_t id, steady::time_point now);
-    void put_user(const store::user& u, steady::time_point now);
+    void put_user(const store::user& u, steady::time_point now, std::uint64_t read_generation = any_generation);
 
     // Applies one invalidation event: "s:<sid>" ends a session, "u:<uid>" drops a user
     // row and every cached session of that user, "*" drops everything.
@@ -69,6 +75,7 @@ private:
 
     cache_settings settings_;
     bool enabled_ = false;
+    std::uint64_t generation_ = 0;
     std::unordered_map<std::string, session_entry, string_hash, std::equal_to<>> sessions_;
     std::unordered_map<std::int64_t, user_entry> users_;
     std::uint64_t hits_ = 0;

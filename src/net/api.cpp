@@ -58,6 +58,11 @@ response message_response(unsigned status, std::string_view message)
     return json_response(status, o);
 }
 
+// JSON may carry \u0000, which PostgreSQL text cannot hold (and libpq would cut
+// at): refused like Django REST Framework's CharField does.
+constexpr std::string_view null_characters = "Null characters are not allowed.";
+bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
 // Reads typed fields out of a JSON body, collecting per-field problems.
 class fields {
 public:
@@ -79,6 +84,10 @@ public:
             details_.emplace_back(std::string(name), "Ensure this field has no more than 4096 characters.");
             return {};
         }
+        if (has_nul(s)) {
+            details_.emplace_back(std::string(name), null_characters);
+            return {};
+        }
         if (required && s.empty()) details_.emplace_back(std::string(name), "This field may not be blank.");
         return std::string(s);
     }
@@ -90,6 +99,10 @@ public:
         if (it->value().is_null()) return std::string();
         if (!it->value().is_string()) {
             details_.emplace_back(std::string(name), "Must be a string.");
+            return std::nullopt;
+        }
+        if (has_nul(it->value().as_string())) {
+            details_.emplace_back(std::string(name), null_characters);
             return std::nullopt;
         }
         return std::string(it->value().as_string());
@@ -287,7 +300,8 @@ boost::asio::awaitable<response> async_refresh(ctx c, request& req)
         std::string_view ck = req.cookie("refresh");
         std::string_view csrf = req.header("x-csrf-token");
         if (!ck.empty()) {
-            if (csrf.empty() || csrf != req.cookie("csrf_token")) {
+            // Checked before rotating: a refused request must not use up the token.
+            if (csrf.empty() || csrf != req.cookie("csrf_token") || c.svc->csrf_mismatch(ck, csrf)) {
                 co_return error_response(make_error_code(core::errc::csrf_failed));
             }
             refresh = std::string(ck);
@@ -296,9 +310,6 @@ boost::asio::awaitable<response> async_refresh(ctx c, request& req)
     }
     auto r = co_await c.svc->async_refresh(std::move(refresh), req.deadline);
     if (!r) co_return failure_response(r.error());
-    if (from_cookie && req.header("x-csrf-token") != r->csrf) {
-        co_return error_response(make_error_code(core::errc::csrf_failed));
-    }
     response res = json_response(200, tokens_json(*r));
     if (from_cookie) set_session_cookies(res, *r, c.opts, c.svc->settings().refresh_lifetime.count());
     co_return res;
@@ -320,7 +331,13 @@ boost::asio::awaitable<response> async_logout(ctx c, request& req)
     }
     bool cookie_mode = false;
     if (refresh.empty() && !req.cookie("refresh").empty()) {
-        refresh = std::string(req.cookie("refresh"));
+        // The refresh cookie authenticates this request: it needs the CSRF echo too.
+        std::string_view csrf = req.header("x-csrf-token");
+        std::string_view ck = req.cookie("refresh");
+        if (csrf.empty() || csrf != req.cookie("csrf_token") || c.svc->csrf_mismatch(ck, csrf)) {
+            co_return error_response(make_error_code(core::errc::csrf_failed));
+        }
+        refresh = std::string(ck);
         cookie_mode = true;
     }
     auto r = co_await c.svc->async_logout(std::move(refresh), caller, req.deadline);
@@ -521,6 +538,8 @@ boost::asio::awaitable<response> async_update_me_for(ctx c, request& req, const 
             *target = std::string();
         } else if (!kv.value().is_string()) {
             details.emplace_back(std::string(key), "Must be a string.");
+        } else if (has_nul(kv.value().as_string())) {
+            details.emplace_back(std::string(key), std::string(null_characters));
         } else {
             *target = std::string(kv.value().as_string());
         }
