@@ -200,7 +200,7 @@ int run_queue(const config& cfg, const std::vector<std::string>& args)
                           [qs, id](store::redis::connection* c, core::deadline d) { return async_retry(c, qs, id, d); });
     }
     if (sub == "show" && args.size() == 2) {
-        std::string id = args[1];
+        const std::string& id = args[1];
         return with_redis(cfg,
                           [qs, id](store::redis::connection* c, core::deadline d) { return async_show(c, qs, id, d); });
     }

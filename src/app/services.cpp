@@ -408,8 +408,7 @@ private:
 class thread_impl final : public thread_services {
 public:
     thread_impl(const config& cfg, shared_impl& shared, asio::io_context& ioc)
-        : ioc_(ioc),
-          pool_(ioc.get_executor(), shared.blocking(), pg_settings(cfg)),
+        : pool_(ioc.get_executor(), shared.blocking(), pg_settings(cfg)),
           users_(pool_),
           sessions_(pool_),
           tokens_(pool_),
@@ -476,7 +475,6 @@ private:
         co_return ok ? boost::system::error_code{} : ok.error();
     }
 
-    asio::io_context& ioc_;
     store::pg::pool pool_;
     store::pg::users users_;
     store::pg::sessions sessions_;
