@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib/common.sh"
 cd "$PORTCULLIS_ROOT"
 
 ensure_packages "${BUILD_PACKAGES[@]}" "${SERVER_PACKAGES[@]}"
-build build --buildtype=release
+build build --buildtype=release -- portcullis
 
 RUN_DIR=${PORTCULLIS_RUN_DIR:-$PORTCULLIS_ROOT/.run}
 PG_PORT=${PORTCULLIS_PG_PORT:-55432}

@@ -33,14 +33,20 @@ BUILD_PACKAGES=(g++ meson ninja-build pkg-config libboost1.81-dev libboost-json1
 SERVER_PACKAGES=(postgresql redis-server)
 TEST_PACKAGES=(python3-aiosmtpd openssl curl clang-format clang-tidy prometheus systemd nodejs npm)
 
-# build DIR [meson options…]: configures once, then builds.
+# build DIR [meson options…] [-- ninja targets…]: configures once, then builds
+# (everything, or only the targets after --).
 build() {
   local dir=$1; shift
+  local opts=() targets=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = "--" ]; then shift; targets=("$@"); break; fi
+    opts+=("$1"); shift
+  done
   cd "$PORTCULLIS_ROOT" || die "no checkout"
   if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" >/dev/null || die "meson setup failed"
+    meson setup "$dir" "${opts[@]}" >/dev/null || die "meson setup failed"
   fi
-  ninja -C "$dir" || die "build failed"
+  ninja -C "$dir" "${targets[@]}" || die "build failed"
 }
 
 # A free TCP port on 127.0.0.1.

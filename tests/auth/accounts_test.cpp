@@ -322,7 +322,7 @@ TEST_CASE("OTP: three wrong codes kill the code, the right one is then refused; 
     std::string code = box.next_code(verify_subject);
     std::set<std::string> wrong_codes;
     for (int i = 0; wrong_codes.size() < 3; ++i) {
-        char buf[7];
+        char buf[16];
         std::snprintf(buf, sizeof buf, "%06d", (std::stoi(code) + 1 + i) % 1000000);
         wrong_codes.insert(buf);
     }
@@ -741,7 +741,7 @@ TEST_CASE("OTP: at most 10 wrong codes per address an hour across resends, then 
     std::string code = box.next_code(verify_subject);
     int wrong_sent = 0;
     auto wrong_for = [](const std::string& right, int i) {
-        char buf[7];
+        char buf[16];
         std::snprintf(buf, sizeof buf, "%06d", (std::stoi(right) + 7 + i) % 1000000);
         return std::string(buf);
     };
