@@ -288,6 +288,11 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
 
     r.one_of("EMAIL_VALIDATION", c.email_validation, {"syntax", "mx", "mailboxlayer"});
     r.str("MAILBOXLAYER_ACCESS_KEY", c.mailboxlayer_access_key);
+    // The contract names these modes; until their checkers exist, refuse them rather than
+    // silently check syntax only.
+    if (c.email_validation != "syntax") {
+        r.fail("EMAIL_VALIDATION", "'" + c.email_validation + "' is not available in this build (use syntax)");
+    }
     if (c.email_validation == "mailboxlayer" && c.mailboxlayer_access_key.empty()) {
         r.fail("MAILBOXLAYER_ACCESS_KEY", "is required when EMAIL_VALIDATION=mailboxlayer");
     }

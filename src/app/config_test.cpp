@@ -91,3 +91,12 @@ TEST_CASE("LISTEN accepts IPv6 and RATE_LIMIT_EXEMPT parses CIDRs")
     CHECK_FALSE(c.rate_limit_exempt[2].contains("192.168.2.1"));
     CHECK_FALSE(parse_cidr("10.0.0.0/33").has_value());
 }
+
+TEST_CASE("EMAIL_VALIDATION modes without a checker in this build are refused, naming the variable")
+{
+    auto env = prod;
+    env["EMAIL_VALIDATION"] = "mx";
+    CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("EMAIL_VALIDATION"), config_error);
+    env["EMAIL_VALIDATION"] = "syntax";
+    CHECK(load_config(env, none).email_validation == "syntax");
+}
