@@ -216,6 +216,7 @@ int run_bench_hash(const config& cfg, const std::vector<std::string>& args)
     }
     auth::hash_pool_settings h;
     h.threads = cfg.hash_threads;
+    h.nice = cfg.hash_nice;
     h.params.memory_kib = cfg.argon2_memory_kib;
     h.params.iterations = cfg.argon2_iterations;
     h.params.parallelism = cfg.argon2_parallelism;

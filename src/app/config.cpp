@@ -282,6 +282,7 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     r.number<unsigned>("HASH_THREADS", c.hash_threads, 1, 256);
     c.hash_queue = 64 * c.hash_threads;
     r.number<unsigned>("HASH_QUEUE", c.hash_queue, 1, 1'000'000);
+    r.number<int>("HASH_NICE", c.hash_nice, 0, 19);
     r.number<unsigned>("ARGON2_MEMORY_KIB", c.argon2_memory_kib, 8, 4 * 1024 * 1024);
     r.number<unsigned>("ARGON2_ITERATIONS", c.argon2_iterations, 1, 100);
     r.number<unsigned>("ARGON2_PARALLELISM", c.argon2_parallelism, 1, 64);

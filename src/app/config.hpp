@@ -70,6 +70,7 @@ struct config {
     unsigned job_workers = 4;
     unsigned hash_threads = 0;                             // default: cores
     unsigned hash_queue = 0;                               // default: 64 per hash thread
+    int hash_nice = 10;                                    // HASH_NICE: hashing yields CPU to requests
 
     std::string email_validation = "syntax";               // syntax | mx | mailboxlayer
     std::string mailboxlayer_access_key;

@@ -74,6 +74,7 @@ auth::hash_pool_settings hash_settings(const config& cfg)
     auth::hash_pool_settings h;
     h.threads = cfg.hash_threads;
     h.queue_limit = cfg.hash_queue;
+    h.nice = cfg.hash_nice;
     h.params.memory_kib = cfg.argon2_memory_kib;
     h.params.iterations = cfg.argon2_iterations;
     h.params.parallelism = cfg.argon2_parallelism;

@@ -401,6 +401,8 @@ async_outcome<store::user> service::async_register(register_input in, core::dead
     user_attributes attrs{username.value, email.value, in.full_name};
     for (auto& [field, msg] : d_.policy.validate(in.password, attrs)) details.emplace_back(field, msg);
     if (!details.empty()) co_return failure(errc::validation_failed, std::move(details));
+    // No hash slot free: answer 503 at once, before any I/O.
+    if (d_.hashes.saturated()) co_return fail<store::user>(make_error_code(errc::overloaded));
 
     auto limits = request_limits("register", in.ip, email.value);
     auto allowed = co_await d_.kv.async_hit(limits, d);
@@ -482,6 +484,8 @@ async_outcome<void> service::async_resend_otp(std::string email_in, std::string 
 
 async_outcome<login_result> service::async_login(login_input in, core::deadline d)
 {
+    // No hash slot free: answer 503 at once, before any I/O.
+    if (d_.hashes.saturated()) co_return fail<login_result>(make_error_code(errc::overloaded));
     std::string ident = in.identifier;
     while (!ident.empty() && ident.front() == ' ') ident.erase(0, 1);
     while (!ident.empty() && ident.back() == ' ') ident.pop_back();

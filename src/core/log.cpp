@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <string>
 
 namespace portcullis::core::log {
@@ -48,19 +49,28 @@ const char* level_name(level l)
     return "info";
 }
 
+// The date and time down to the second change once a second: format them then, and
+// only the milliseconds on every line (the access log writes one line per request).
 void append_time(std::string& out)
 {
     using namespace std::chrono;
-    auto now = system_clock::now();
-    auto secs = time_point_cast<seconds>(now);
-    auto ms = duration_cast<milliseconds>(now - secs).count();
-    std::time_t t = system_clock::to_time_t(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[40];
-    int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-    out.append(buf, static_cast<std::size_t>(n));
+    thread_local std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
+    thread_local char cached[64];
+    const auto now = system_clock::now();
+    const auto secs = time_point_cast<seconds>(now);
+    const auto ms = static_cast<int>(duration_cast<milliseconds>(now - secs).count());
+    if (secs.time_since_epoch().count() != cached_second) {
+        std::time_t t = system_clock::to_time_t(secs);
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_second = secs.time_since_epoch().count();
+    }
+    const char frac[5] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                          static_cast<char>('0' + ms % 10), 'Z'};
+    out.append(cached, 19);
+    out.append(frac, sizeof frac);
 }
 
 template <class N>
@@ -134,9 +144,10 @@ void write(level l, std::string_view event, std::initializer_list<field> fields)
         case field::kind::i64: append_number(out, f.i); break;
         case field::kind::u64: append_number(out, f.u); break;
         case field::kind::f64: {
-            char buf[32];
-            int n = std::snprintf(buf, sizeof buf, "%.3f", f.d);
-            out.append(buf, static_cast<std::size_t>(n));
+            char buf[64];
+            auto [p, ec] = std::to_chars(buf, buf + sizeof buf, f.d, std::chars_format::fixed, 3);
+            if (ec == std::errc{}) out.append(buf, p);
+            else out += "null";
             break;
         }
         case field::kind::boolean: out += f.b ? "true" : "false"; break;

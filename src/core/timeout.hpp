@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -43,7 +44,9 @@ boost::asio::awaitable<result<T>> async_with_timeout(boost::asio::awaitable<resu
 {
     using namespace boost::asio::experimental::awaitable_operators;
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, limit);
-    auto r = co_await (std::move(op) || timer.async_wait(boost::asio::use_awaitable));
+    // as_tuple: a timer cancelled because the operation won must not throw (one exception
+    // per query otherwise).
+    auto r = co_await (std::move(op) || timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable)));
     if (r.index() == 1) co_return make_error_code(errc::timeout);
     co_return std::move(std::get<0>(r));
 }

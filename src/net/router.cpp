@@ -49,6 +49,7 @@ void router::add(std::string_view method, std::string_view path_template, handle
     }
     routes_.push_back({std::string(path_template), std::move(segs), {}});
     routes_.back().methods.push_back({std::string(method), std::move(fn), body});
+    if (captures == 0) literal_.emplace(std::string(path_template), routes_.size() - 1);
 }
 
 bool router::match_segments(const route& r, std::string_view path, path_params& params)
@@ -68,9 +69,33 @@ bool router::match_segments(const route& r, std::string_view path, path_params& 
     return ok && i == r.segments.size();
 }
 
-route_match router::match(std::string_view method, std::string_view path, path_params& params) const
+route_match router::resolve(const route& r, std::string_view method, const path_params& captured,
+                            path_params& params) const
 {
     route_match out;
+    out.route = r.path_template;
+    for (const auto& m : r.methods) {
+        if (m.method == method) {
+            out.result = route_match::outcome::found;
+            out.fn = &m.fn;
+            out.body = m.body;
+            params = captured;
+            return out;
+        }
+    }
+    out.result = route_match::outcome::method_not_allowed;
+    for (const auto& m : r.methods) {
+        if (!out.allow.empty()) out.allow += ", ";
+        out.allow += m.method;
+    }
+    return out;
+}
+
+route_match router::match(std::string_view method, std::string_view path, path_params& params) const
+{
+    if (auto it = literal_.find(path); it != literal_.end()) {
+        return resolve(routes_[it->second], method, path_params{}, params);
+    }
     // Literal routes win over captures: "/api/users/me" before "/api/users/{id}".
     const route* best = nullptr;
     std::size_t best_literals = 0;
@@ -86,23 +111,8 @@ route_match router::match(std::string_view method, std::string_view path, path_p
             best_params = p;
         }
     }
-    if (best == nullptr) return out;
-    out.route = best->path_template;
-    for (const auto& m : best->methods) {
-        if (m.method == method) {
-            out.result = route_match::outcome::found;
-            out.fn = &m.fn;
-            out.body = m.body;
-            params = best_params;
-            return out;
-        }
-    }
-    out.result = route_match::outcome::method_not_allowed;
-    for (const auto& m : best->methods) {
-        if (!out.allow.empty()) out.allow += ", ";
-        out.allow += m.method;
-    }
-    return out;
+    if (best == nullptr) return route_match{};
+    return resolve(*best, method, best_params, params);
 }
 
 std::vector<std::pair<std::string, std::string>> router::routes() const

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace portcullis::net {
@@ -55,9 +56,19 @@ private:
         std::vector<method_entry> methods;
     };
 
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+
     static bool match_segments(const route& r, std::string_view path, path_params& params);
+    route_match resolve(const route& r, std::string_view method, const path_params& captured,
+                        path_params& params) const;
 
     std::vector<route> routes_;
+    // Templates without captures, by their text: a path equal to one of them matches it
+    // and no other route can match better, so most requests skip the scan.
+    std::unordered_map<std::string, std::size_t, string_hash, std::equal_to<>> literal_;
 };
 
 }  // namespace portcullis::net

@@ -16,9 +16,11 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
+#include <array>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -65,6 +67,61 @@ bool is_json_content_type(std::string_view ct)
         if (c != want[i]) return false;
     }
     return true;
+}
+
+void append_decimal(std::string& out, std::uint64_t v)
+{
+    char buf[24];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    (void)ec;
+    out.append(buf, p);
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value)
+{
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+}
+
+// Status line and header block of a response, as Beast's serializer would write them
+// for the same message: Connection follows keep-alive semantics of the version, and
+// Content-Length is omitted where a body is not allowed (1xx, 204, 304).
+std::string format_head(std::string_view date, const response& res, std::string_view request_id, bool keep,
+                        unsigned version)
+{
+    std::string out;
+    std::size_t extra = 0;
+    for (const auto& [name, value] : res.headers) extra += name.size() + value.size() + 4;
+    out.reserve(160 + date.size() + res.content_type.size() + request_id.size() + extra);
+    out += "HTTP/";
+    out += static_cast<char>('0' + version / 10 % 10);
+    out += '.';
+    out += static_cast<char>('0' + version % 10);
+    out += ' ';
+    append_decimal(out, res.status);
+    out += ' ';
+    out += http::obsolete_reason(static_cast<http::status>(res.status));
+    out += "\r\n";
+    append_header(out, "Server", "portcullis");
+    append_header(out, "Date", date);
+    append_header(out, "Content-Type", res.content_type);
+    append_header(out, "X-Request-Id", request_id);
+    for (const auto& [name, value] : res.headers) append_header(out, name, value);
+    if (version >= 11) {
+        if (!keep) append_header(out, "Connection", "close");
+    } else if (keep) {
+        append_header(out, "Connection", "keep-alive");
+    }
+    const bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
+    if (!bodiless) {
+        out += "Content-Length: ";
+        append_decimal(out, res.body.size());
+        out += "\r\n";
+    }
+    out += "\r\n";
+    return out;
 }
 
 }  // namespace
@@ -126,10 +183,15 @@ struct listener::impl {
 
     std::string next_request_id()
     {
-        char buf[48];
-        int n = std::snprintf(buf, sizeof buf, "%s-%llx", request_id_prefix.c_str(),
-                              static_cast<unsigned long long>(++request_counter));
-        return std::string(buf, static_cast<std::size_t>(n));
+        char buf[20];
+        auto [p, ec] = std::to_chars(buf, buf + sizeof buf, ++request_counter, 16);
+        (void)ec;
+        std::string id;
+        id.reserve(request_id_prefix.size() + 1 + static_cast<std::size_t>(p - buf));
+        id += request_id_prefix;
+        id += '-';
+        id.append(buf, p);
+        return id;
     }
 
     asio::awaitable<void> async_sweep()
@@ -359,17 +421,12 @@ struct listener::impl {
                                                       std::string_view route, std::string_view method,
                                                       std::string_view peer)
     {
-        http::response<http::string_body> out{static_cast<http::status>(res.status), version};
-        out.set(http::field::server, "portcullis");
-        out.set(http::field::date, self->date_header);
-        out.set(http::field::content_type, res.content_type);
-        out.set("X-Request-Id", request_id);
-        for (auto& [name, value] : res.headers) out.insert(name, value);
-        out.keep_alive(keep);
-        out.body() = std::move(res.body);
-        out.prepare_payload();
+        // The header block is formatted straight into one string and sent with the body in
+        // one gathered write: Beast's fields container would allocate a node per header.
+        std::string head = format_head(self->date_header, res, request_id, keep, version);
+        const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body)};
         entry.deadline = clock_type::now() + self->settings.write_timeout;
-        auto [ec, n] = co_await http::async_write(sock, out, use_tuple);
+        auto [ec, n] = co_await asio::async_write(sock, buffers, use_tuple);
         (void)n;
         auto elapsed = clock_type::now() - started;
         if (self->observer != nullptr) self->observer->on_request(route, res.status, elapsed);
