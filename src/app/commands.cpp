@@ -53,7 +53,8 @@ asio::awaitable<void> async_reload_on_hangup(asio::signal_set* hangup, shared_se
         if (ec) co_return;
         std::fflush(stdout);
         bool templates = shared->reload();
-        core::log::info("reloaded", {{"signal", "SIGHUP"}, {"templates", templates ? "ok" : "failed, kept the old set"}});
+        core::log::info("reloaded",
+                        {{"signal", "SIGHUP"}, {"templates", templates ? "ok" : "failed, kept the old set"}});
     }
 }
 
@@ -149,12 +150,12 @@ asio::awaitable<int> async_show(store::redis::connection* conn, jobs::queue_sett
         co_return 1;
     }
     const auto& s = **st;
-    std::printf("id:          %s\ntask:        %s\nqueue:       %s\nstate:       %s\nattempts:    %d (max retries %d)\n"
-                "enqueued:    %s\nstarted:     %s\nfinished:    %s\nnext try:    %s\nlast error:  %s\n",
-                s.id.c_str(), s.task.c_str(), s.queue.c_str(), s.state.c_str(), s.attempts, s.max_retries,
-                format_ms(s.enqueued_at_ms).c_str(), format_ms(s.started_at_ms).c_str(),
-                format_ms(s.finished_at_ms).c_str(), format_ms(s.eta_ms).c_str(),
-                s.last_error.empty() ? "-" : s.last_error.c_str());
+    std::printf(
+        "id:          %s\ntask:        %s\nqueue:       %s\nstate:       %s\nattempts:    %d (max retries %d)\n"
+        "enqueued:    %s\nstarted:     %s\nfinished:    %s\nnext try:    %s\nlast error:  %s\n",
+        s.id.c_str(), s.task.c_str(), s.queue.c_str(), s.state.c_str(), s.attempts, s.max_retries,
+        format_ms(s.enqueued_at_ms).c_str(), format_ms(s.started_at_ms).c_str(), format_ms(s.finished_at_ms).c_str(),
+        format_ms(s.eta_ms).c_str(), s.last_error.empty() ? "-" : s.last_error.c_str());
     co_return 0;
 }
 
@@ -196,8 +197,8 @@ int run_queue(const config& cfg, const std::vector<std::string>& args)
     }
     if (sub == "retry" && args.size() == 2) {
         std::string id = args[1] == "--all" ? "" : args[1];
-        return with_redis(cfg,
-                          [qs, id](store::redis::connection* c, core::deadline d) { return async_retry(c, qs, id, d); });
+        return with_redis(
+            cfg, [qs, id](store::redis::connection* c, core::deadline d) { return async_retry(c, qs, id, d); });
     }
     if (sub == "show" && args.size() == 2) {
         const std::string& id = args[1];
@@ -223,13 +224,13 @@ int run_bench_hash(const config& cfg, const std::vector<std::string>& args)
     auth::hash_pool pool(h);
     // Calibrate with a short run, then size the measured run to about `seconds`.
     auto probe = pool.benchmark(std::max(4u, cfg.hash_threads * 2));
-    unsigned iterations =
-        static_cast<unsigned>(std::max(8.0, probe.hashes_per_second * std::max(0.5, seconds)));
+    unsigned iterations = static_cast<unsigned>(std::max(8.0, probe.hashes_per_second * std::max(0.5, seconds)));
     auto r = pool.benchmark(iterations);
-    std::printf("argon2id m=%u KiB t=%u p=%u, %u threads: %.1f hashes/s (%u hashes in %.2f s, %.2f ms per hash per "
-                "thread)\n",
-                h.params.memory_kib, h.params.iterations, h.params.parallelism, r.threads, r.hashes_per_second,
-                r.iterations, r.seconds, 1000.0 * r.threads / r.hashes_per_second);
+    std::printf(
+        "argon2id m=%u KiB t=%u p=%u, %u threads: %.1f hashes/s (%u hashes in %.2f s, %.2f ms per hash per "
+        "thread)\n",
+        h.params.memory_kib, h.params.iterations, h.params.parallelism, r.threads, r.hashes_per_second, r.iterations,
+        r.seconds, 1000.0 * r.threads / r.hashes_per_second);
     return 0;
 }
 

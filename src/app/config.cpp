@@ -93,9 +93,12 @@ public:
         if (!v) return;
         std::string s(trim(*v));
         for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (s == "1" || s == "true" || s == "yes" || s == "on") out = true;
-        else if (s == "0" || s == "false" || s == "no" || s == "off") out = false;
-        else fail(name, "must be true or false");
+        if (s == "1" || s == "true" || s == "yes" || s == "on")
+            out = true;
+        else if (s == "0" || s == "false" || s == "no" || s == "off")
+            out = false;
+        else
+            fail(name, "must be true or false");
     }
 
     const std::string& errors() const { return errors_; }
@@ -308,8 +311,10 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
             std::string_view item = trim(rest.substr(0, comma));
             rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
             if (item.empty()) continue;
-            if (auto block = parse_cidr(item)) c.rate_limit_exempt.push_back(*block);
-            else r.fail("RATE_LIMIT_EXEMPT", "'" + std::string(item) + "' is not an address or CIDR block");
+            if (auto block = parse_cidr(item))
+                c.rate_limit_exempt.push_back(*block);
+            else
+                r.fail("RATE_LIMIT_EXEMPT", "'" + std::string(item) + "' is not an address or CIDR block");
         }
     }
     r.number<unsigned>("LOGIN_FAIL_LIMIT", c.login_fail_limit, 1, 1'000'000);

@@ -34,19 +34,19 @@ struct config {
     bool secret_key_generated = false;
 
     net::server_settings http;
-    unsigned io_threads = 0;                              // IO_THREADS, default: cores
-    std::chrono::milliseconds shutdown_timeout{10'000};   // SHUTDOWN_TIMEOUT (seconds)
+    unsigned io_threads = 0;                             // IO_THREADS, default: cores
+    std::chrono::milliseconds shutdown_timeout{10'000};  // SHUTDOWN_TIMEOUT (seconds)
 
     std::string database_url = "postgresql://localhost/portcullis";
-    unsigned database_pool_size = 8;                      // per I/O thread
+    unsigned database_pool_size = 8;  // per I/O thread
     std::chrono::milliseconds database_timeout{5'000};
-    bool migrate_on_start = true;                         // MIGRATE_ON_START
+    bool migrate_on_start = true;  // MIGRATE_ON_START
 
     std::string redis_url = "redis://127.0.0.1:6379/0";
     std::chrono::milliseconds redis_timeout{2'000};
     std::string redis_prefix = "portcullis:";
 
-    std::string email_backend = "console";                // smtp | console | file
+    std::string email_backend = "console";  // smtp | console | file
     std::string email_host = "localhost";
     unsigned email_port = 25;
     bool email_use_tls = false;
@@ -68,30 +68,30 @@ struct config {
     unsigned otp_max_failures_per_hour = 10;
 
     unsigned job_workers = 4;
-    unsigned hash_threads = 0;                             // default: cores
-    unsigned hash_queue = 0;                               // default: 64 per hash thread
-    int hash_nice = 10;                                    // HASH_NICE: hashing yields CPU to requests
+    unsigned hash_threads = 0;  // default: cores
+    unsigned hash_queue = 0;    // default: 64 per hash thread
+    int hash_nice = 10;         // HASH_NICE: hashing yields CPU to requests
 
-    std::string email_validation = "syntax";               // syntax | mx | mailboxlayer
+    std::string email_validation = "syntax";  // syntax | mx | mailboxlayer
     std::string mailboxlayer_access_key;
     bool email_validation_fail_open = true;
     std::chrono::milliseconds email_validation_timeout{3'000};
     std::string disposable_domains_file;
 
     std::vector<cidr> rate_limit_exempt;
-    unsigned login_fail_limit = 5;                         // per account+IP per window
+    unsigned login_fail_limit = 5;  // per account+IP per window
     std::chrono::seconds login_fail_window{15 * 60};
-    unsigned login_ip_limit = 100;                         // per IP per minute
-    unsigned register_ip_limit = 20;                       // register/resend/forgot per IP per hour
-    unsigned address_limit = 5;                            // mails per address per hour
+    unsigned login_ip_limit = 100;    // per IP per minute
+    unsigned register_ip_limit = 20;  // register/resend/forgot per IP per hour
+    unsigned address_limit = 5;       // mails per address per hour
 
-    std::string argon2_memory_kib_text;                    // raw, validated by auth
+    std::string argon2_memory_kib_text;  // raw, validated by auth
     unsigned argon2_memory_kib = 19 * 1024;
     unsigned argon2_iterations = 2;
     unsigned argon2_parallelism = 1;
 
     core::log::level log_level = core::log::level::info;
-    bool cookie_secure = true;                             // COOKIE_SECURE (only for local http testing)
+    bool cookie_secure = true;  // COOKIE_SECURE (only for local http testing)
 };
 
 // Thrown by load_config with every problem found, one per line, each naming its variable.

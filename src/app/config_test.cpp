@@ -33,8 +33,7 @@ TEST_CASE("SECRET_KEY is required outside development")
     CHECK(dev.development);
     CHECK(dev.secret_key_generated);
     CHECK(dev.secret_key.size() == 64);
-    CHECK_THROWS_WITH_AS(load_config({{"SECRET_KEY", "short"}}, none), doctest::Contains("at least 32"),
-                         config_error);
+    CHECK_THROWS_WITH_AS(load_config({{"SECRET_KEY", "short"}}, none), doctest::Contains("at least 32"), config_error);
 }
 
 TEST_CASE("bad values name their variable")
@@ -61,8 +60,10 @@ TEST_CASE("bad values name their variable")
 
 TEST_CASE("environment wins over .env, which fills the rest")
 {
-    auto dotenv = parse_dotenv("# comment\nexport LISTEN=0.0.0.0:9000\nJOB_WORKERS=\"7\"\nOTP_TTL=120 # two minutes\n"
-                               "SECRET_KEY='" + std::string(40, 'd') + "'\n");
+    auto dotenv = parse_dotenv(
+        "# comment\nexport LISTEN=0.0.0.0:9000\nJOB_WORKERS=\"7\"\nOTP_TTL=120 # two minutes\n"
+        "SECRET_KEY='" +
+        std::string(40, 'd') + "'\n");
     CHECK(dotenv.at("JOB_WORKERS") == "7");
     config c = load_config({{"JOB_WORKERS", "3"}}, dotenv);
     CHECK(c.job_workers == 3);

@@ -65,10 +65,14 @@ void mail_task::register_with(jobs::registry& tasks)
     mail_task* self = this;
     jobs::task_options opts;
     opts.timeout = std::chrono::seconds(120);
-    tasks.add("send_email", [self](const jobs::job& j) { return async_handle(self, j); }, opts);
+    tasks.add(
+        "send_email", [self](const jobs::job& j) { return async_handle(self, j); }, opts);
 }
 
-bool mail_task::reload_templates() { return templates_->reload(); }
+bool mail_task::reload_templates()
+{
+    return templates_->reload();
+}
 
 boost::asio::awaitable<void> mail_task::async_close()
 {

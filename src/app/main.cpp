@@ -61,7 +61,8 @@ int main(int argc, char** argv)
     }
 
     const std::string& cmd = args[0];
-    static const std::vector<std::string> known = {"serve", "worker", "migrate", "queue", "import-django", "bench-hash"};
+    static const std::vector<std::string> known = {"serve", "worker",        "migrate",
+                                                   "queue", "import-django", "bench-hash"};
     bool is_known = false;
     for (const auto& k : known) is_known = is_known || k == cmd;
     if (!is_known) {
@@ -86,9 +87,12 @@ int main(int argc, char** argv)
         if (cmd == "serve") {
             portcullis::app::serve_options opts;
             for (std::size_t i = 1; i < args.size(); ++i) {
-                if (args[i] == "--no-migrate") opts.migrate = false;
-                else if (args[i] == "--no-workers") opts.workers = false;
-                else if (args[i] == "--print-routes") opts.print_routes = true;
+                if (args[i] == "--no-migrate")
+                    opts.migrate = false;
+                else if (args[i] == "--no-workers")
+                    opts.workers = false;
+                else if (args[i] == "--print-routes")
+                    opts.print_routes = true;
                 else {
                     std::fprintf(stderr, "portcullis serve: unknown option '%s'\n", args[i].c_str());
                     return 2;

@@ -111,7 +111,8 @@ asio::awaitable<void> async_reload_on_hangup(shutdown_state* st)
         for (auto& t : st->threads) asio::post(t->ioc, [] { core::log::flush_thread(); });
         std::fflush(stdout);
         bool templates = st->shared.reload();
-        core::log::info("reloaded", {{"signal", "SIGHUP"}, {"templates", templates ? "ok" : "failed, kept the old set"}});
+        core::log::info("reloaded",
+                        {{"signal", "SIGHUP"}, {"templates", templates ? "ok" : "failed, kept the old set"}});
     }
 }
 
@@ -160,8 +161,8 @@ int run_serve(const config& cfg, const serve_options& opts)
             // The first bind resolves port 0; the others share the port it got.
             port = t->listener->bind(port);
         } catch (const std::system_error& e) {
-            core::log::error("listen_failed", {{"listen", cfg.http.host}, {"port", cfg.http.port},
-                                               {"error", e.what()}});
+            core::log::error("listen_failed",
+                             {{"listen", cfg.http.host}, {"port", cfg.http.port}, {"error", e.what()}});
             return 1;
         }
         t->listener->start();
@@ -198,8 +199,9 @@ int run_serve(const config& cfg, const serve_options& opts)
         return all;
     });
 
-    core::log::info("listening", {{"host", cfg.http.host}, {"port", port}, {"io_threads", cfg.io_threads},
-                                  {"version", PORTCULLIS_VERSION}});
+    core::log::info(
+        "listening",
+        {{"host", cfg.http.host}, {"port", port}, {"io_threads", cfg.io_threads}, {"version", PORTCULLIS_VERSION}});
     sd_notify("READY=1");
     control.run();
 

@@ -7,8 +7,8 @@
 namespace portcullis::app {
 
 struct serve_options {
-    bool migrate = true;   // apply migrations before listening
-    bool workers = true;   // run the job workers in-process
+    bool migrate = true;        // apply migrations before listening
+    bool workers = true;        // run the job workers in-process
     bool print_routes = false;  // print "METHOD /template" per route and exit (the OpenAPI coverage test)
 };
 

@@ -147,7 +147,7 @@ public:
             return false;
         }
         core::log::info("migrations_applied", {{"applied", static_cast<std::int64_t>(r->applied)},
-                                                {"version", static_cast<std::int64_t>(r->version)}});
+                                               {"version", static_cast<std::int64_t>(r->version)}});
         return true;
     }
 
@@ -292,8 +292,10 @@ private:
         asio::steady_timer t(*control);
         for (;;) {
             // A stuck event loop misses its pings and systemd restarts the service.
-            if (!healthy || healthy()) sd_notify("WATCHDOG=1");
-            else core::log::warn("watchdog_ping_withheld", {{"reason", "an I/O thread did not answer"}});
+            if (!healthy || healthy())
+                sd_notify("WATCHDOG=1");
+            else
+                core::log::warn("watchdog_ping_withheld", {{"reason", "an I/O thread did not answer"}});
             t.expires_after(every);
             auto [ec] = co_await t.async_wait(use_tuple);
             if (ec) co_return;
@@ -466,8 +468,7 @@ private:
         co_return r ? boost::system::error_code{} : r.error();
     }
 
-    static asio::awaitable<boost::system::error_code> async_ping_redis(store::redis::connection* conn,
-                                                                       core::deadline d)
+    static asio::awaitable<boost::system::error_code> async_ping_redis(store::redis::connection* conn, core::deadline d)
     {
         store::redis::command ping("PING");
         auto r = co_await conn->async_exec(std::move(ping), d);
@@ -496,15 +497,21 @@ std::unique_ptr<shared_services> make_shared_services(const config& cfg, bool wo
     return std::make_unique<shared_impl>(cfg, workers);
 }
 
-std::unique_ptr<thread_services> make_thread_services(const config& cfg, shared_services& shared,
-                                                      asio::io_context& ioc, unsigned index)
+std::unique_ptr<thread_services> make_thread_services(const config& cfg, shared_services& shared, asio::io_context& ioc,
+                                                      unsigned index)
 {
     (void)index;
     return std::make_unique<thread_impl>(cfg, static_cast<shared_impl&>(shared), ioc);
 }
 
-void start_shared_background(shared_services& shared) { static_cast<shared_impl&>(shared).start_background(); }
+void start_shared_background(shared_services& shared)
+{
+    static_cast<shared_impl&>(shared).start_background();
+}
 
-void start_worker_background(shared_services& shared) { static_cast<shared_impl&>(shared).start_background(false); }
+void start_worker_background(shared_services& shared)
+{
+    static_cast<shared_impl&>(shared).start_background(false);
+}
 
 }  // namespace portcullis::app

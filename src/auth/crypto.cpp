@@ -134,8 +134,7 @@ sha256_digest sha256(std::string_view data)
 {
     sha256_digest out{};
     unsigned int len = 0;
-    if (EVP_Digest(data.data(), data.size(), out.data(), &len, sha256_algorithm(), nullptr) != 1 ||
-        len != out.size()) {
+    if (EVP_Digest(data.data(), data.size(), out.data(), &len, sha256_algorithm(), nullptr) != 1 || len != out.size()) {
         openssl_failed("EVP_Digest");
     }
     return out;
@@ -165,7 +164,10 @@ hmac_key::hmac_key(std::span<const unsigned char> key)
     state_ = std::move(s);
 }
 
-sha256_digest hmac_key::mac(std::string_view data) const { return mac({data}); }
+sha256_digest hmac_key::mac(std::string_view data) const
+{
+    return mac({data});
+}
 
 sha256_digest hmac_key::mac(std::initializer_list<std::string_view> parts) const
 {
@@ -173,8 +175,7 @@ sha256_digest hmac_key::mac(std::initializer_list<std::string_view> parts) const
     mac_ctx_ptr ctx(EVP_MAC_CTX_dup(state_->keyed.get()));
     if (!ctx) openssl_failed("EVP_MAC_CTX_dup");
     for (std::string_view p : parts) {
-        if (!p.empty() &&
-            EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(p.data()), p.size()) != 1) {
+        if (!p.empty() && EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(p.data()), p.size()) != 1) {
             openssl_failed("EVP_MAC_update");
         }
     }

@@ -7,11 +7,15 @@
 using namespace portcullis::auth;
 
 namespace {
-std::string hex(const sha256_digest& d) { return to_hex(d); }
+std::string hex(const sha256_digest& d)
+{
+    return to_hex(d);
+}
 std::string unhex(std::string_view h)
 {
     std::string out;
-    for (std::size_t i = 0; i + 1 < h.size(); i += 2) out += static_cast<char>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16));
+    for (std::size_t i = 0; i + 1 < h.size(); i += 2)
+        out += static_cast<char>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16));
     return out;
 }
 }  // namespace
@@ -67,9 +71,9 @@ TEST_CASE("derive_secret_keys: independent, deterministic 32-byte subkeys")
 
 TEST_CASE("base64url: RFC 4648 vectors, no padding, strict decoding")
 {
-    const std::pair<const char*, const char*> vectors[] = {{"", ""},         {"f", "Zg"},         {"fo", "Zm8"},
-                                                           {"foo", "Zm9v"},  {"foob", "Zm9vYg"},  {"fooba", "Zm9vYmE"},
-                                                           {"foobar", "Zm9vYmFy"}};
+    const std::pair<const char*, const char*> vectors[] = {
+        {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},         {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
     for (auto [plain, encoded] : vectors) {
         CHECK(base64url_encode(plain) == encoded);
         std::string out;
@@ -80,12 +84,12 @@ TEST_CASE("base64url: RFC 4648 vectors, no padding, strict decoding")
     std::string out;
     CHECK(base64url_decode("-_8", out));
     CHECK(out == "\xfb\xff");
-    CHECK_FALSE(base64url_decode("Zg==", out));   // padding
-    CHECK_FALSE(base64url_decode("Zh", out));     // non-zero unused bits: not canonical
-    CHECK_FALSE(base64url_decode("Zm9", out));    // 'Zm9' decodes with unused bits set
-    CHECK_FALSE(base64url_decode("Z", out));      // impossible length
-    CHECK_FALSE(base64url_decode("Zm9v+w", out)); // standard alphabet
-    CHECK_FALSE(base64url_decode("Zm 9v", out));  // whitespace
+    CHECK_FALSE(base64url_decode("Zg==", out));    // padding
+    CHECK_FALSE(base64url_decode("Zh", out));      // non-zero unused bits: not canonical
+    CHECK_FALSE(base64url_decode("Zm9", out));     // 'Zm9' decodes with unused bits set
+    CHECK_FALSE(base64url_decode("Z", out));       // impossible length
+    CHECK_FALSE(base64url_decode("Zm9v+w", out));  // standard alphabet
+    CHECK_FALSE(base64url_decode("Zm 9v", out));   // whitespace
     CHECK_FALSE(base64url_decode("Zm9v\n", out));
     char small[2];
     CHECK(base64url_decode("Zm9v", std::span<char>(small)) == -1);  // does not fit

@@ -106,7 +106,10 @@ hash_pool::hash_pool(hash_pool_settings settings) : hasher_(settings.params)
     for (unsigned i = 0; i < thread_count_; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
 }
 
-hash_pool::~hash_pool() { stop(); }
+hash_pool::~hash_pool()
+{
+    stop();
+}
 
 void hash_pool::stop()
 {
@@ -198,15 +201,14 @@ void hash_pool::worker_loop(std::size_t index)
             ++running_;
         }
         const auto started = steady::now();
-        job_started_ns_[index].store(std::chrono::duration_cast<std::chrono::nanoseconds>(started.time_since_epoch()).count(),
-                                     std::memory_order_relaxed);
-        const auto waited =
-            std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - j->enqueued).count();
+        job_started_ns_[index].store(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(started.time_since_epoch()).count(),
+            std::memory_order_relaxed);
+        const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - j->enqueued).count();
         const auto wait_us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, waited));
         total_wait_us_.fetch_add(wait_us, std::memory_order_relaxed);
         auto prev = max_wait_us_.load(std::memory_order_relaxed);
-        while (wait_us > prev && !max_wait_us_.compare_exchange_weak(prev, wait_us, std::memory_order_relaxed)) {
-        }
+        while (wait_us > prev && !max_wait_us_.compare_exchange_weak(prev, wait_us, std::memory_order_relaxed)) {}
 
         try {
             switch (j->k) {
@@ -219,8 +221,12 @@ void hash_pool::worker_loop(std::size_t index)
                 }
                 break;
             }
-            case job::kind::verify: j->verified = hasher_.verify(j->password, j->stored); break;
-            case job::kind::dummy: hasher_.verify_dummy(j->password); break;
+            case job::kind::verify:
+                j->verified = hasher_.verify(j->password, j->stored);
+                break;
+            case job::kind::dummy:
+                hasher_.verify_dummy(j->password);
+                break;
             }
         } catch (const std::exception& e) {
             core::log::error("hash_job_failed", {{"error", e.what()}});

@@ -28,8 +28,8 @@
 namespace portcullis::auth {
 
 struct hash_pool_settings {
-    unsigned threads = 0;          // HASH_THREADS; 0 = std::thread::hardware_concurrency()
-    std::size_t queue_limit = 0;   // jobs waiting to start; 0 = 64 per thread
+    unsigned threads = 0;         // HASH_THREADS; 0 = std::thread::hardware_concurrency()
+    std::size_t queue_limit = 0;  // jobs waiting to start; 0 = 64 per thread
     // Scheduling niceness of the hash threads (0 = as the I/O threads). Positive: hashing
     // takes the CPU the I/O threads leave, so a login flood cannot starve cheap requests;
     // alone it still gets every core.

@@ -1,10 +1,10 @@
 #include "auth/hash_pool.hpp"
 
+#include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <doctest/doctest.h>
 
 #include <memory>
 #include <thread>

@@ -20,7 +20,10 @@ constexpr std::string_view signed_header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9
 constexpr std::size_t signature_b64_len = 43;  // 32 bytes, unpadded
 constexpr std::size_t max_header_bytes = 512;
 
-boost::system::error_code invalid() { return make_error_code(errc::invalid_token); }
+boost::system::error_code invalid()
+{
+    return make_error_code(errc::invalid_token);
+}
 
 const boost::json::string* string_member(const boost::json::object& o, std::string_view key)
 {
@@ -43,9 +46,12 @@ bool int_member(const boost::json::object& o, std::string_view key, std::int64_t
 std::string_view to_string(token_type t) noexcept
 {
     switch (t) {
-    case token_type::access: return "access";
-    case token_type::refresh: return "refresh";
-    case token_type::reset: return "reset";
+    case token_type::access:
+        return "access";
+    case token_type::refresh:
+        return "refresh";
+    case token_type::reset:
+        return "reset";
     }
     return "access";
 }
@@ -131,7 +137,8 @@ core::result<std::string> verify_hs256(std::string_view token, const hmac_key& k
         const auto& h = hv.get_object();
         const auto* alg = string_member(h, "alg");
         if (alg == nullptr || *alg != "HS256") return invalid();
-        if (const auto* typ = h.if_contains("typ"); typ != nullptr && !(typ->is_string() && typ->get_string() == "JWT")) {
+        if (const auto* typ = h.if_contains("typ");
+            typ != nullptr && !(typ->is_string() && typ->get_string() == "JWT")) {
             return invalid();
         }
         // RFC 7515 §4.1.11: extensions we do not understand must make the token invalid.
@@ -181,9 +188,9 @@ core::result<claims> verify(std::string_view token, const jwt_key& key, token_ty
         if (!nbf->is_int64() || nbf->get_int64() > now_s + leeway) return invalid();
     }
     // Saturating: a huge exp must not overflow into the past.
-    const std::int64_t deadline =
-        c.exp > std::numeric_limits<std::int64_t>::max() - leeway ? std::numeric_limits<std::int64_t>::max()
-                                                                  : c.exp + leeway;
+    const std::int64_t deadline = c.exp > std::numeric_limits<std::int64_t>::max() - leeway
+                                      ? std::numeric_limits<std::int64_t>::max()
+                                      : c.exp + leeway;
     if (now_s >= deadline) return make_error_code(errc::token_expired);
 
     c.iss.assign(iss->data(), iss->size());

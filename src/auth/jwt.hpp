@@ -22,18 +22,18 @@ std::string_view to_string(token_type t) noexcept;
 std::optional<token_type> parse_token_type(std::string_view s) noexcept;
 
 struct claims {
-    std::string iss;          // issuer; must equal jwt_settings::issuer
-    std::string sub;          // user id
-    std::int64_t iat = 0;     // issued at, Unix seconds
-    std::int64_t exp = 0;     // expiry, Unix seconds
-    std::string jti;          // unique token id (refresh blacklist, single-use reset)
-    std::string sid;          // session id; may be empty only for reset tokens
+    std::string iss;       // issuer; must equal jwt_settings::issuer
+    std::string sub;       // user id
+    std::int64_t iat = 0;  // issued at, Unix seconds
+    std::int64_t exp = 0;  // expiry, Unix seconds
+    std::string jti;       // unique token id (refresh blacklist, single-use reset)
+    std::string sid;       // session id; may be empty only for reset tokens
     token_type typ = token_type::access;
 };
 
 struct jwt_settings {
     std::string issuer = "portcullis";
-    std::chrono::seconds leeway{0};    // tolerated clock skew on exp
+    std::chrono::seconds leeway{0};       // tolerated clock skew on exp
     std::size_t max_token_length = 4096;  // longer input is refused before any work
 };
 

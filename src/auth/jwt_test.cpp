@@ -15,7 +15,10 @@ namespace {
 
 const std::string secret = derive_secret_keys("unit-test secret key").jwt;
 
-system_clock::time_point at(std::int64_t unix_seconds) { return system_clock::time_point(seconds(unix_seconds)); }
+system_clock::time_point at(std::int64_t unix_seconds)
+{
+    return system_clock::time_point(seconds(unix_seconds));
+}
 
 claims sample(token_type typ = token_type::access)
 {
@@ -137,12 +140,11 @@ TEST_CASE("jwt attacks: algorithm confusion")
 
     SUBCASE("alg none with an empty signature")
     {
-        const std::string token = base64url_encode(R"({"alg":"none","typ":"JWT"})") + "." +
-                                  base64url_encode(good_payload) + ".";
+        const std::string token =
+            base64url_encode(R"({"alg":"none","typ":"JWT"})") + "." + base64url_encode(good_payload) + ".";
         CHECK(error_of(verify(token, key, token_type::access, now)) == errc::invalid_token);
         // ... and without the trailing dot.
-        CHECK(error_of(verify(token.substr(0, token.size() - 1), key, token_type::access, now)) ==
-              errc::invalid_token);
+        CHECK(error_of(verify(token.substr(0, token.size() - 1), key, token_type::access, now)) == errc::invalid_token);
     }
     SUBCASE("alg none even when the MAC happens to be right")
     {
@@ -188,12 +190,12 @@ TEST_CASE("jwt attacks: algorithm confusion")
         CHECK(verify(craft(R"({"typ":"JWT","alg":"HS256","kid":"1"})", good_payload, secret), key, token_type::access,
                      now)
                   .has_value());
-        CHECK_FALSE(verify(craft(R"({"alg":"HS256","typ":"at+jwt"})", good_payload, secret), key, token_type::access,
-                           now)
-                        .has_value());
-        CHECK_FALSE(verify(craft(R"({"alg":"HS256","crit":["exp"]})", good_payload, secret), key, token_type::access,
-                           now)
-                        .has_value());
+        CHECK_FALSE(
+            verify(craft(R"({"alg":"HS256","typ":"at+jwt"})", good_payload, secret), key, token_type::access, now)
+                .has_value());
+        CHECK_FALSE(
+            verify(craft(R"({"alg":"HS256","crit":["exp"]})", good_payload, secret), key, token_type::access, now)
+                .has_value());
         CHECK_FALSE(verify(craft(R"(["HS256"])", good_payload, secret), key, token_type::access, now).has_value());
         CHECK_FALSE(verify(craft("not json", good_payload, secret), key, token_type::access, now).has_value());
     }

@@ -9,8 +9,10 @@ namespace portcullis::auth {
 std::string_view to_string(otp_purpose p) noexcept
 {
     switch (p) {
-    case otp_purpose::verify_email: return "verify_email";
-    case otp_purpose::reset_password: return "reset_password";
+    case otp_purpose::verify_email:
+        return "verify_email";
+    case otp_purpose::reset_password:
+        return "reset_password";
     }
     return "verify_email";
 }
@@ -28,7 +30,8 @@ std::string generate_otp()
 
 bool is_otp_syntax(std::string_view code) noexcept
 {
-    return code.size() == otp_digits && std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return code.size() == otp_digits &&
+           std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 std::string otp_digest(const hmac_key& otp_key, otp_purpose purpose, std::string_view email, std::string_view code)
@@ -43,6 +46,9 @@ std::string otp_digest(const hmac_key& otp_key, otp_purpose purpose, std::string
     return to_hex(mac);
 }
 
-bool otp_digest_equal(std::string_view a, std::string_view b) noexcept { return constant_time_equal(a, b); }
+bool otp_digest_equal(std::string_view a, std::string_view b) noexcept
+{
+    return constant_time_equal(a, b);
+}
 
 }  // namespace portcullis::auth

@@ -69,8 +69,8 @@ TEST_CASE("otp: the digest is bound to purpose, address, code and key")
     CHECK(otp_digest(key, otp_purpose::reset_password, "alice@example.com", "012345") != base);
     CHECK(otp_digest(key, otp_purpose::verify_email, "bob@example.com", "012345") != base);
     CHECK(otp_digest(key, otp_purpose::verify_email, "alice@example.com", "012346") != base);
-    CHECK(otp_digest(hmac_key(derive_secret_keys("other secret").otp), otp_purpose::verify_email,
-                     "alice@example.com", "012345") != base);
+    CHECK(otp_digest(hmac_key(derive_secret_keys("other secret").otp), otp_purpose::verify_email, "alice@example.com",
+                     "012345") != base);
     // The separator keeps fields from sliding into each other.
     CHECK(otp_digest(key, otp_purpose::verify_email, "alice@example.com0", "12345") != base);
 

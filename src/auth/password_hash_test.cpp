@@ -95,8 +95,10 @@ TEST_CASE("password_hash: Django argon2 hashes")
     // with password "correct horse", salt "djangosalt123456", hash length 32, version
     // 0x13, then prefixed with "argon2" as Django's Argon2PasswordHasher stores them.
     password_hasher h(small);
-    const char* id = "argon2$argon2id$v=19$m=1024,t=2,p=1$ZGphbmdvc2FsdDEyMzQ1Ng$xQKtRB82HEW2VK7i2aBDobUa1x2qEdRWb2NxtWq0C84";
-    const char* i = "argon2$argon2i$v=19$m=512,t=2,p=2$ZGphbmdvc2FsdDEyMzQ1Ng$KvbO3a2gz9m8sfIvOCc1eWFa1IGGDOsmAOItYsXJH8Q";
+    const char* id =
+        "argon2$argon2id$v=19$m=1024,t=2,p=1$ZGphbmdvc2FsdDEyMzQ1Ng$xQKtRB82HEW2VK7i2aBDobUa1x2qEdRWb2NxtWq0C84";
+    const char* i =
+        "argon2$argon2i$v=19$m=512,t=2,p=2$ZGphbmdvc2FsdDEyMzQ1Ng$KvbO3a2gz9m8sfIvOCc1eWFa1IGGDOsmAOItYsXJH8Q";
     auto r = h.verify("correct horse", id);
     CHECK(r.ok);
     CHECK(r.needs_rehash);

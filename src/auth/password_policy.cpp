@@ -44,7 +44,10 @@ std::u32string decode_utf8(std::string_view s)
     return out;
 }
 
-char32_t ascii_lower(char32_t c) { return c >= U'A' && c <= U'Z' ? c + 32 : c; }
+char32_t ascii_lower(char32_t c)
+{
+    return c >= U'A' && c <= U'Z' ? c + 32 : c;
+}
 
 std::u32string lower(std::u32string s)
 {
@@ -199,8 +202,14 @@ bool is_common_password(std::string_view password)
     return std::binary_search(first, last, std::string_view(key));
 }
 
-std::size_t common_password_count() noexcept { return detail::common_passwords_count; }
+std::size_t common_password_count() noexcept
+{
+    return detail::common_passwords_count;
+}
 
-double similarity_ratio(std::string_view a, std::string_view b) { return ratio(decode_utf8(a), decode_utf8(b)); }
+double similarity_ratio(std::string_view a, std::string_view b)
+{
+    return ratio(decode_utf8(a), decode_utf8(b));
+}
 
 }  // namespace portcullis::auth

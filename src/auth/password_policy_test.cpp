@@ -17,12 +17,11 @@ TEST_CASE("similarity_ratio agrees with difflib.SequenceMatcher.ratio()")
         const char* b;
         double ratio;
     };
-    for (const sample& s : {sample{"password", "passw0rd", 0.875}, sample{"abcd", "dcba", 0.25},
-                            sample{"tide", "diet", 0.25}, sample{"qabxcd", "abycdf", 2.0 / 3.0},
-                            sample{"johnsmith1", "johnsmith", 0.9473684210526315},
-                            sample{"private volume", "private_volume_x", 0.8666666666666667},
-                            sample{"bücher2024", "bucher", 0.625}, sample{"aaabbbccc", "abcabcabc", 0.5555555555555556},
-                            sample{"", "", 1.0}, sample{"a", "", 0.0}}) {
+    for (const sample& s :
+         {sample{"password", "passw0rd", 0.875}, sample{"abcd", "dcba", 0.25}, sample{"tide", "diet", 0.25},
+          sample{"qabxcd", "abycdf", 2.0 / 3.0}, sample{"johnsmith1", "johnsmith", 0.9473684210526315},
+          sample{"private volume", "private_volume_x", 0.8666666666666667}, sample{"bücher2024", "bucher", 0.625},
+          sample{"aaabbbccc", "abcabcabc", 0.5555555555555556}, sample{"", "", 1.0}, sample{"a", "", 0.0}}) {
         CAPTURE(s.a);
         CAPTURE(s.b);
         CHECK(similarity_ratio(s.a, s.b) == doctest::Approx(s.ratio).epsilon(1e-12));
@@ -62,8 +61,7 @@ TEST_CASE("password policy: Django's default rules and messages")
     SUBCASE("common, and the messages are combined in Django's order")
     {
         CHECK(policy.problems("iloveyou", nobody) == std::vector<std::string>{"This password is too common."});
-        CHECK(policy.problems("love", nobody) ==
-              std::vector<std::string>{too_short, "This password is too common."});
+        CHECK(policy.problems("love", nobody) == std::vector<std::string>{too_short, "This password is too common."});
         const auto errors = policy.validate("love", nobody);
         REQUIRE(errors.size() == 1);
         CHECK(errors.at("password") ==

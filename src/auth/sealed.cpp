@@ -31,8 +31,9 @@ std::string seal(std::string_view key, std::string_view plaintext)
     auto* o = reinterpret_cast<unsigned char*>(out.data());
     std::copy(nonce, nonce + nonce_size, o);
     int len = 0;
-    if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
-                                   reinterpret_cast<const unsigned char*>(key.data()), nonce) != 1 ||
+    if (!ctx ||
+        EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, reinterpret_cast<const unsigned char*>(key.data()),
+                           nonce) != 1 ||
         EVP_EncryptUpdate(ctx.get(), o + nonce_size, &len, reinterpret_cast<const unsigned char*>(plaintext.data()),
                           static_cast<int>(plaintext.size())) != 1 ||
         EVP_EncryptFinal_ex(ctx.get(), o + nonce_size + len, &len) != 1 ||

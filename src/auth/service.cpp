@@ -89,8 +89,10 @@ std::string storable_text(std::string_view in, std::size_t max_bytes)
         if (ok && len == 1 && (c < 0x20 || c == 0x7f)) ok = false;
         std::size_t take = ok ? len : 1;
         if (out.size() + (ok ? len : 1) > max_bytes) break;
-        if (ok) out.append(in.substr(i, len));
-        else out += '?';
+        if (ok)
+            out.append(in.substr(i, len));
+        else
+            out += '?';
         i += take;
     }
     return out;
@@ -298,12 +300,11 @@ std::vector<store::kv::limit> service::request_limits(std::string_view kind, con
 {
     std::vector<store::kv::limit> limits;
     if (!exempt(ip)) {
-        limits.push_back({"rl:" + std::string(kind) + ":ip:" + ip, settings_.request_ip_limit,
-                          std::chrono::hours(1)});
+        limits.push_back({"rl:" + std::string(kind) + ":ip:" + ip, settings_.request_ip_limit, std::chrono::hours(1)});
     }
     if (!email.empty()) {
-        limits.push_back({"rl:" + std::string(kind) + ":addr:" + canonical(email), settings_.address_limit,
-                          std::chrono::hours(1)});
+        limits.push_back(
+            {"rl:" + std::string(kind) + ":addr:" + canonical(email), settings_.address_limit, std::chrono::hours(1)});
     }
     return limits;
 }
@@ -323,8 +324,8 @@ async_outcome<void> service::async_check_address(const std::string& email, core:
     co_return outcome<void>{};
 }
 
-async_outcome<void> service::async_enqueue_mail(std::string_view tmpl, const std::string& to,
-                                                std::string values_json, core::deadline d)
+async_outcome<void> service::async_enqueue_mail(std::string_view tmpl, const std::string& to, std::string values_json,
+                                                core::deadline d)
 {
     boost::json::object args;
     args["template"] = tmpl;
@@ -370,14 +371,16 @@ async_outcome<std::string> service::async_check_code(std::string_view purpose, c
                                             settings_.otp_max_failures_per_hour, d);
     if (!r) co_return fail<std::string>(r.error());
     switch (r->outcome) {
-    case store::kv::otp_outcome::accepted: co_return std::string(email);
+    case store::kv::otp_outcome::accepted:
+        co_return std::string(email);
     case store::kv::otp_outcome::wrong: {
         failure f(errc::invalid_otp);
         f.details.emplace_back("otp", "Wrong code; " + std::to_string(r->attempts_left) + " attempts left.");
         co_return outcome<std::string>(boost::system::in_place_error, std::move(f));
     }
     case store::kv::otp_outcome::missing:
-    case store::kv::otp_outcome::exhausted: co_return fail<std::string>(make_error_code(errc::otp_expired));
+    case store::kv::otp_outcome::exhausted:
+        co_return fail<std::string>(make_error_code(errc::otp_expired));
     case store::kv::otp_outcome::locked: {
         failure f(errc::rate_limited);
         f.retry_after = r->retry_after_s;
@@ -431,7 +434,8 @@ async_outcome<store::user> service::async_register(register_input in, core::dead
     auto sent = co_await async_send_code(*created, purpose_verify, "verify_email", d);
     if (!sent) co_return outcome<store::user>(boost::system::in_place_error, sent.error());
     // The resend cooldown starts with the first code.
-    auto cd = co_await d_.kv.async_cooldown("cooldown:verify_email:" + canonical(email.value), settings_.otp_resend_cooldown, d);
+    auto cd = co_await d_.kv.async_cooldown("cooldown:verify_email:" + canonical(email.value),
+                                            settings_.otp_resend_cooldown, d);
     (void)cd;
     co_return std::move(*created);
 }
@@ -461,7 +465,8 @@ async_outcome<void> service::async_resend_otp(std::string email_in, std::string 
     auto email = normalize_email(email_in);
     if (!email.ok()) co_return validation("email", email.error);
     // The cooldown runs for every address, known or not, so answers reveal nothing.
-    auto left = co_await d_.kv.async_cooldown("cooldown:verify_email:" + canonical(email.value), settings_.otp_resend_cooldown, d);
+    auto left = co_await d_.kv.async_cooldown("cooldown:verify_email:" + canonical(email.value),
+                                              settings_.otp_resend_cooldown, d);
     if (!left) co_return fail<void>(left.error());
     if (*left > 0) {
         failure f(errc::rate_limited);
@@ -496,8 +501,8 @@ async_outcome<login_result> service::async_login(login_input in, core::deadline 
     std::string account_key = ident;
     for (auto& ch : account_key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     std::vector<store::kv::limit> limits;
-    limits.push_back({"rl:login:acct:" + account_key + ":" + in.ip, settings_.login_fail_limit,
-                      settings_.login_fail_window});
+    limits.push_back(
+        {"rl:login:acct:" + account_key + ":" + in.ip, settings_.login_fail_limit, settings_.login_fail_window});
     if (!exempt(in.ip)) {
         limits.push_back({"rl:login:ip:" + in.ip, settings_.login_ip_limit, std::chrono::seconds(60)});
     }
@@ -572,11 +577,16 @@ async_outcome<token_pair> service::async_refresh(std::string refresh, core::dead
     if (!*st) co_return fail<token_pair>(make_error_code(errc::invalid_token));
     auto now = d_.clock.now();
     switch ((*st)->status(now)) {
-    case store::refresh_status::unknown: co_return fail<token_pair>(make_error_code(errc::invalid_token));
-    case store::refresh_status::expired: co_return fail<token_pair>(make_error_code(errc::token_expired));
-    case store::refresh_status::revoked: co_return fail<token_pair>(make_error_code(errc::token_revoked));
-    case store::refresh_status::valid: co_return fail<token_pair>(make_error_code(errc::invalid_token));
-    case store::refresh_status::used: break;
+    case store::refresh_status::unknown:
+        co_return fail<token_pair>(make_error_code(errc::invalid_token));
+    case store::refresh_status::expired:
+        co_return fail<token_pair>(make_error_code(errc::token_expired));
+    case store::refresh_status::revoked:
+        co_return fail<token_pair>(make_error_code(errc::token_revoked));
+    case store::refresh_status::valid:
+        co_return fail<token_pair>(make_error_code(errc::invalid_token));
+    case store::refresh_status::used:
+        break;
     }
     const auto& state = **st;
     // Two tabs refreshing at once: inside the grace interval the just-rotated token
@@ -694,7 +704,8 @@ async_outcome<void> service::async_forgot_password(std::string email_in, std::st
         co_return outcome<void>(boost::system::in_place_error, std::move(f));
     }
     // Always 202 from here on: a cooldown or an unknown address changes nothing visible.
-    auto left = co_await d_.kv.async_cooldown("cooldown:reset_password:" + canonical(email.value), settings_.otp_resend_cooldown, d);
+    auto left = co_await d_.kv.async_cooldown("cooldown:reset_password:" + canonical(email.value),
+                                              settings_.otp_resend_cooldown, d);
     if (!left) co_return fail<void>(left.error());
     if (*left > 0) co_return outcome<void>{};
     auto existing = co_await d_.users.async_find_by_email(email.value, d);
@@ -799,8 +810,10 @@ async_outcome<store::user> service::async_update_me(principal p, store::profile_
     std::vector<std::pair<std::string, std::string>> details;
     if (u.username) {
         auto n = normalize_username(*u.username);
-        if (!n.ok()) details.emplace_back("username", n.error);
-        else u.username = n.value;
+        if (!n.ok())
+            details.emplace_back("username", n.error);
+        else
+            u.username = n.value;
     }
     if (u.full_name && char_count(*u.full_name) > 150) {
         details.emplace_back("full_name", "Ensure this field has no more than 150 characters.");

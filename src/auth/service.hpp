@@ -38,7 +38,7 @@ struct failure {
     std::int64_t retry_after = 0;
 
     failure() = default;
-    failure(boost::system::error_code c) : code(c) {}  // NOLINT: implicit on purpose
+    failure(boost::system::error_code c) : code(c) {}    // NOLINT: implicit on purpose
     failure(core::errc c) : code(make_error_code(c)) {}  // NOLINT
     failure(core::errc c, std::vector<std::pair<std::string, std::string>> d)
         : code(make_error_code(c)), details(std::move(d))
@@ -62,11 +62,11 @@ struct auth_settings {
     std::chrono::seconds otp_resend_cooldown{60};
     int otp_max_failures_per_hour = 10;
 
-    int login_fail_limit = 5;                       // per account + IP
+    int login_fail_limit = 5;  // per account + IP
     std::chrono::seconds login_fail_window{15 * 60};
-    int login_ip_limit = 100;                       // failures per IP per minute
-    int request_ip_limit = 20;                      // register/resend/forgot per IP per hour
-    int address_limit = 5;                          // those per address per hour
+    int login_ip_limit = 100;   // failures per IP per minute
+    int request_ip_limit = 20;  // register/resend/forgot per IP per hour
+    int address_limit = 5;      // those per address per hour
 
     // Peers that skip the per-IP limits (RATE_LIMIT_EXEMPT).
     std::function<bool(std::string_view ip)> ip_exempt;
@@ -110,11 +110,11 @@ struct principal {
 
 // What the request offers as credentials.
 struct credentials {
-    std::string_view bearer;        // from Authorization: Bearer
+    std::string_view bearer;  // from Authorization: Bearer
     std::string_view access_cookie;
-    std::string_view csrf_header;   // X-CSRF-Token
+    std::string_view csrf_header;  // X-CSRF-Token
     std::string_view csrf_cookie;
-    bool unsafe_method = false;     // POST, PATCH, PUT, DELETE need the CSRF echo with cookies
+    bool unsafe_method = false;  // POST, PATCH, PUT, DELETE need the CSRF echo with cookies
 };
 
 struct token_pair {
@@ -178,8 +178,7 @@ public:
     async_outcome<principal> async_authenticate(credentials c, core::deadline d);
 
     async_outcome<store::user> async_register(register_input in, core::deadline d);
-    async_outcome<store::user> async_verify_email(std::string email, std::string otp, std::string ip,
-                                                  core::deadline d);
+    async_outcome<store::user> async_verify_email(std::string email, std::string otp, std::string ip, core::deadline d);
     async_outcome<void> async_resend_otp(std::string email, std::string ip, core::deadline d);
     async_outcome<login_result> async_login(login_input in, core::deadline d);
     async_outcome<token_pair> async_refresh(std::string refresh, core::deadline d);

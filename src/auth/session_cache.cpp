@@ -65,8 +65,10 @@ void session_cache::apply(std::string_view event)
         users_.erase(uid);
         // A user event also ends that user's cached sessions (password change, deletion).
         for (auto it = sessions_.begin(); it != sessions_.end();) {
-            if (it->second.user_id == uid) it = sessions_.erase(it);
-            else ++it;
+            if (it->second.user_id == uid)
+                it = sessions_.erase(it);
+            else
+                ++it;
         }
     }
 }

@@ -19,7 +19,7 @@ namespace portcullis::auth {
 
 struct cache_settings {
     std::chrono::seconds ttl{60};
-    std::size_t max_entries = 200'000;  // per map; past it the map is cleared (rare, cheap)
+    std::size_t max_entries = 200'000;        // per map; past it the map is cleared (rare, cheap)
     std::chrono::seconds touch_interval{60};  // how often last_used_at is written back
 };
 
@@ -48,8 +48,8 @@ public:
 
     // A fresh live entry, or nullptr.
     session_entry* find_session(std::string_view sid, steady::time_point now);
-    void put_session(const std::string& sid, std::int64_t user_id, store::time_point expires_at,
-                     steady::time_point now, std::uint64_t read_generation = any_generation);
+    void put_session(const std::string& sid, std::int64_t user_id, store::time_point expires_at, steady::time_point now,
+                     std::uint64_t read_generation = any_generation);
     const store::user* find_user(std::int64_t id, steady::time_point now);
     void put_user(const store::user& u, steady::time_point now, std::uint64_t read_generation = any_generation);
 

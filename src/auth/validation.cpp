@@ -10,7 +10,10 @@ namespace {
 
 constexpr std::string_view invalid_email = "Enter a valid email address.";
 
-bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+bool is_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 std::string_view trim(std::string_view s)
 {
@@ -19,9 +22,18 @@ std::string_view trim(std::string_view s)
     return s;
 }
 
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+char to_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
 
 // RFC 5322 atext.
 bool is_atext(char c)
@@ -76,7 +88,10 @@ bool decode_utf8(std::string_view s, std::vector<char32_t>& out)
 constexpr std::uint32_t base = 36, tmin = 1, tmax = 26, skew = 38, damp = 700;
 constexpr std::uint32_t initial_bias = 72, initial_n = 128;
 
-char encode_digit(std::uint32_t d) { return static_cast<char>(d < 26 ? 'a' + d : '0' + (d - 26)); }
+char encode_digit(std::uint32_t d)
+{
+    return static_cast<char>(d < 26 ? 'a' + d : '0' + (d - 26));
+}
 
 std::uint32_t adapt(std::uint32_t delta, std::uint32_t numpoints, bool first)
 {
@@ -109,7 +124,8 @@ std::string map_dots(std::string_view domain)
 
 bool normalize_label(std::string_view label, std::string& out)
 {
-    const bool ascii = std::all_of(label.begin(), label.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    const bool ascii =
+        std::all_of(label.begin(), label.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
     std::string lowered(label);
     std::transform(lowered.begin(), lowered.end(), lowered.begin(), to_lower);
     if (ascii) {

@@ -73,34 +73,62 @@ bool is_unavailable(const boost::system::error_code& ec) noexcept
 std::string_view errc_name(errc e) noexcept
 {
     switch (e) {
-    case errc::db_unavailable: return "db_unavailable";
-    case errc::redis_unavailable: return "redis_unavailable";
-    case errc::timeout: return "timeout";
-    case errc::pool_exhausted: return "pool_exhausted";
-    case errc::overloaded: return "overloaded";
-    case errc::smtp_unavailable: return "smtp_unavailable";
-    case errc::dependency_failed: return "dependency_failed";
-    case errc::validation_failed: return "validation_failed";
-    case errc::malformed_json: return "malformed_json";
-    case errc::invalid_otp: return "invalid_otp";
-    case errc::otp_expired: return "otp_expired";
-    case errc::password_mismatch: return "password_mismatch";
-    case errc::not_authenticated: return "not_authenticated";
-    case errc::invalid_token: return "invalid_token";
-    case errc::token_expired: return "token_expired";
-    case errc::token_revoked: return "token_revoked";
-    case errc::token_reused: return "token_reused";
-    case errc::invalid_credentials: return "invalid_credentials";
-    case errc::forbidden: return "forbidden";
-    case errc::email_not_verified: return "email_not_verified";
-    case errc::not_found: return "not_found";
-    case errc::email_taken: return "email_taken";
-    case errc::username_taken: return "username_taken";
-    case errc::already_verified: return "already_verified";
-    case errc::rate_limited: return "rate_limited";
-    case errc::smtp_rejected: return "smtp_rejected";
-    case errc::csrf_failed: return "csrf_failed";
-    case errc::internal: return "internal";
+    case errc::db_unavailable:
+        return "db_unavailable";
+    case errc::redis_unavailable:
+        return "redis_unavailable";
+    case errc::timeout:
+        return "timeout";
+    case errc::pool_exhausted:
+        return "pool_exhausted";
+    case errc::overloaded:
+        return "overloaded";
+    case errc::smtp_unavailable:
+        return "smtp_unavailable";
+    case errc::dependency_failed:
+        return "dependency_failed";
+    case errc::validation_failed:
+        return "validation_failed";
+    case errc::malformed_json:
+        return "malformed_json";
+    case errc::invalid_otp:
+        return "invalid_otp";
+    case errc::otp_expired:
+        return "otp_expired";
+    case errc::password_mismatch:
+        return "password_mismatch";
+    case errc::not_authenticated:
+        return "not_authenticated";
+    case errc::invalid_token:
+        return "invalid_token";
+    case errc::token_expired:
+        return "token_expired";
+    case errc::token_revoked:
+        return "token_revoked";
+    case errc::token_reused:
+        return "token_reused";
+    case errc::invalid_credentials:
+        return "invalid_credentials";
+    case errc::forbidden:
+        return "forbidden";
+    case errc::email_not_verified:
+        return "email_not_verified";
+    case errc::not_found:
+        return "not_found";
+    case errc::email_taken:
+        return "email_taken";
+    case errc::username_taken:
+        return "username_taken";
+    case errc::already_verified:
+        return "already_verified";
+    case errc::rate_limited:
+        return "rate_limited";
+    case errc::smtp_rejected:
+        return "smtp_rejected";
+    case errc::csrf_failed:
+        return "csrf_failed";
+    case errc::internal:
+        return "internal";
     }
     return "unknown";
 }

@@ -14,13 +14,13 @@ namespace portcullis::core {
 
 enum class errc {
     // Infrastructure: all belong to condition::unavailable.
-    db_unavailable = 1,    // PostgreSQL cannot be reached or the connection broke
-    redis_unavailable,     // Redis cannot be reached or the connection broke
-    timeout,               // a deadline elapsed before the operation finished
-    pool_exhausted,        // no pooled connection became free within the wait bound
-    overloaded,            // a bounded queue (hash pool, pending replies) is full
-    smtp_unavailable,      // SMTP server unreachable or answered 4xx
-    dependency_failed,     // an external checker (DNS, Mailboxlayer) failed
+    db_unavailable = 1,  // PostgreSQL cannot be reached or the connection broke
+    redis_unavailable,   // Redis cannot be reached or the connection broke
+    timeout,             // a deadline elapsed before the operation finished
+    pool_exhausted,      // no pooled connection became free within the wait bound
+    overloaded,          // a bounded queue (hash pool, pending replies) is full
+    smtp_unavailable,    // SMTP server unreachable or answered 4xx
+    dependency_failed,   // an external checker (DNS, Mailboxlayer) failed
 
     // Domain outcomes (values, not exceptions).
     validation_failed = 100,
@@ -41,9 +41,9 @@ enum class errc {
     username_taken,
     already_verified,
     rate_limited,
-    smtp_rejected,          // permanent 5xx from an SMTP server
+    smtp_rejected,  // permanent 5xx from an SMTP server
     csrf_failed,
-    internal,               // a bug; answered as a generic 500
+    internal,  // a bug; answered as a generic 500
 };
 
 enum class condition {
@@ -69,7 +69,9 @@ using result = boost::system::result<T, boost::system::error_code>;
 
 namespace boost::system {
 template <>
-struct is_error_code_enum<portcullis::core::errc> : std::true_type {};
+struct is_error_code_enum<portcullis::core::errc> : std::true_type {
+};
 template <>
-struct is_error_condition_enum<portcullis::core::condition> : std::true_type {};
+struct is_error_condition_enum<portcullis::core::condition> : std::true_type {
+};
 }  // namespace boost::system

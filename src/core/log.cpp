@@ -41,10 +41,14 @@ thread_local thread_buffer tls_buffer;
 const char* level_name(level l)
 {
     switch (l) {
-    case level::debug: return "debug";
-    case level::info: return "info";
-    case level::warn: return "warn";
-    case level::error: return "error";
+    case level::debug:
+        return "debug";
+    case level::info:
+        return "info";
+    case level::warn:
+        return "warn";
+    case level::error:
+        return "error";
     }
     return "info";
 }
@@ -83,17 +87,28 @@ void append_number(std::string& out, N v)
 
 }  // namespace
 
-void set_level(level l) noexcept { min_level.store(static_cast<int>(l), std::memory_order_relaxed); }
+void set_level(level l) noexcept
+{
+    min_level.store(static_cast<int>(l), std::memory_order_relaxed);
+}
 
-bool enabled(level l) noexcept { return static_cast<int>(l) >= min_level.load(std::memory_order_relaxed); }
+bool enabled(level l) noexcept
+{
+    return static_cast<int>(l) >= min_level.load(std::memory_order_relaxed);
+}
 
 bool parse_level(std::string_view text, level& out) noexcept
 {
-    if (text == "debug") out = level::debug;
-    else if (text == "info") out = level::info;
-    else if (text == "warn" || text == "warning") out = level::warn;
-    else if (text == "error") out = level::error;
-    else return false;
+    if (text == "debug")
+        out = level::debug;
+    else if (text == "info")
+        out = level::info;
+    else if (text == "warn" || text == "warning")
+        out = level::warn;
+    else if (text == "error")
+        out = level::error;
+    else
+        return false;
     return true;
 }
 
@@ -102,11 +117,21 @@ void append_json_escaped(std::string& out, std::string_view text)
     static constexpr char hex[] = "0123456789abcdef";
     for (unsigned char c : text) {
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 out += "\\u00";
@@ -141,16 +166,24 @@ void write(level l, std::string_view event, std::initializer_list<field> fields)
             append_json_escaped(out, f.s);
             out += '"';
             break;
-        case field::kind::i64: append_number(out, f.i); break;
-        case field::kind::u64: append_number(out, f.u); break;
+        case field::kind::i64:
+            append_number(out, f.i);
+            break;
+        case field::kind::u64:
+            append_number(out, f.u);
+            break;
         case field::kind::f64: {
             char buf[64];
             auto [p, ec] = std::to_chars(buf, buf + sizeof buf, f.d, std::chars_format::fixed, 3);
-            if (ec == std::errc{}) out.append(buf, p);
-            else out += "null";
+            if (ec == std::errc{})
+                out.append(buf, p);
+            else
+                out += "null";
             break;
         }
-        case field::kind::boolean: out += f.b ? "true" : "false"; break;
+        case field::kind::boolean:
+            out += f.b ? "true" : "false";
+            break;
         }
     }
     out += "}\n";
@@ -163,6 +196,9 @@ void set_thread_buffered(bool on) noexcept
     if (!on) tls_buffer.flush();
 }
 
-void flush_thread() noexcept { tls_buffer.flush(); }
+void flush_thread() noexcept
+{
+    tls_buffer.flush();
+}
 
 }  // namespace portcullis::core::log

@@ -29,13 +29,14 @@ struct field {
     field(std::string_view key_, bool v) : key(key_), k(kind::boolean), b(v) {}
     field(std::string_view key_, double v) : key(key_), k(kind::f64), d(v) {}
     template <class I>
-        requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && std::is_signed_v<I>)
-    field(std::string_view key_, I v) : key(key_), k(kind::i64), i(v)
+    requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && std::is_signed_v<I>) field(std::string_view key_, I v)
+        : key(key_), k(kind::i64), i(v)
     {
     }
     template <class I>
-        requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && std::is_unsigned_v<I>)
-    field(std::string_view key_, I v) : key(key_), k(kind::u64), u(v)
+    requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && std::is_unsigned_v<I>)
+        field(std::string_view key_, I v)
+        : key(key_), k(kind::u64), u(v)
     {
     }
 };
@@ -56,8 +57,14 @@ inline void info(std::string_view e, std::initializer_list<field> f = {})
 {
     if (enabled(level::info)) write(level::info, e, f);
 }
-inline void warn(std::string_view e, std::initializer_list<field> f = {}) { write(level::warn, e, f); }
-inline void error(std::string_view e, std::initializer_list<field> f = {}) { write(level::error, e, f); }
+inline void warn(std::string_view e, std::initializer_list<field> f = {})
+{
+    write(level::warn, e, f);
+}
+inline void error(std::string_view e, std::initializer_list<field> f = {})
+{
+    write(level::error, e, f);
+}
 
 // Marks the calling thread as buffered (I/O threads). Its lines are written by
 // flush_thread(), called from a timer on that thread, or when 32 KiB accumulate.

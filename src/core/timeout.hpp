@@ -39,8 +39,7 @@ inline steady_clock::duration budget(deadline d, steady_clock::duration own) noe
 
 // Runs `op`; if it has not finished after `limit`, cancels it and returns errc::timeout.
 template <class T>
-boost::asio::awaitable<result<T>> async_with_timeout(boost::asio::awaitable<result<T>> op,
-                                                     steady_clock::duration limit)
+boost::asio::awaitable<result<T>> async_with_timeout(boost::asio::awaitable<result<T>> op, steady_clock::duration limit)
 {
     using namespace boost::asio::experimental::awaitable_operators;
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, limit);

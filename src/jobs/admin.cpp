@@ -19,7 +19,10 @@ std::int64_t to_int(const std::string& s)
     return v;
 }
 
-boost::system::error_code internal() { return core::make_error_code(core::errc::internal); }
+boost::system::error_code internal()
+{
+    return core::make_error_code(core::errc::internal);
+}
 
 }  // namespace
 
@@ -28,8 +31,10 @@ asio::awaitable<core::result<queue_stats>> async_queue_stats(redis::connection& 
 {
     keyspace keys(settings.prefix);
     redis::pipeline first;
-    first.push("SMEMBERS", keys.queues()).push("HGETALL", keys.workers()).push("LLEN", keys.dead()).push("HGETALL",
-                                                                                                         keys.stats());
+    first.push("SMEMBERS", keys.queues())
+        .push("HGETALL", keys.workers())
+        .push("LLEN", keys.dead())
+        .push("HGETALL", keys.stats());
     auto r1 = co_await conn.async_exec(std::move(first), d);
     if (!r1) co_return r1.error();
     auto& rs = *r1;
@@ -42,11 +47,16 @@ asio::awaitable<core::result<queue_stats>> async_queue_stats(redis::connection& 
     for (std::size_t i = 0; i + 1 < rs[3].elements.size(); i += 2) {
         const auto& k = rs[3].elements[i].str;
         auto v = to_int(rs[3].elements[i + 1].str);
-        if (k == "enqueued") out.enqueued = v;
-        else if (k == "done") out.done = v;
-        else if (k == "retried") out.retried = v;
-        else if (k == "dead") out.dead_total = v;
-        else if (k == "reaped") out.reaped = v;
+        if (k == "enqueued")
+            out.enqueued = v;
+        else if (k == "done")
+            out.done = v;
+        else if (k == "retried")
+            out.retried = v;
+        else if (k == "dead")
+            out.dead_total = v;
+        else if (k == "reaped")
+            out.reaped = v;
     }
 
     redis::pipeline second;
@@ -68,7 +78,7 @@ asio::awaitable<core::result<queue_stats>> async_queue_stats(redis::connection& 
 }
 
 asio::awaitable<core::result<std::vector<envelope>>> async_list_dead(redis::connection& conn, queue_settings settings,
-                                                                   std::size_t limit, core::deadline d)
+                                                                     std::size_t limit, core::deadline d)
 {
     keyspace keys(settings.prefix);
     if (limit == 0) co_return std::vector<envelope>{};
@@ -135,17 +145,28 @@ asio::awaitable<core::result<std::optional<job_status>>> async_job_status(redis:
     for (std::size_t i = 0; i + 1 < r->elements.size(); i += 2) {
         const auto& k = r->elements[i].str;
         const auto& v = r->elements[i + 1].str;
-        if (k == "state") s.state = v;
-        else if (k == "task") s.task = v;
-        else if (k == "queue") s.queue = v;
-        else if (k == "attempts") s.attempts = static_cast<int>(to_int(v));
-        else if (k == "max_retries") s.max_retries = static_cast<int>(to_int(v));
-        else if (k == "last_error") s.last_error = v;
-        else if (k == "enqueued_at") s.enqueued_at_ms = to_int(v);
-        else if (k == "started_at") s.started_at_ms = to_int(v);
-        else if (k == "finished_at") s.finished_at_ms = to_int(v);
-        else if (k == "updated_at") s.updated_at_ms = to_int(v);
-        else if (k == "eta") s.eta_ms = to_int(v);
+        if (k == "state")
+            s.state = v;
+        else if (k == "task")
+            s.task = v;
+        else if (k == "queue")
+            s.queue = v;
+        else if (k == "attempts")
+            s.attempts = static_cast<int>(to_int(v));
+        else if (k == "max_retries")
+            s.max_retries = static_cast<int>(to_int(v));
+        else if (k == "last_error")
+            s.last_error = v;
+        else if (k == "enqueued_at")
+            s.enqueued_at_ms = to_int(v);
+        else if (k == "started_at")
+            s.started_at_ms = to_int(v);
+        else if (k == "finished_at")
+            s.finished_at_ms = to_int(v);
+        else if (k == "updated_at")
+            s.updated_at_ms = to_int(v);
+        else if (k == "eta")
+            s.eta_ms = to_int(v);
     }
     co_return std::optional<job_status>{std::move(s)};
 }

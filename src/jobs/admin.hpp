@@ -38,8 +38,8 @@ boost::asio::awaitable<core::result<queue_stats>> async_queue_stats(store::redis
 
 // Up to `limit` dead jobs, newest first, with last_error and failed_at. Errors as above.
 boost::asio::awaitable<core::result<std::vector<envelope>>> async_list_dead(store::redis::connection& conn,
-                                                                          queue_settings settings, std::size_t limit,
-                                                                          core::deadline d);
+                                                                            queue_settings settings, std::size_t limit,
+                                                                            core::deadline d);
 
 // Moves the dead job `id` (or every dead job when `id` is empty) back to its queue
 // with its attempts reset; returns how many moved (0: no such dead job). Errors as above.

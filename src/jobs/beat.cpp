@@ -77,7 +77,10 @@ beat::beat(asio::any_io_executor ex, redis::connection& conn, queue_settings set
 {
 }
 
-beat::~beat() { stop(); }
+beat::~beat()
+{
+    stop();
+}
 
 void beat::add(std::string name, std::chrono::milliseconds interval, periodic_handler fn)
 {
@@ -90,7 +93,10 @@ void beat::stop()
     state_->timer.cancel();
 }
 
-std::uint64_t beat::runs() const noexcept { return state_->runs; }
+std::uint64_t beat::runs() const noexcept
+{
+    return state_->runs;
+}
 
 asio::awaitable<void> beat::async_run()
 {

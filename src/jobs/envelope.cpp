@@ -55,7 +55,10 @@ bool read_string(const json::object& o, std::string_view key, std::string& out, 
 
 }  // namespace
 
-boost::system::error_code retry_later() noexcept { return {1, category()}; }
+boost::system::error_code retry_later() noexcept
+{
+    return {1, category()};
+}
 
 std::string encode(const envelope& e)
 {

@@ -15,15 +15,15 @@ struct envelope {
     std::string id;
     std::string task;
     std::string queue = "default";
-    std::string args = "{}";         // JSON text of the task's arguments
-    int attempt = 0;                 // attempts made so far (0 while never run)
-    int max_retries = 0;             // retries allowed after the first attempt
-    std::int64_t enqueued_at_ms = 0; // Unix milliseconds
-    std::int64_t eta_ms = 0;         // not before this time (0 = at once)
+    std::string args = "{}";          // JSON text of the task's arguments
+    int attempt = 0;                  // attempts made so far (0 while never run)
+    int max_retries = 0;              // retries allowed after the first attempt
+    std::int64_t enqueued_at_ms = 0;  // Unix milliseconds
+    std::int64_t eta_ms = 0;          // not before this time (0 = at once)
     std::int64_t backoff_base_ms = 1000;
     std::int64_t backoff_cap_ms = 300000;
     std::string last_error;
-    std::int64_t failed_at_ms = 0;   // when it went to the dead-letter list
+    std::int64_t failed_at_ms = 0;  // when it went to the dead-letter list
 };
 
 // JSON text of `e`; `e.args` must be valid JSON (embedded as a value, not a string).

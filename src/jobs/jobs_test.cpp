@@ -46,8 +46,8 @@ TEST_CASE("malformed envelopes are rejected")
 {
     CHECK(decode("").error() == core::errc::malformed_json);
     CHECK(decode("[]").has_error());
-    CHECK(decode(R"({"task":"t"})").has_error());                  // no id
-    CHECK(decode(R"({"id":"","task":"t"})").has_error());          // empty id
+    CHECK(decode(R"({"task":"t"})").has_error());          // no id
+    CHECK(decode(R"({"id":"","task":"t"})").has_error());  // empty id
     CHECK(decode(R"({"id":"x","task":"t","attempt":"1"})").has_error());
     CHECK(decode(R"({"id":"x","task":"t","attempt":-1})").has_error());
     auto minimal = decode(R"({"id":"x","task":"t"})");
@@ -66,8 +66,8 @@ TEST_CASE("retry delay doubles per attempt, is capped, and jitters within [d/2, 
     CHECK(retry_delay(base, cap, 2, 0) == milliseconds(1000));
     CHECK(retry_delay(base, cap, 3, 0) == milliseconds(2000));
     CHECK(retry_delay(base, cap, 4, 0) == milliseconds(4000));
-    CHECK(retry_delay(base, cap, 5, 0) == milliseconds(5000));     // 16 s capped at 10 s, half of it
-    CHECK(retry_delay(base, cap, 60, ~0ULL) <= cap);              // no overflow far out
+    CHECK(retry_delay(base, cap, 5, 0) == milliseconds(5000));  // 16 s capped at 10 s, half of it
+    CHECK(retry_delay(base, cap, 60, ~0ULL) <= cap);            // no overflow far out
     CHECK(retry_delay(base, cap, 60, 0) == milliseconds(5000));
     for (std::uint64_t r = 0; r < 5000; r += 37) {
         auto d = retry_delay(base, cap, 3, r * 7919);

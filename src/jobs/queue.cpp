@@ -12,8 +12,7 @@ namespace asio = boost::asio;
 
 std::int64_t now_ms()
 {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -41,7 +40,10 @@ const registry::entry* registry::find(std::string_view name) const
 namespace {
 
 // result<bool> cannot be built from an error_code implicitly (error_code converts to bool).
-core::result<bool> bool_error(boost::system::error_code ec) { return {boost::system::in_place_error, ec}; }
+core::result<bool> bool_error(boost::system::error_code ec)
+{
+    return {boost::system::in_place_error, ec};
+}
 
 }  // namespace
 
@@ -73,7 +75,9 @@ asio::awaitable<core::result<bool>> job::async_claim(std::string step, core::dea
 }
 
 producer::producer(redis::connection& conn, queue_settings settings, std::shared_ptr<counters> stats)
-    : conn_(conn), settings_(std::move(settings)), keys_(settings_.prefix),
+    : conn_(conn),
+      settings_(std::move(settings)),
+      keys_(settings_.prefix),
       stats_(stats ? std::move(stats) : std::make_shared<counters>())
 {
 }
@@ -96,7 +100,10 @@ struct put_request {
     int max_retries = 0;
 };
 
-asio::awaitable<core::result<std::string>> async_fail(boost::system::error_code ec) { co_return ec; }
+asio::awaitable<core::result<std::string>> async_fail(boost::system::error_code ec)
+{
+    co_return ec;
+}
 
 asio::awaitable<core::result<std::string>> async_put(redis::connection& conn, put_request p,
                                                      std::shared_ptr<counters> stats, core::deadline d)

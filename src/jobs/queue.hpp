@@ -39,7 +39,7 @@ namespace portcullis::jobs {
 struct queue_settings {
     std::string prefix = "portcullis:";
     std::chrono::milliseconds state_ttl = std::chrono::hours(24);  // job state hashes and markers
-    std::size_t max_dead = 100000;                                   // dead-letter list is trimmed to this
+    std::size_t max_dead = 100000;                                 // dead-letter list is trimmed to this
 };
 
 // Key names under a prefix.
@@ -73,7 +73,7 @@ private:
 struct counters {
     // Upper bounds (ms) of the enqueue→done latency histogram; the last bucket is +Inf.
     static constexpr std::array<std::int64_t, 12> latency_bounds_ms{10,   50,   100,   250,   500,   1000,
-                                                                      2500, 5000, 10000, 30000, 60000, 300000};
+                                                                    2500, 5000, 10000, 30000, 60000, 300000};
 
     std::atomic<std::uint64_t> enqueued{0};
     std::atomic<std::uint64_t> enqueue_failed{0};
@@ -149,8 +149,8 @@ private:
 struct enqueue_options {
     std::string queue = "default";
     int max_retries = 5;
-    std::chrono::milliseconds countdown{0};                      // run no sooner than this from now
-    std::optional<std::chrono::system_clock::time_point> eta;    // or at this time (wins over countdown)
+    std::chrono::milliseconds countdown{0};                    // run no sooner than this from now
+    std::optional<std::chrono::system_clock::time_point> eta;  // or at this time (wins over countdown)
     std::chrono::milliseconds backoff_base{1000};
     std::chrono::milliseconds backoff_cap{std::chrono::minutes(5)};
 };

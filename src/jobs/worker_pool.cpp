@@ -29,8 +29,16 @@ namespace detail {
 struct pool_state {
     pool_state(asio::any_io_executor e, redis::settings r, registry t, queue_settings q, worker_settings w,
                std::shared_ptr<counters> c)
-        : ex(e), rcfg(std::move(r)), tasks(std::move(t)), qs(std::move(q)), ws(std::move(w)), keys(qs.prefix),
-          stats(c ? std::move(c) : std::make_shared<counters>()), changed(e), hb_timer(e), sched_timer(e),
+        : ex(e),
+          rcfg(std::move(r)),
+          tasks(std::move(t)),
+          qs(std::move(q)),
+          ws(std::move(w)),
+          keys(qs.prefix),
+          stats(c ? std::move(c) : std::make_shared<counters>()),
+          changed(e),
+          hb_timer(e),
+          sched_timer(e),
           reap_timer(e)
     {
     }
@@ -67,7 +75,10 @@ namespace {
 using state_ptr = std::shared_ptr<detail::pool_state>;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-core::deadline in(std::chrono::milliseconds ms) { return core::steady_clock::now() + ms; }
+core::deadline in(std::chrono::milliseconds ms)
+{
+    return core::steady_clock::now() + ms;
+}
 
 std::string default_pool_id()
 {
@@ -212,15 +223,17 @@ asio::awaitable<void> async_handle(state_ptr st, unsigned i, std::string raw)
     next.last_error = err;
     auto step = entry == nullptr ? next_step::dead : after_failure(outcome.error(), attempt, e.max_retries);
     if (step == next_step::retry) {
-        auto delay = retry_delay(std::chrono::milliseconds(e.backoff_base_ms), std::chrono::milliseconds(e.backoff_cap_ms),
-                                 attempt, core::random_below(std::numeric_limits<std::uint64_t>::max()));
+        auto delay =
+            retry_delay(std::chrono::milliseconds(e.backoff_base_ms), std::chrono::milliseconds(e.backoff_cap_ms),
+                        attempt, core::random_below(std::numeric_limits<std::uint64_t>::max()));
         next.eta_ms = now + delay.count();
         redis::command keys;
         keys.arg(plist).arg(st->keys.delayed(e.queue)).arg(job_key).arg(st->keys.stats());
         redis::command args;
         args.arg(raw).arg(encode(next)).arg(next.eta_ms).arg(now).arg(err).arg(attempt).arg(ttl);
-        core::log::info("job_retry", {{"job", e.id}, {"task", e.task}, {"attempt", attempt},
-                                      {"delay_ms", delay.count()}, {"error", err}});
+        core::log::info(
+            "job_retry",
+            {{"job", e.id}, {"task", e.task}, {"attempt", attempt}, {"delay_ms", delay.count()}, {"error", err}});
         if (co_await async_finish(st, i, detail::retry_script(), std::move(keys), std::move(args))) {
             st->stats->retried.fetch_add(1, std::memory_order_relaxed);
         }
@@ -341,9 +354,12 @@ enum class pool_event { stop_requested, workers_done, services_done };
 bool reached(const detail::pool_state& st, pool_event e)
 {
     switch (e) {
-    case pool_event::stop_requested: return st.stopping;
-    case pool_event::workers_done: return st.workers_running == 0;
-    case pool_event::services_done: return st.services_running == 0;
+    case pool_event::stop_requested:
+        return st.stopping;
+    case pool_event::workers_done:
+        return st.workers_running == 0;
+    case pool_event::services_done:
+        return st.services_running == 0;
     }
     return true;
 }
@@ -390,9 +406,15 @@ worker_pool::~worker_pool()
     state_->control->stop();
 }
 
-const std::string& worker_pool::id() const noexcept { return state_->pool_id; }
+const std::string& worker_pool::id() const noexcept
+{
+    return state_->pool_id;
+}
 
-const std::shared_ptr<counters>& worker_pool::stats() const noexcept { return state_->stats; }
+const std::shared_ptr<counters>& worker_pool::stats() const noexcept
+{
+    return state_->stats;
+}
 
 void worker_pool::stop()
 {

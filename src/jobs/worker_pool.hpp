@@ -23,15 +23,15 @@ namespace portcullis::jobs {
 
 struct worker_settings {
     std::string queue = "default";
-    unsigned concurrency = 4;  // JOB_WORKERS
-    std::string name;          // worker id prefix; default <hostname>-<pid>-<random>
-    std::chrono::milliseconds block_timeout{1000};        // BLMOVE wait, bounds how fast stop is noticed
+    unsigned concurrency = 4;                       // JOB_WORKERS
+    std::string name;                               // worker id prefix; default <hostname>-<pid>-<random>
+    std::chrono::milliseconds block_timeout{1000};  // BLMOVE wait, bounds how fast stop is noticed
     std::chrono::milliseconds heartbeat_interval{2000};
-    std::chrono::milliseconds heartbeat_ttl{10000};       // a worker silent this long is presumed dead
-    std::chrono::milliseconds scheduler_interval{250};    // delayed → queue
+    std::chrono::milliseconds heartbeat_ttl{10000};     // a worker silent this long is presumed dead
+    std::chrono::milliseconds scheduler_interval{250};  // delayed → queue
     std::chrono::milliseconds reaper_interval{5000};
-    std::chrono::milliseconds redis_retry_delay{500};     // pause after a Redis failure
-    std::chrono::milliseconds stop_timeout{30000};        // graceful stop: time to finish jobs in hand
+    std::chrono::milliseconds redis_retry_delay{500};  // pause after a Redis failure
+    std::chrono::milliseconds stop_timeout{30000};     // graceful stop: time to finish jobs in hand
 };
 
 namespace detail {
@@ -41,8 +41,8 @@ struct pool_state;
 class worker_pool {
 public:
     // `tasks` is copied; `stats` may be shared with producers (metrics).
-    worker_pool(boost::asio::any_io_executor ex, store::redis::settings redis, registry tasks,
-                queue_settings queue, worker_settings workers, std::shared_ptr<counters> stats = nullptr);
+    worker_pool(boost::asio::any_io_executor ex, store::redis::settings redis, registry tasks, queue_settings queue,
+                worker_settings workers, std::shared_ptr<counters> stats = nullptr);
     ~worker_pool();
     worker_pool(const worker_pool&) = delete;
     worker_pool& operator=(const worker_pool&) = delete;

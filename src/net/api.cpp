@@ -61,7 +61,10 @@ response message_response(unsigned status, std::string_view message)
 // JSON may carry \u0000, which PostgreSQL text cannot hold (and libpq would cut
 // at): refused like Django REST Framework's CharField does.
 constexpr std::string_view null_characters = "Null characters are not allowed.";
-bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+bool has_nul(std::string_view s)
+{
+    return s.find('\0') != std::string_view::npos;
+}
 
 // Reads typed fields out of a JSON body, collecting per-field problems.
 class fields {
@@ -128,7 +131,10 @@ private:
     error_details details_;
 };
 
-core::result<json::object> body_of(const request& req) { return parse_json_object(req); }
+core::result<json::object> body_of(const request& req)
+{
+    return parse_json_object(req);
+}
 
 response body_error(const boost::system::error_code& ec)
 {
@@ -239,8 +245,8 @@ boost::asio::awaitable<response> async_verify_email(ctx c, request& req)
     std::string email = f.str("email", true);
     std::string otp = f.str("otp", true);
     if (!f.ok()) co_return f.error();
-    auto r = co_await c.svc->async_verify_email(std::move(email), std::move(otp), std::string(req.peer_ip),
-                                                req.deadline);
+    auto r =
+        co_await c.svc->async_verify_email(std::move(email), std::move(otp), std::string(req.peer_ip), req.deadline);
     if (!r) co_return failure_response(r.error());
     json::object o;
     o["user"] = own_view(*r);
@@ -469,8 +475,8 @@ boost::asio::awaitable<response> async_password_reset(ctx c, request& req)
     std::string new_pw = f.str("new_password", true);
     std::string confirm = f.str("confirm_password", true);
     if (!f.ok()) co_return f.error();
-    auto r = co_await c.svc->async_reset_password(std::move(token), std::move(new_pw), std::move(confirm),
-                                                  req.deadline);
+    auto r =
+        co_await c.svc->async_reset_password(std::move(token), std::move(new_pw), std::move(confirm), req.deadline);
     if (!r) co_return failure_response(r.error());
     co_return message_response(200, "Password reset; every session has ended.");
 }
@@ -524,9 +530,12 @@ boost::asio::awaitable<response> async_update_me_for(ctx c, request& req, const 
     for (const auto& kv : *body) {
         std::string_view key = kv.key();
         std::optional<std::string>* target = nullptr;
-        if (key == "full_name") target = &u.full_name;
-        else if (key == "phone_number") target = &u.phone_number;
-        else if (key == "username") target = &u.username;
+        if (key == "full_name")
+            target = &u.full_name;
+        else if (key == "phone_number")
+            target = &u.phone_number;
+        else if (key == "username")
+            target = &u.username;
         else if (key == "id" || key == "email" || key == "is_active" || key == "date_joined" || key == "last_login") {
             details.emplace_back(std::string(key), "This field is read-only.");
             continue;

@@ -16,26 +16,46 @@ error_info describe(const boost::system::error_code& ec) noexcept
         return {500, "internal", "Internal server error."};
     }
     switch (static_cast<errc>(ec.value())) {
-    case errc::validation_failed: return {400, "validation_failed", "The request did not pass validation."};
-    case errc::malformed_json: return {400, "malformed_json", "The request body is not valid JSON."};
-    case errc::invalid_otp: return {400, "invalid_otp", "The code is not valid."};
-    case errc::otp_expired: return {400, "otp_expired", "The code has expired; request a new one."};
-    case errc::password_mismatch: return {400, "password_mismatch", "The passwords do not match."};
-    case errc::not_authenticated: return {401, "not_authenticated", "Authentication credentials were not provided."};
-    case errc::invalid_token: return {401, "invalid_token", "The token is invalid."};
-    case errc::token_expired: return {401, "token_expired", "The token has expired."};
-    case errc::token_revoked: return {401, "token_revoked", "The token has been revoked."};
-    case errc::token_reused: return {401, "token_reused", "The refresh token was already used; the session has ended."};
-    case errc::invalid_credentials: return {401, "invalid_credentials", "Invalid credentials."};
-    case errc::forbidden: return {403, "forbidden", "You do not have permission to perform this action."};
-    case errc::csrf_failed: return {403, "forbidden", "CSRF token missing or incorrect."};
-    case errc::email_not_verified: return {403, "email_not_verified", "The e-mail address has not been verified."};
-    case errc::not_found: return {404, "not_found", "Not found."};
-    case errc::email_taken: return {409, "email_taken", "An account with this e-mail address already exists."};
-    case errc::username_taken: return {409, "username_taken", "This username is already taken."};
-    case errc::already_verified: return {409, "already_verified", "The e-mail address is already verified."};
-    case errc::rate_limited: return {429, "rate_limited", "Too many requests; retry later."};
-    default: break;
+    case errc::validation_failed:
+        return {400, "validation_failed", "The request did not pass validation."};
+    case errc::malformed_json:
+        return {400, "malformed_json", "The request body is not valid JSON."};
+    case errc::invalid_otp:
+        return {400, "invalid_otp", "The code is not valid."};
+    case errc::otp_expired:
+        return {400, "otp_expired", "The code has expired; request a new one."};
+    case errc::password_mismatch:
+        return {400, "password_mismatch", "The passwords do not match."};
+    case errc::not_authenticated:
+        return {401, "not_authenticated", "Authentication credentials were not provided."};
+    case errc::invalid_token:
+        return {401, "invalid_token", "The token is invalid."};
+    case errc::token_expired:
+        return {401, "token_expired", "The token has expired."};
+    case errc::token_revoked:
+        return {401, "token_revoked", "The token has been revoked."};
+    case errc::token_reused:
+        return {401, "token_reused", "The refresh token was already used; the session has ended."};
+    case errc::invalid_credentials:
+        return {401, "invalid_credentials", "Invalid credentials."};
+    case errc::forbidden:
+        return {403, "forbidden", "You do not have permission to perform this action."};
+    case errc::csrf_failed:
+        return {403, "forbidden", "CSRF token missing or incorrect."};
+    case errc::email_not_verified:
+        return {403, "email_not_verified", "The e-mail address has not been verified."};
+    case errc::not_found:
+        return {404, "not_found", "Not found."};
+    case errc::email_taken:
+        return {409, "email_taken", "An account with this e-mail address already exists."};
+    case errc::username_taken:
+        return {409, "username_taken", "This username is already taken."};
+    case errc::already_verified:
+        return {409, "already_verified", "The e-mail address is already verified."};
+    case errc::rate_limited:
+        return {429, "rate_limited", "Too many requests; retry later."};
+    default:
+        break;
     }
     return {500, "internal", "Internal server error."};
 }
@@ -73,8 +93,7 @@ std::string error_body(std::string_view code, std::string_view message, const er
 
 }  // namespace
 
-response error_response(unsigned status, std::string_view code, std::string_view message,
-                        const error_details& details)
+response error_response(unsigned status, std::string_view code, std::string_view message, const error_details& details)
 {
     response r;
     r.status = status;

@@ -1,9 +1,9 @@
-#include "core/error.hpp"
 #include "net/errors.hpp"
+#include "core/error.hpp"
 #include "net/framing.hpp"
 
-#include <boost/beast/http/fields.hpp>
 #include <doctest/doctest.h>
+#include <boost/beast/http/fields.hpp>
 
 using namespace portcullis;
 using core::errc;
@@ -26,8 +26,9 @@ TEST_CASE("error responses have the contract's shape and Retry-After")
 {
     auto r = net::error_response(make_error_code(errc::validation_failed), {{"password", "too \"short\""}});
     CHECK(r.status == 400);
-    CHECK(r.body ==
-          R"({"error":{"code":"validation_failed","message":"The request did not pass validation.","details":{"password":"too \"short\""}}})");
+    CHECK(
+        r.body ==
+        R"({"error":{"code":"validation_failed","message":"The request did not pass validation.","details":{"password":"too \"short\""}}})");
     auto u = net::error_response(make_error_code(errc::redis_unavailable));
     CHECK(u.status == 503);
     REQUIRE(u.headers.size() == 1);

@@ -68,8 +68,8 @@ bool request_id_is_sane(std::string_view id) noexcept
 {
     if (id.empty() || id.size() > 128) return false;
     for (char c : id) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                  c == '_' || c == '.' || c == ':';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                  c == '.' || c == ':';
         if (!ok) return false;
     }
     return true;

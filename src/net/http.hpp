@@ -31,17 +31,17 @@ struct path_params {
 // One parsed request. Every view points into the connection's buffers and stays
 // valid until the handler's awaitable completes.
 struct request {
-    std::string_view method;      // "GET", "POST", …
-    std::string_view target;      // as sent: path plus optional query
-    std::string_view path;        // decoded only by the router's matching rules
-    std::string_view query;       // after '?', not decoded
-    std::string_view route;       // the matched template, e.g. "/api/users/{id}"
+    std::string_view method;  // "GET", "POST", …
+    std::string_view target;  // as sent: path plus optional query
+    std::string_view path;    // decoded only by the router's matching rules
+    std::string_view query;   // after '?', not decoded
+    std::string_view route;   // the matched template, e.g. "/api/users/{id}"
     std::string_view body;
     std::string_view request_id;
     std::string_view peer_ip;
     path_params params;
     core::deadline deadline{};
-    unsigned version = 11;        // 10 or 11
+    unsigned version = 11;  // 10 or 11
 
     // Case-insensitive header lookup; empty when absent.
     std::string_view header(std::string_view name) const
@@ -65,7 +65,7 @@ struct response {
     std::string body;
     std::string_view content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Allow, Retry-After, Set-Cookie…)
-    bool close = false;                                         // close the connection after sending
+    bool close = false;                                        // close the connection after sending
 
     void add_header(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
 };

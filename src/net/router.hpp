@@ -23,9 +23,9 @@ enum class body_kind { none, json };
 struct route_match {
     enum class outcome { found, not_found, method_not_allowed } result = outcome::not_found;
     const handler* fn = nullptr;
-    std::string_view route;      // the template that matched
+    std::string_view route;  // the template that matched
     body_kind body = body_kind::none;
-    std::string allow;           // for 405: "GET, PATCH"
+    std::string allow;  // for 405: "GET, PATCH"
 };
 
 class router {
@@ -42,7 +42,7 @@ public:
 
 private:
     struct segment {
-        std::string text;   // literal text, or the capture name
+        std::string text;  // literal text, or the capture name
         bool capture = false;
     };
     struct method_entry {

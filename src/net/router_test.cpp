@@ -5,7 +5,10 @@
 using namespace portcullis::net;
 
 namespace {
-boost::asio::awaitable<response> dummy(request&) { co_return response{}; }
+boost::asio::awaitable<response> dummy(request&)
+{
+    co_return response{};
+}
 }  // namespace
 
 TEST_CASE("router matches literals, captures and reports 405 with Allow")

@@ -142,11 +142,17 @@ struct listener::impl {
     std::string request_id_prefix;
     std::uint64_t request_counter = 0;
 
-    impl(asio::io_context& ioc_, const server_settings& s, const router& r, std::size_t threads,
-         request_observer* obs, std::atomic<std::size_t>& open_)
-        : ioc(ioc_), settings(s), routes(r), observer(obs),
+    impl(asio::io_context& ioc_, const server_settings& s, const router& r, std::size_t threads, request_observer* obs,
+         std::atomic<std::size_t>& open_)
+        : ioc(ioc_),
+          settings(s),
+          routes(r),
+          observer(obs),
           max_connections(std::max<std::size_t>(1, s.max_connections / std::max<std::size_t>(1, threads))),
-          open(open_), acceptor(ioc_), slot_timer(ioc_), sweep_timer(ioc_),
+          open(open_),
+          acceptor(ioc_),
+          slot_timer(ioc_),
+          sweep_timer(ioc_),
           request_id_prefix(core::random_hex(4))
     {
         refresh_date();
@@ -173,8 +179,10 @@ struct listener::impl {
 
     void unlink(connection_entry& e)
     {
-        if (e.prev != nullptr) e.prev->next = e.next;
-        else head = e.next;
+        if (e.prev != nullptr)
+            e.prev->next = e.next;
+        else
+            head = e.next;
         if (e.next != nullptr) e.next->prev = e.prev;
         open.fetch_sub(1, std::memory_order_relaxed);
         if (observer != nullptr) observer->on_connection(-1);
@@ -262,7 +270,8 @@ struct listener::impl {
             if (buffer.size() == 0) {
                 if (self->stopping) break;
                 entry.idle = true;
-                entry.deadline = clock_type::now() + (first ? self->settings.header_timeout : self->settings.idle_timeout);
+                entry.deadline =
+                    clock_type::now() + (first ? self->settings.header_timeout : self->settings.idle_timeout);
                 auto [ec] = co_await sock.async_wait(tcp::socket::wait_read, use_tuple);
                 entry.idle = false;
                 if (ec) break;
@@ -291,8 +300,10 @@ struct listener::impl {
         std::size_t body_limit = s.body_limit;
         auto chunk_check = [body_limit](std::uint64_t size, std::string_view extensions,
                                         boost::system::error_code& ec) {
-            if (size > body_limit) ec = http::error::body_limit;
-            else if (extensions.size() > 256) ec = http::error::bad_chunk_extension;
+            if (size > body_limit)
+                ec = http::error::body_limit;
+            else if (extensions.size() > 256)
+                ec = http::error::bad_chunk_extension;
         };
         parser.on_chunk_header(chunk_check);
 
@@ -300,16 +311,16 @@ struct listener::impl {
         auto [rec, rn] = co_await http::async_read_header(sock, buffer, parser, use_tuple);
         (void)rn;
         if (rec) {
-            if (rec == http::error::end_of_stream || rec == asio::error::eof ||
-                rec == asio::error::operation_aborted || rec == asio::error::connection_reset) {
+            if (rec == http::error::end_of_stream || rec == asio::error::eof || rec == asio::error::operation_aborted ||
+                rec == asio::error::connection_reset) {
                 co_return false;
             }
             if (rec == http::error::header_limit || rec == http::error::buffer_overflow) {
                 co_await async_send_error(self, sock, entry, 431, "request_header_fields_too_large",
                                           "Request header fields are too large.", "", started, "-");
             } else if (rec == http::error::body_limit) {
-                co_await async_send_error(self, sock, entry, 413, "payload_too_large",
-                                          "The request body is too large.", "", started, "-");
+                co_await async_send_error(self, sock, entry, 413, "payload_too_large", "The request body is too large.",
+                                          "", started, "-");
             } else {
                 co_await async_send_error(self, sock, entry, 400, "bad_request", "The request is malformed.", "",
                                           started, "-");
@@ -324,8 +335,8 @@ struct listener::impl {
             request_id = request_id_is_sane(given) ? std::string(given) : self->next_request_id();
         }
         if (std::string_view why = check_framing(msg.base(), msg.version()); !why.empty()) {
-            co_await async_send_error(self, sock, entry, 400, "bad_request", "Ambiguous message framing.",
-                                      request_id, started, "-");
+            co_await async_send_error(self, sock, entry, 400, "bad_request", "Ambiguous message framing.", request_id,
+                                      started, "-");
             co_return false;
         }
 
@@ -401,8 +412,8 @@ struct listener::impl {
                 res = co_await (*m.fn)(req);
             } catch (const std::exception& e) {
                 // A bug: the detail goes to the log with the request id, never to the client.
-                core::log::error("handler_failed", {{"request_id", request_id}, {"route", m.route},
-                                                    {"error", e.what()}});
+                core::log::error("handler_failed",
+                                 {{"request_id", request_id}, {"route", m.route}, {"error", e.what()}});
                 res = error_response(500, "internal", "Internal server error.");
             }
             break;
@@ -412,7 +423,7 @@ struct listener::impl {
         bool keep = msg.keep_alive() && !res.close && !self->stopping;
         bool ok = co_await async_write_response(self, sock, entry, std::move(res), request_id, keep, msg.version(),
                                                 started, route_name, req.method, peer);
-        co_return ok && keep;
+        co_return ok&& keep;
     }
 
     static asio::awaitable<bool> async_write_response(impl* self, tcp::socket& sock, connection_entry& entry,
@@ -448,8 +459,8 @@ struct listener::impl {
     {
         if (request_id.empty()) request_id = self->next_request_id();
         response res = error_response(status, code, message);
-        co_await async_write_response(self, sock, entry, std::move(res), request_id, false, 11, started, route,
-                                      "-", "");
+        co_await async_write_response(self, sock, entry, std::move(res), request_id, false, 11, started, route, "-",
+                                      "");
     }
 };
 

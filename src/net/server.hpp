@@ -20,9 +20,9 @@ namespace portcullis::net {
 struct server_settings {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8000;
-    std::size_t max_connections = 10000;      // over all threads; accepting pauses past it
-    std::size_t header_limit = 16 * 1024;     // 431 past it
-    std::size_t body_limit = 1024 * 1024;     // 413 past it
+    std::size_t max_connections = 10000;   // over all threads; accepting pauses past it
+    std::size_t header_limit = 16 * 1024;  // 431 past it
+    std::size_t body_limit = 1024 * 1024;  // 413 past it
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds body_timeout{30'000};
     std::chrono::milliseconds idle_timeout{75'000};
@@ -43,8 +43,8 @@ class listener {
 public:
     // `threads` is the number of listeners sharing the address (for the per-thread
     // connection cap). The router and observer must outlive the listener.
-    listener(boost::asio::io_context& ioc, const server_settings& settings, const router& routes,
-             std::size_t threads, request_observer* observer = nullptr);
+    listener(boost::asio::io_context& ioc, const server_settings& settings, const router& routes, std::size_t threads,
+             request_observer* observer = nullptr);
     ~listener();
     listener(const listener&) = delete;
     listener& operator=(const listener&) = delete;

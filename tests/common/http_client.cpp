@@ -90,8 +90,10 @@ http_response http_connection::read_response()
         std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
         std::string value = line.substr(colon + 1);
         while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-        if (r.headers.count(name) != 0) r.headers[name] += ", " + value;
-        else r.headers[name] = value;
+        if (r.headers.count(name) != 0)
+            r.headers[name] += ", " + value;
+        else
+            r.headers[name] = value;
     }
     std::size_t length = r.headers.count("content-length") != 0 ? std::stoul(r.headers["content-length"]) : 0;
     while (buffer_.size() < length) {

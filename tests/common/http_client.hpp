@@ -47,8 +47,7 @@ private:
 };
 
 // One request on a fresh connection.
-http_response http_request(int port, const std::string& method, const std::string& target,
-                           const std::string& body = {},
+http_response http_request(int port, const std::string& method, const std::string& target, const std::string& body = {},
                            const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 }  // namespace portcullis::test

@@ -56,7 +56,10 @@ process::~process()
     }
 }
 
-void process::signal(int signo) const { ::kill(pid_, signo); }
+void process::signal(int signo) const
+{
+    ::kill(pid_, signo);
+}
 
 bool process::running()
 {
@@ -80,7 +83,10 @@ std::optional<int> process::wait(std::chrono::milliseconds timeout)
     return status_;
 }
 
-std::string process::log() const { return read_file(log_path_); }
+std::string process::log() const
+{
+    return read_file(log_path_);
+}
 
 int run_command(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
                 const std::string& log_path, std::chrono::milliseconds timeout)

@@ -19,7 +19,8 @@ std::string pg_exec(const std::string& url, const std::string& sql)
         PQfinish(conn);
         throw std::runtime_error("pg connect: " + err);
     }
-    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn, [](void*, const char*) {}, nullptr);
     PGresult* res = PQexec(conn, sql.c_str());
     auto st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {

@@ -6,11 +6,11 @@
 #include "test_env.hpp"
 
 #include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <thread>
@@ -20,7 +20,10 @@ using nlohmann::json;
 
 namespace {
 
-std::string error_code_of(const http_response& r) { return json::parse(r.body).at("error").at("code"); }
+std::string error_code_of(const http_response& r)
+{
+    return json::parse(r.body).at("error").at("code");
+}
 
 }  // namespace
 
@@ -56,9 +59,10 @@ TEST_CASE("keep-alive and pipelined requests answered in order")
     http_connection c(srv.port());
     for (int i = 0; i < 5; ++i) CHECK(c.request("GET", "/healthz").status == 200);
 
-    c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: first\r\n\r\n"
-           "GET /nothing HTTP/1.1\r\nHost: x\r\nX-Request-Id: second\r\n\r\n"
-           "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: third\r\n\r\n");
+    c.send(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: first\r\n\r\n"
+        "GET /nothing HTTP/1.1\r\nHost: x\r\nX-Request-Id: second\r\n\r\n"
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: third\r\n\r\n");
     auto a = c.read_response();
     auto b = c.read_response();
     auto d = c.read_response();
@@ -103,8 +107,9 @@ TEST_CASE("limits: 413 body, 431 headers, 415 content type, 400 malformed JSON")
     {
         // A chunked body larger than the limit is refused as it arrives.
         http_connection c(srv.port());
-        c.send("POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               "Transfer-Encoding: chunked\r\n\r\nFFFFFFFF\r\n");
+        c.send(
+            "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\nFFFFFFFF\r\n");
         auto r = c.read_response();
         CHECK(r.status == 413);
     }
@@ -185,10 +190,9 @@ TEST_CASE("an idle server exits 0 promptly on SIGTERM and announces READY=1 and 
     auto status = srv.proc().wait(std::chrono::seconds(10));
     REQUIRE(status.has_value());
     CHECK(*status == 0);
-    MESSAGE("idle shutdown took " << std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::steady_clock::now() - started)
-                                         .count()
-                                  << " ms");
+    MESSAGE("idle shutdown took "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+            << " ms");
     ::close(fd);
 }
 

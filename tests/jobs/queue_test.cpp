@@ -8,11 +8,11 @@
 #include "jobs/beat.hpp"
 #include "jobs/worker_pool.hpp"
 
+#include <doctest/doctest.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <doctest/doctest.h>
 
 #include <signal.h>
 
@@ -24,9 +24,9 @@ namespace asio = boost::asio;
 using namespace portcullis;
 using namespace portcullis::jobs;
 using portcullis::test::in_ms;
+using std::chrono::milliseconds;
 using store::redis::command;
 using store::redis::connection;
-using std::chrono::milliseconds;
 
 namespace {
 
@@ -310,7 +310,8 @@ asio::awaitable<void> async_kill_test(connection& c)
     while (held < 4 && core::steady_clock::now() < end) {
         held = 0;
         for (int i = 0; i < 4; ++i) {
-            held += co_await async_int(c, command("LLEN", qs.prefix + "jobs:processing:" + name + "-" + std::to_string(i)));
+            held +=
+                co_await async_int(c, command("LLEN", qs.prefix + "jobs:processing:" + name + "-" + std::to_string(i)));
         }
         if (held < 4) co_await async_sleep(milliseconds(10));
     }
@@ -327,7 +328,8 @@ asio::awaitable<void> async_kill_test(connection& c)
         CHECK(st->state == "done");
     }
     for (int i = 0; i < 4; ++i) {
-        CHECK(co_await async_int(c, command("LLEN", qs.prefix + "jobs:processing:" + name + "-" + std::to_string(i))) == 0);
+        CHECK(co_await async_int(c, command("LLEN", qs.prefix + "jobs:processing:" + name + "-" + std::to_string(i))) ==
+              0);
     }
     CHECK(co_await async_int(c, command("HEXISTS", qs.prefix + "jobs:workers", name + "-0")) == 0);
     CHECK(p.pool->stats()->reaped.load() >= 4);
@@ -406,7 +408,10 @@ asio::awaitable<core::result<void>> async_beat_task()
     co_return core::result<void>{};
 }
 
-asio::awaitable<void> async_run_beat(beat* b) { co_await b->async_run(); }
+asio::awaitable<void> async_run_beat(beat* b)
+{
+    co_await b->async_run();
+}
 
 asio::awaitable<void> async_beat_test(connection& c)
 {

@@ -5,11 +5,11 @@
 #include "core/spawn.hpp"
 #include "store/redis/connection.hpp"
 
+#include <doctest/doctest.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <memory>
@@ -44,7 +44,10 @@ asio::awaitable<void> async_round_trips(connection& c, std::string prefix)
     CHECK(as_integer(*wrong).error() == core::errc::internal);
 
     pipeline p;
-    p.push("DEL", prefix + ":n").push("INCR", prefix + ":n").push("INCRBY", prefix + ":n", 41).push("EXPIRE", prefix + ":n", 60);
+    p.push("DEL", prefix + ":n")
+        .push("INCR", prefix + ":n")
+        .push("INCRBY", prefix + ":n", 41)
+        .push("EXPIRE", prefix + ":n", 60);
     p.push("RPUSH", prefix + ":l", "a", "b").push("LRANGE", prefix + ":l", 0, -1).push("DEL", prefix + ":l");
     auto rs = co_await c.async_exec(std::move(p), in_ms(2000));
     REQUIRE(rs.has_value());
@@ -145,7 +148,8 @@ asio::awaitable<void> async_bounded(connection& c, std::string prefix)
     REQUIRE(co_await c.async_wait_connected(in_ms(3000)));
     auto ex = co_await asio::this_coro::executor;
     auto overloaded = std::make_shared<int>(0);
-    for (int i = 0; i < 3; ++i) asio::co_spawn(ex, async_blpop_one(c, prefix + ":b", overloaded), core::log_escape{"t"});
+    for (int i = 0; i < 3; ++i)
+        asio::co_spawn(ex, async_blpop_one(c, prefix + ":b", overloaded), core::log_escape{"t"});
     auto r = co_await c.async_exec(command("PING"), in_ms(3000));
     REQUIRE_FALSE(r);
     CHECK(r.error() == core::errc::overloaded);

@@ -4,11 +4,11 @@
 #include "core/spawn.hpp"
 #include "store/redis/connection.hpp"
 
+#include <doctest/doctest.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <doctest/doctest.h>
 
 #include <memory>
 
@@ -40,8 +40,10 @@ asio::awaitable<void> async_loop(connection& c, std::shared_ptr<loop_counts> n)
         if (r) {
             ++n->ok;
         } else {
-            if (r.error() == core::errc::redis_unavailable) ++n->unavailable;
-            else ++n->other;
+            if (r.error() == core::errc::redis_unavailable)
+                ++n->unavailable;
+            else
+                ++n->other;
             if (core::steady_clock::now() - t0 > std::chrono::milliseconds(200)) ++n->slow_failures;
             // Pace the retries of a caller that sees failures.
             t.expires_after(std::chrono::milliseconds(5));
@@ -90,9 +92,8 @@ asio::awaitable<void> async_fault(test::private_redis& srv, connection& c)
     auto recovery = core::steady_clock::now() - restarted;
     CHECK(n->ok > ok_before);
     CHECK(recovery < std::chrono::seconds(2));
-    MESSAGE("redis fault: recovered "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(recovery).count() << " ms after restart; "
-            << n->unavailable << " calls failed fast while down");
+    MESSAGE("redis fault: recovered " << std::chrono::duration_cast<std::chrono::milliseconds>(recovery).count()
+                                      << " ms after restart; " << n->unavailable << " calls failed fast while down");
     CHECK(c.stats().reconnects.load() >= 1);
 
     n->stop = true;

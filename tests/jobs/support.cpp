@@ -89,7 +89,10 @@ child_process::~child_process()
     }
 }
 
-child_process::child_process(child_process&& o) noexcept : pid_(o.pid_) { o.pid_ = -1; }
+child_process::child_process(child_process&& o) noexcept : pid_(o.pid_)
+{
+    o.pid_ = -1;
+}
 
 child_process& child_process::operator=(child_process&& o) noexcept
 {
@@ -170,10 +173,10 @@ private_redis::~private_redis()
 void private_redis::start()
 {
     std::string server = env_or("PORTCULLIS_TEST_REDIS_SERVER", "redis-server");
-    proc_ = child_process({server, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_,
-                           "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-                           "--loglevel", "warning"},
-                          dir_ + "/redis.log");
+    proc_ =
+        child_process({server, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_, "--appendonly",
+                       "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no", "--loglevel", "warning"},
+                      dir_ + "/redis.log");
     if (!wait_until([&] { return answers_ping(port_); }, std::chrono::seconds(10))) {
         throw std::runtime_error("private redis-server did not start");
     }

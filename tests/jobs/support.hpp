@@ -27,7 +27,10 @@ void run(boost::asio::io_context& ioc, boost::asio::awaitable<void> body);
 void drain(boost::asio::io_context& ioc);
 
 // A deadline `ms` milliseconds from now.
-inline core::deadline in_ms(long ms) { return core::steady_clock::now() + std::chrono::milliseconds(ms); }
+inline core::deadline in_ms(long ms)
+{
+    return core::steady_clock::now() + std::chrono::milliseconds(ms);
+}
 
 // Polls `cond` every 10 ms until it is true or `timeout` passes; returns its last value.
 bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
@@ -57,9 +60,9 @@ class private_redis {
 public:
     private_redis();
     ~private_redis();
-    void start();            // starts it and waits until it answers PING
-    void kill();             // SIGKILL, like a crash
-    void stop();             // SIGTERM and wait (AOF flushed)
+    void start();  // starts it and waits until it answers PING
+    void kill();   // SIGKILL, like a crash
+    void stop();   // SIGTERM and wait (AOF flushed)
     int port() const noexcept { return port_; }
     store::redis::settings settings() const;
 

@@ -14,7 +14,10 @@ namespace {
 
 std::chrono::milliseconds g_sleep{0};
 
-core::deadline soon() { return core::steady_clock::now() + std::chrono::seconds(2); }
+core::deadline soon()
+{
+    return core::steady_clock::now() + std::chrono::seconds(2);
+}
 
 asio::awaitable<core::result<void>> async_record(const jobs::job& j)
 {
@@ -23,9 +26,11 @@ asio::awaitable<core::result<void>> async_record(const jobs::job& j)
         auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
         if (ec) co_return core::make_error_code(core::errc::timeout);
     }
-    auto r = co_await j.redis->async_exec(redis::command("HINCRBY", j.keys->prefix() + "test:handled", j.id, 1), soon());
+    auto r =
+        co_await j.redis->async_exec(redis::command("HINCRBY", j.keys->prefix() + "test:handled", j.id, 1), soon());
     if (!r) co_return r.error();
-    auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - j.enqueued_at);
+    auto latency =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - j.enqueued_at);
     record_latencies().push_back(latency.count());
     co_return core::result<void>{};
 }

@@ -31,7 +31,8 @@ const pg::statement probe_stmt{"fault_probe", "SELECT $1::bigint"};
 class private_server {
 public:
     private_server()
-        : bin_(test::require_env("PORTCULLIS_TEST_PG_BIN")), dir_(test::make_temp_dir("pc-pg-fault")),
+        : bin_(test::require_env("PORTCULLIS_TEST_PG_BIN")),
+          dir_(test::make_temp_dir("pc-pg-fault")),
           port_(test::free_port())
     {
         if (::geteuid() == 0) {

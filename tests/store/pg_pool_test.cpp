@@ -21,7 +21,10 @@ using std::chrono::seconds;
 
 namespace {
 
-core::deadline soon() { return core::steady_clock::now() + seconds(10); }
+core::deadline soon()
+{
+    return core::steady_clock::now() + seconds(10);
+}
 
 const pg::statement select_one{"test_select_one", "SELECT $1::bigint + 1"};
 const pg::statement create_kv{nullptr, "CREATE TABLE IF NOT EXISTS test_kv (k text PRIMARY KEY, v bigint NOT NULL)"};

@@ -20,7 +20,10 @@ using std::chrono::system_clock;
 
 namespace {
 
-core::deadline soon() { return core::steady_clock::now() + seconds(10); }
+core::deadline soon()
+{
+    return core::steady_clock::now() + seconds(10);
+}
 
 new_user make_user(const std::string& tag)
 {
@@ -394,8 +397,7 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
     // Purge removes the expired token (and expired sessions).
     const new_session arg12{u->id, now - seconds(1), "", ""};
 
-    auto expired_session =
-        co_await sessions.async_create(arg12, soon());
+    auto expired_session = co_await sessions.async_create(arg12, soon());
     REQUIRE(expired_session.has_value());
     auto purged = co_await tokens.async_purge(10000, soon());
     REQUIRE(purged.has_value());

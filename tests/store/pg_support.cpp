@@ -105,7 +105,8 @@ const scratch_database& migrated_database()
         store::pg::blocking_pool blocking(1, 4);
         store::pg::settings cfg;
         cfg.url = db.url();
-        auto r = run(ioc, store::pg::async_migrate(blocking, cfg, core::steady_clock::now() + std::chrono::seconds(30)));
+        auto r =
+            run(ioc, store::pg::async_migrate(blocking, cfg, core::steady_clock::now() + std::chrono::seconds(30)));
         if (!r) throw std::runtime_error("migrations failed: " + r.error().message());
         return true;
     }();

@@ -76,8 +76,7 @@ inline void run(boost::asio::io_context& ioc, boost::asio::awaitable<void> op)
 
 // An io_context, a blocking pool and a started pg::pool on a database.
 struct pool_fixture {
-    explicit pool_fixture(const std::string& url, std::size_t size = 4,
-                          void (*tune)(store::pg::settings&) = nullptr);
+    explicit pool_fixture(const std::string& url, std::size_t size = 4, void (*tune)(store::pg::settings&) = nullptr);
     ~pool_fixture();
 
     boost::asio::io_context ioc;

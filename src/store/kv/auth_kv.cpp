@@ -98,8 +98,8 @@ async_result<void> auth_kv::async_put_otp(std::string_view purpose, std::string_
 }
 
 async_result<otp_check> auth_kv::async_check_otp(std::string_view purpose, std::string_view email,
-                                                 std::string_view digest, int max_attempts,
-                                                 int max_failures_per_hour, core::deadline d)
+                                                 std::string_view digest, int max_attempts, int max_failures_per_hour,
+                                                 core::deadline d)
 {
     command keys;
     keys.arg(prefix_ + "otp:" + std::string(purpose) + ":" + std::string(email));
@@ -112,11 +112,21 @@ async_result<otp_check> auth_kv::async_check_otp(std::string_view purpose, std::
     if (v->size() != 3) co_return make_error_code(core::errc::redis_unavailable);
     otp_check out;
     switch ((*v)[0]) {
-    case 1: out.outcome = otp_outcome::accepted; break;
-    case 2: out.outcome = otp_outcome::wrong; break;
-    case 3: out.outcome = otp_outcome::missing; break;
-    case 4: out.outcome = otp_outcome::exhausted; break;
-    default: out.outcome = otp_outcome::locked; break;
+    case 1:
+        out.outcome = otp_outcome::accepted;
+        break;
+    case 2:
+        out.outcome = otp_outcome::wrong;
+        break;
+    case 3:
+        out.outcome = otp_outcome::missing;
+        break;
+    case 4:
+        out.outcome = otp_outcome::exhausted;
+        break;
+    default:
+        out.outcome = otp_outcome::locked;
+        break;
     }
     out.attempts_left = static_cast<int>((*v)[1]);
     out.retry_after_s = (*v)[2];
@@ -126,8 +136,8 @@ async_result<otp_check> auth_kv::async_check_otp(std::string_view purpose, std::
 namespace {
 
 boost::asio::awaitable<core::result<limit_decision>> run_limits(redis::connection& conn, const std::string& prefix,
-                                                                const std::vector<limit>& limits,
-                                                                std::string_view mode, core::deadline d)
+                                                                const std::vector<limit>& limits, std::string_view mode,
+                                                                core::deadline d)
 {
     if (limits.empty()) co_return limit_decision{};
     command keys;
@@ -163,8 +173,7 @@ async_result<void> auth_kv::async_count(const std::vector<limit>& limits, core::
     co_return core::result<void>{};
 }
 
-async_result<std::int64_t> auth_kv::async_cooldown(std::string_view key, std::chrono::seconds period,
-                                                   core::deadline d)
+async_result<std::int64_t> auth_kv::async_cooldown(std::string_view key, std::chrono::seconds period, core::deadline d)
 {
     if (period.count() <= 0) co_return std::int64_t{0};
     std::string full = prefix_ + std::string(key);
@@ -194,8 +203,7 @@ async_result<bool> auth_kv::async_consume_once(std::string_view key, std::chrono
 
 async_result<void> auth_kv::async_publish_invalidation(std::string_view event, core::deadline d)
 {
-    auto r = co_await conn_.async_exec(
-        command("XADD", prefix_ + "inval", "MAXLEN", "~", "100000", "*", "e", event), d);
+    auto r = co_await conn_.async_exec(command("XADD", prefix_ + "inval", "MAXLEN", "~", "100000", "*", "e", event), d);
     if (!r) co_return r.error();
     if (r->is_error()) co_return make_error_code(core::errc::redis_unavailable);
     co_return core::result<void>{};
@@ -226,8 +234,8 @@ async_result<invalidation_reader::batch> invalidation_reader::async_read(std::st
     // The first entry tells whether entries after last_id were trimmed away.
     redis::pipeline p;
     p.push(command("XRANGE", key_, "-", "+", "COUNT", "1"));
-    p.push(command("XREAD", "COUNT", "1000", "BLOCK", static_cast<std::int64_t>(block.count()), "STREAMS", key_,
-                  last_id));
+    p.push(
+        command("XREAD", "COUNT", "1000", "BLOCK", static_cast<std::int64_t>(block.count()), "STREAMS", key_, last_id));
     auto r = co_await conn_.async_exec(std::move(p), d);
     if (!r) co_return r.error();
     if (r->size() != 2 || (*r)[0].is_error() || (*r)[1].is_error()) {

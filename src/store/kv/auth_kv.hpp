@@ -65,9 +65,8 @@ public:
     // Check-and-count in one script: parallel guesses can never exceed `max_attempts`,
     // and a code is accepted at most once. Wrong codes also count towards
     // `max_failures_per_hour` for the address, across resends.
-    async_result<otp_check> async_check_otp(std::string_view purpose, std::string_view email,
-                                            std::string_view digest, int max_attempts, int max_failures_per_hour,
-                                            core::deadline d);
+    async_result<otp_check> async_check_otp(std::string_view purpose, std::string_view email, std::string_view digest,
+                                            int max_attempts, int max_failures_per_hour, core::deadline d);
 
     // Counts one event against every limit; refused (without counting) when any
     // limit is already reached. retry_after_s is the longest wait among those reached.

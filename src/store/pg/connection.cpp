@@ -75,7 +75,10 @@ connection::~connection()
     if (conn_) PQfinish(conn_);
 }
 
-bool connection::broken() const noexcept { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
+bool connection::broken() const noexcept
+{
+    return broken_ || PQstatus(conn_) != CONNECTION_OK;
+}
 
 bool connection::probe() noexcept
 {
@@ -101,7 +104,7 @@ error_code connection::fail_connection(std::string_view what)
 }
 
 asio::awaitable<core::result<std::unique_ptr<connection>>> connection::async_connect(blocking_pool& blocking,
-                                                                                    connect_options opts)
+                                                                                     connect_options opts)
 {
     auto ex = co_await asio::this_coro::executor;
     // Named locals, not temporaries inside the co_await: g++ 12 may destroy such a
@@ -249,9 +252,9 @@ asio::awaitable<core::result<std::vector<rowset>>> connection::async_exchange(st
                 co_return fail_connection("send");
             }
         } else {
-            bool known = prepared_.contains(s.name) ||
-                         std::any_of(preparing.begin(), preparing.end(),
-                                     [&](const char* p) { return std::string_view(p) == s.name; });
+            bool known =
+                prepared_.contains(s.name) || std::any_of(preparing.begin(), preparing.end(),
+                                                          [&](const char* p) { return std::string_view(p) == s.name; });
             if (!known) {
                 if (!PQsendPrepare(conn_, s.name, s.sql, 0, nullptr)) co_return fail_connection("prepare");
                 expect_.push_back({expect::kind::prepare, s.name});

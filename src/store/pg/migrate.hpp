@@ -25,8 +25,8 @@ struct migration {
 std::span<const migration> embedded_migrations() noexcept;
 
 struct migrate_report {
-    std::size_t applied = 0;     // migrations applied by this call
-    std::int64_t version = 0;    // highest version recorded afterwards
+    std::size_t applied = 0;   // migrations applied by this call
+    std::int64_t version = 0;  // highest version recorded afterwards
 };
 
 // Applies every migration of `list` that schema_migrations does not record yet, each
@@ -37,11 +37,10 @@ struct migrate_report {
 // cancelled on the server). Errors: db_unavailable, timeout, internal (a migration
 // failed and was rolled back; the log names its version and SQLSTATE).
 boost::asio::awaitable<core::result<migrate_report>> async_migrate(blocking_pool& blocking, const settings& cfg,
-                                                                  core::deadline d,
-                                                                  std::span<const migration> list);
+                                                                   core::deadline d, std::span<const migration> list);
 
 // Same, with embedded_migrations().
 boost::asio::awaitable<core::result<migrate_report>> async_migrate(blocking_pool& blocking, const settings& cfg,
-                                                                  core::deadline d);
+                                                                   core::deadline d);
 
 }  // namespace portcullis::store::pg

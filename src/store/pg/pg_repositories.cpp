@@ -8,7 +8,7 @@ namespace asio = boost::asio;
 using core::errc;
 
 // Column lists, spliced into the SQL constants at compile time (never at run time).
-#define PORTCULLIS_USER_COLUMNS                                                                                 \
+#define PORTCULLIS_USER_COLUMNS                                                                                \
     "id, email, username, password_hash, full_name, phone_number, is_active, email_verified_at, date_joined, " \
     "last_login, password_changed_at, updated_at"
 #define PORTCULLIS_SESSION_COLUMNS \
@@ -33,10 +33,10 @@ const statement user_by_email{"users_by_email",
                               "SELECT " PORTCULLIS_USER_COLUMNS " FROM users WHERE lower(email) = lower($1)"};
 const statement user_by_username{"users_by_username",
                                  "SELECT " PORTCULLIS_USER_COLUMNS " FROM users WHERE username = $1"};
-const statement user_by_login{"users_by_login",
-                              "SELECT " PORTCULLIS_USER_COLUMNS " FROM users"
-                              " WHERE lower(email) = lower($1) OR username = $1"
-                              " ORDER BY (lower(email) = lower($1)) DESC LIMIT 1"};
+const statement user_by_login{"users_by_login", "SELECT " PORTCULLIS_USER_COLUMNS
+                                                " FROM users"
+                                                " WHERE lower(email) = lower($1) OR username = $1"
+                                                " ORDER BY (lower(email) = lower($1)) DESC LIMIT 1"};
 const statement user_activate{"users_activate",
                               "UPDATE users SET is_active = true, email_verified_at = now(), updated_at = now()"
                               " WHERE id = $1 AND email_verified_at IS NULL"
@@ -54,12 +54,13 @@ const statement user_update_profile{"users_update_profile",
                                     " RETURNING " PORTCULLIS_USER_COLUMNS};
 const statement user_deactivate{"users_deactivate",
                                 "UPDATE users SET is_active = false, updated_at = now() WHERE id = $1 AND is_active"};
-const statement user_list_active{"users_list_active",
-                                 "SELECT " PORTCULLIS_USER_COLUMNS " FROM users"
-                                 " WHERE is_active AND id > $1 ORDER BY id LIMIT $2"};
+const statement user_list_active{"users_list_active", "SELECT " PORTCULLIS_USER_COLUMNS
+                                                      " FROM users"
+                                                      " WHERE is_active AND id > $1 ORDER BY id LIMIT $2"};
 // A separate statement for the filtered list, so each keeps a plan fit for its shape.
 const statement user_list_active_prefix{"users_list_active_prefix",
-                                        "SELECT " PORTCULLIS_USER_COLUMNS " FROM users"
+                                        "SELECT " PORTCULLIS_USER_COLUMNS
+                                        " FROM users"
                                         " WHERE is_active AND id > $1 AND username LIKE $3 ESCAPE '\\'"
                                         " ORDER BY id LIMIT $2"};
 
@@ -95,7 +96,8 @@ const statement session_revoke_all{"sessions_revoke_all",
                                    " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()"
                                    " AND id IS DISTINCT FROM $2::uuid RETURNING id"};
 const statement session_list_live{"sessions_list_live",
-                                  "SELECT " PORTCULLIS_SESSION_COLUMNS " FROM sessions"
+                                  "SELECT " PORTCULLIS_SESSION_COLUMNS
+                                  " FROM sessions"
                                   " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()"
                                   " ORDER BY created_at DESC, id LIMIT $2"};
 
@@ -424,8 +426,7 @@ async_result<std::optional<refresh_token>> refresh_tokens::async_rotate(std::str
     co_return std::optional<refresh_token>(detail::read_refresh_token(r->front()));
 }
 
-async_result<std::optional<refresh_token_state>> refresh_tokens::async_inspect(std::string_view jti,
-                                                                               core::deadline d)
+async_result<std::optional<refresh_token_state>> refresh_tokens::async_inspect(std::string_view jti, core::deadline d)
 {
     if (!is_uuid(jti)) co_return std::optional<refresh_token_state>{};
     const params args(jti);
@@ -441,8 +442,8 @@ async_result<std::optional<refresh_token_state>> refresh_tokens::async_inspect(s
     co_return std::optional<refresh_token_state>(std::move(st));
 }
 
-async_result<std::optional<std::string>> refresh_tokens::async_blacklist(std::string_view jti,
-                                                                         std::string_view reason, core::deadline d)
+async_result<std::optional<std::string>> refresh_tokens::async_blacklist(std::string_view jti, std::string_view reason,
+                                                                         core::deadline d)
 {
     if (!is_uuid(jti)) co_return std::optional<std::string>{};
     const params args(jti, reason);

@@ -6,8 +6,8 @@
 #include "store/pg/blocking_pool.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -49,7 +49,8 @@ struct waiter {
 };
 
 struct pool_state : std::enable_shared_from_this<pool_state> {
-    pool_state(asio::any_io_executor e, blocking_pool& b, settings c) : ex(std::move(e)), blocking(&b), cfg(std::move(c))
+    pool_state(asio::any_io_executor e, blocking_pool& b, settings c)
+        : ex(std::move(e)), blocking(&b), cfg(std::move(c))
     {
         opts.url = cfg.url;
         opts.application_name = cfg.application_name;
@@ -261,7 +262,10 @@ lease& lease::operator=(lease&& o) noexcept
     return *this;
 }
 
-lease::~lease() { reset(); }
+lease::~lease()
+{
+    reset();
+}
 
 void lease::reset() noexcept
 {
@@ -272,7 +276,10 @@ void lease::reset() noexcept
     state_.reset();
 }
 
-connection& lease::conn() const noexcept { return *slot_->conn; }
+connection& lease::conn() const noexcept
+{
+    return *slot_->conn;
+}
 
 asio::awaitable<core::result<std::vector<rowset>>> lease::async_exchange(std::span<const command> cmds,
                                                                          core::deadline d)
@@ -370,7 +377,10 @@ pool::pool(asio::any_io_executor ex, blocking_pool& blocking, settings cfg)
 {
 }
 
-pool::~pool() { stop(); }
+pool::~pool()
+{
+    stop();
+}
 
 void pool::start()
 {
@@ -474,6 +484,9 @@ pool_stats pool::stats() const noexcept
     return s;
 }
 
-const settings& pool::config() const noexcept { return state_->cfg; }
+const settings& pool::config() const noexcept
+{
+    return state_->cfg;
+}
 
 }  // namespace portcullis::store::pg

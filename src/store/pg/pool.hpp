@@ -35,16 +35,16 @@ struct slot;
 }  // namespace detail
 
 struct pool_stats {
-    std::size_t size = 0;        // configured connections
-    std::size_t live = 0;        // connected (idle + in use + being cleaned)
+    std::size_t size = 0;  // configured connections
+    std::size_t live = 0;  // connected (idle + in use + being cleaned)
     std::size_t idle = 0;
     std::size_t in_use = 0;
-    std::size_t waiting = 0;     // callers queued for a connection
+    std::size_t waiting = 0;  // callers queued for a connection
     std::uint64_t connect_failures = 0;
-    std::uint64_t errors = 0;    // statements failed with an unavailable code
-    std::uint64_t timeouts = 0;  // statements cancelled after their timeout
-    std::uint64_t exhausted = 0; // callers that gave up waiting (pool_exhausted)
-    std::uint64_t rejected = 0;  // callers refused at once (waiter queue full or database down)
+    std::uint64_t errors = 0;     // statements failed with an unavailable code
+    std::uint64_t timeouts = 0;   // statements cancelled after their timeout
+    std::uint64_t exhausted = 0;  // callers that gave up waiting (pool_exhausted)
+    std::uint64_t rejected = 0;   // callers refused at once (waiter queue full or database down)
 };
 
 // Exclusive use of one pooled connection; gives it back on destruction (dirty

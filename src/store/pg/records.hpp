@@ -48,9 +48,9 @@ struct activation {
 };
 
 struct user_list_query {
-    std::int64_t after_id = 0;        // keyset cursor: ids greater than this
+    std::int64_t after_id = 0;  // keyset cursor: ids greater than this
     int limit = 20;
-    std::string username_prefix;      // empty: no filter; wildcards are matched literally
+    std::string username_prefix;  // empty: no filter; wildcards are matched literally
 };
 
 struct session {

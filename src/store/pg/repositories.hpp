@@ -34,11 +34,9 @@ public:
     virtual async_result<std::optional<user>> async_find_by_id(std::int64_t id, core::deadline d) = 0;
     // Case-insensitive.
     virtual async_result<std::optional<user>> async_find_by_email(std::string_view email, core::deadline d) = 0;
-    virtual async_result<std::optional<user>> async_find_by_username(std::string_view username,
-                                                                     core::deadline d) = 0;
+    virtual async_result<std::optional<user>> async_find_by_username(std::string_view username, core::deadline d) = 0;
     // Login identifier: an e-mail (case-insensitive) or a username; an e-mail match wins.
-    virtual async_result<std::optional<user>> async_find_by_login(std::string_view identifier,
-                                                                  core::deadline d) = 0;
+    virtual async_result<std::optional<user>> async_find_by_login(std::string_view identifier, core::deadline d) = 0;
     // Verifies the e-mail and activates, once: of any number of parallel calls exactly one
     // reports activated = true; all return the resulting row. Errors: not_found.
     virtual async_result<activation> async_activate(std::int64_t id, core::deadline d) = 0;
@@ -76,16 +74,14 @@ public:
     virtual async_result<bool> async_revoke(std::string_view id, std::int64_t user_id, std::string_view reason,
                                             core::deadline d) = 0;
     // Revokes a session whoever owns it (refresh reuse). False: unknown or already revoked.
-    virtual async_result<bool> async_revoke_by_id(std::string_view id, std::string_view reason,
-                                                  core::deadline d) = 0;
+    virtual async_result<bool> async_revoke_by_id(std::string_view id, std::string_view reason, core::deadline d) = 0;
     // Revokes every live session of the user except `except` (if set); returns the ids
     // revoked, so callers can drop them from their caches.
     virtual async_result<std::vector<std::string>> async_revoke_all(std::int64_t user_id,
                                                                     std::optional<std::string_view> except,
                                                                     std::string_view reason, core::deadline d) = 0;
     // Live sessions, newest first, at most `limit`.
-    virtual async_result<std::vector<session>> async_list_live(std::int64_t user_id, int limit,
-                                                               core::deadline d) = 0;
+    virtual async_result<std::vector<session>> async_list_live(std::int64_t user_id, int limit, core::deadline d) = 0;
 };
 
 class refresh_token_repository {
@@ -101,8 +97,7 @@ public:
     virtual async_result<std::optional<refresh_token>> async_rotate(std::string_view jti, time_point expires,
                                                                     core::deadline d) = 0;
     // The token, its session's state and its successor. nullopt: unknown (or malformed) jti.
-    virtual async_result<std::optional<refresh_token_state>> async_inspect(std::string_view jti,
-                                                                           core::deadline d) = 0;
+    virtual async_result<std::optional<refresh_token_state>> async_inspect(std::string_view jti, core::deadline d) = 0;
     // Logout: blacklists the token and revokes its session. Returns the session id
     // (nullopt: unknown jti).
     virtual async_result<std::optional<std::string>> async_blacklist(std::string_view jti, std::string_view reason,

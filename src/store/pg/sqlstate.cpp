@@ -10,7 +10,7 @@ core::errc map_sqlstate(std::string_view sqlstate, std::string_view constraint) 
         if (constraint == users_username_key) return errc::username_taken;
         return errc::internal;
     }
-    if (sqlstate == "57014") return errc::timeout;  // query_canceled
+    if (sqlstate == "57014") return errc::timeout;          // query_canceled
     if (sqlstate.size() != 5) return errc::db_unavailable;  // no SQLSTATE: a client-side connection failure
     auto cls = sqlstate.substr(0, 2);
     // 08 connection exception, 53 insufficient resources, 57P0x shutdown/cannot connect now,

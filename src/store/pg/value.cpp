@@ -120,10 +120,10 @@ std::string format_timestamp(time_point t)
     auto s = duration_cast<seconds>(rest);
     rest -= s;
     char buf[48];
-    int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02u %02d:%02d:%02d.%06lld+00", static_cast<int>(ymd.year()),
-                          static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                          static_cast<int>(h.count()), static_cast<int>(m.count()), static_cast<int>(s.count()),
-                          static_cast<long long>(rest.count()));
+    int n =
+        std::snprintf(buf, sizeof buf, "%04d-%02u-%02u %02d:%02d:%02d.%06lld+00", static_cast<int>(ymd.year()),
+                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), static_cast<int>(h.count()),
+                      static_cast<int>(m.count()), static_cast<int>(s.count()), static_cast<long long>(rest.count()));
     return std::string(buf, static_cast<std::size_t>(n));
 }
 

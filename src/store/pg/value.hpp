@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <concepts>
-#include <limits>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -59,8 +59,7 @@ public:
         return *this;
     }
     template <std::integral I>
-        requires(!std::same_as<I, bool>)
-    params& add(I v)
+    requires(!std::same_as<I, bool>) params& add(I v)
     {
         values_.emplace_back(std::to_string(v));
         return *this;
@@ -145,9 +144,11 @@ public:
 
 private:
     template <class U>
-    struct is_optional : std::false_type {};
+    struct is_optional : std::false_type {
+    };
     template <class U>
-    struct is_optional<std::optional<U>> : std::true_type {};
+    struct is_optional<std::optional<U>> : std::true_type {
+    };
 
     [[noreturn]] static void bad(int col) { throw column_error("unexpected text in column " + std::to_string(col)); }
 

@@ -1,5 +1,5 @@
-#include "store/pg/records.hpp"
 #include "store/pg/value.hpp"
+#include "store/pg/records.hpp"
 
 #include <doctest/doctest.h>
 

@@ -30,11 +30,12 @@ public:
     command& arg(const std::string& a) { return arg(std::string_view(a)); }
     command& arg(double a);
     template <std::integral I>
-        requires(!std::is_same_v<I, bool> && !std::is_same_v<I, char>)
-    command& arg(I a)
+    requires(!std::is_same_v<I, bool> && !std::is_same_v<I, char>) command& arg(I a)
     {
-        if constexpr (std::is_signed_v<I>) return arg_int(static_cast<std::int64_t>(a));
-        else return arg_uint(static_cast<std::uint64_t>(a));
+        if constexpr (std::is_signed_v<I>)
+            return arg_int(static_cast<std::int64_t>(a));
+        else
+            return arg_uint(static_cast<std::uint64_t>(a));
     }
     // Milliseconds as an integer (PX, PEXPIRE, scores).
     command& arg(std::chrono::milliseconds ms) { return arg_int(static_cast<std::int64_t>(ms.count())); }

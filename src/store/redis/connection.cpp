@@ -29,7 +29,10 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-error_code make_ec(core::errc e) { return core::make_error_code(e); }
+error_code make_ec(core::errc e)
+{
+    return core::make_error_code(e);
+}
 
 }  // namespace
 
@@ -61,7 +64,7 @@ public:
     std::string wbuf_;            // queued, not yet written
     std::string wout_;            // being written
     std::deque<pending_entry> pending_;
-    std::uint64_t front_seq_ = 0;   // sequence number of pending_.front()
+    std::uint64_t front_seq_ = 0;  // sequence number of pending_.front()
     std::size_t pending_replies_ = 0;
     reply_reader reader_;
     std::array<char, 65536> rbuf_{};
@@ -216,8 +219,10 @@ asio::awaitable<core::result<void>> connection_state::async_connect_handshake()
     std::string hello;
     std::size_t expected = 0;
     if (!cfg_.password.empty()) {
-        if (cfg_.username.empty()) command("AUTH", cfg_.password).write_to(hello);
-        else command("AUTH", cfg_.username, cfg_.password).write_to(hello);
+        if (cfg_.username.empty())
+            command("AUTH", cfg_.password).write_to(hello);
+        else
+            command("AUTH", cfg_.username, cfg_.password).write_to(hello);
         ++expected;
     }
     if (cfg_.db != 0) {
@@ -316,9 +321,8 @@ asio::awaitable<void> connection_state::async_run()
     bool logged_down = false;
     unsigned failures = 0;
     while (phase_ != phase::stopped) {
-        auto r = co_await core::async_with_timeout(async_connect_handshake(),
-                                                   std::chrono::duration_cast<core::steady_clock::duration>(
-                                                       cfg_.connect_timeout));
+        auto r = co_await core::async_with_timeout(
+            async_connect_handshake(), std::chrono::duration_cast<core::steady_clock::duration>(cfg_.connect_timeout));
         if (phase_ == phase::stopped) break;
         if (r) {
             if (ever_connected) stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
@@ -347,7 +351,8 @@ asio::awaitable<void> connection_state::async_run()
 
         // Exponential backoff with jitter in [delay/2, delay], so clients restarted together spread out.
         auto base = cfg_.reconnect_min.count() << std::min(failures, 16U);
-        auto cap = std::max<std::int64_t>(cfg_.reconnect_min.count(), std::min<std::int64_t>(base, cfg_.reconnect_max.count()));
+        auto cap = std::max<std::int64_t>(cfg_.reconnect_min.count(),
+                                          std::min<std::int64_t>(base, cfg_.reconnect_max.count()));
         ++failures;
         auto half = static_cast<std::uint64_t>(cap / 2);
         auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(half + core::random_below(half + 1)));
@@ -373,7 +378,10 @@ connection::connection(asio::any_io_executor ex, settings cfg)
 {
 }
 
-connection::~connection() { stop(); }
+connection::~connection()
+{
+    stop();
+}
 
 void connection::start()
 {
@@ -382,13 +390,25 @@ void connection::start()
     asio::co_spawn(state_->ex_, async_run_connection(state_), core::log_escape{"redis_connection"});
 }
 
-void connection::stop() { state_->stop(); }
+void connection::stop()
+{
+    state_->stop();
+}
 
-bool connection::connected() const noexcept { return state_->phase_ == detail::connection_state::phase::up; }
+bool connection::connected() const noexcept
+{
+    return state_->phase_ == detail::connection_state::phase::up;
+}
 
-const settings& connection::config() const noexcept { return state_->cfg_; }
+const settings& connection::config() const noexcept
+{
+    return state_->cfg_;
+}
 
-const connection_stats& connection::stats() const noexcept { return state_->stats_; }
+const connection_stats& connection::stats() const noexcept
+{
+    return state_->stats_;
+}
 
 asio::awaitable<core::result<reply>> connection::async_exec(command cmd, core::deadline d)
 {

@@ -33,11 +33,11 @@ namespace portcullis::store::redis {
 
 // Counters of one connection, readable from any thread (metrics).
 struct connection_stats {
-    std::atomic<std::uint64_t> commands{0};    // commands written
-    std::atomic<std::uint64_t> errors{0};      // calls that failed: unavailable, timeout, overloaded
-    std::atomic<std::uint64_t> timeouts{0};    // calls that hit their deadline
-    std::atomic<std::uint64_t> reconnects{0};  // successful connects after the first one
-    std::atomic<std::uint64_t> disconnects{0}; // established connections that broke
+    std::atomic<std::uint64_t> commands{0};     // commands written
+    std::atomic<std::uint64_t> errors{0};       // calls that failed: unavailable, timeout, overloaded
+    std::atomic<std::uint64_t> timeouts{0};     // calls that hit their deadline
+    std::atomic<std::uint64_t> reconnects{0};   // successful connects after the first one
+    std::atomic<std::uint64_t> disconnects{0};  // established connections that broke
 };
 
 namespace detail {

@@ -74,7 +74,8 @@ TEST_CASE("commands are formatted as hiredis formats them, binary safe")
 TEST_CASE("reply reader builds nested replies from any chunking")
 {
     using namespace std::string_literals;
-    std::string bytes = "+OK\r\n-ERR bad\r\n:123\r\n$-1\r\n$5\r\nab\0cd\r\n*3\r\n:1\r\n*2\r\n$1\r\nx\r\n$-1\r\n+s\r\n*0\r\n*-1\r\n"s;
+    std::string bytes =
+        "+OK\r\n-ERR bad\r\n:123\r\n$-1\r\n$5\r\nab\0cd\r\n*3\r\n:1\r\n*2\r\n$1\r\nx\r\n$-1\r\n+s\r\n*0\r\n*-1\r\n"s;
     for (std::size_t chunk : {1U, 3U, 7U, 1000U}) {
         auto rs = parse_all(bytes, chunk);
         REQUIRE(rs.size() == 8);

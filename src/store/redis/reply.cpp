@@ -51,11 +51,16 @@ reply reply::make_array(std::vector<reply> v)
 std::ostream& operator<<(std::ostream& os, const reply& r)
 {
     switch (r.kind) {
-    case reply_kind::nil: return os << "(nil)";
-    case reply_kind::integer: return os << "(integer) " << r.integer;
-    case reply_kind::string: return os << '"' << r.str << '"';
-    case reply_kind::status: return os << r.str;
-    case reply_kind::error: return os << "(error) " << r.str;
+    case reply_kind::nil:
+        return os << "(nil)";
+    case reply_kind::integer:
+        return os << "(integer) " << r.integer;
+    case reply_kind::string:
+        return os << '"' << r.str << '"';
+    case reply_kind::status:
+        return os << r.str;
+    case reply_kind::error:
+        return os << "(error) " << r.str;
     case reply_kind::array:
         os << '[';
         for (std::size_t i = 0; i < r.elements.size(); ++i) os << (i ? ", " : "") << r.elements[i];
@@ -127,9 +132,15 @@ void* create_string(const redisReadTask* task, char* str, size_t len)
 {
     reply r;
     switch (task->type) {
-    case REDIS_REPLY_ERROR: r.kind = reply_kind::error; break;
-    case REDIS_REPLY_STATUS: r.kind = reply_kind::status; break;
-    default: r.kind = reply_kind::string; break;
+    case REDIS_REPLY_ERROR:
+        r.kind = reply_kind::error;
+        break;
+    case REDIS_REPLY_STATUS:
+        r.kind = reply_kind::status;
+        break;
+    default:
+        r.kind = reply_kind::string;
+        break;
     }
     r.str.assign(str, len);
     return place(task, std::move(r));
@@ -148,9 +159,15 @@ void* create_integer(const redisReadTask* task, long long value)
     return place(task, reply::make_integer(static_cast<std::int64_t>(value)));
 }
 
-void* create_nil(const redisReadTask* task) { return place(task, reply{}); }
+void* create_nil(const redisReadTask* task)
+{
+    return place(task, reply{});
+}
 
-void free_object(void* obj) { delete static_cast<reply*>(obj); }
+void free_object(void* obj)
+{
+    delete static_cast<reply*>(obj);
+}
 
 redisReplyObjectFunctions reply_functions = {create_string, create_array, create_integer, create_nil, free_object};
 
@@ -187,6 +204,9 @@ std::optional<reply> reply_reader::next(bool& failed)
     return std::optional<reply>(std::move(*owned));
 }
 
-void reply_reader::reset() { impl_ = std::make_unique<impl>(); }
+void reply_reader::reset()
+{
+    impl_ = std::make_unique<impl>();
+}
 
 }  // namespace portcullis::store::redis

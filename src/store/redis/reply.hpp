@@ -44,9 +44,9 @@ std::ostream& operator<<(std::ostream& os, const reply& r);
 // (a bug in the caller's command), except transient server states (LOADING, BUSY,
 // MASTERDOWN, TRYAGAIN), which give errc::redis_unavailable.
 core::result<std::int64_t> as_integer(const reply& r);
-core::result<std::string> as_string(const reply& r);                 // string or status
+core::result<std::string> as_string(const reply& r);                          // string or status
 core::result<std::optional<std::string>> as_optional_string(const reply& r);  // nil → nullopt
-core::result<void> as_ok(const reply& r);                           // anything but an error
+core::result<void> as_ok(const reply& r);                                     // anything but an error
 
 // True when an error reply is a transient server state (see above).
 bool is_transient_error(const reply& r) noexcept;

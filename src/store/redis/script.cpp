@@ -7,7 +7,10 @@
 namespace portcullis::store::redis {
 namespace {
 
-std::uint32_t rotl(std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+std::uint32_t rotl(std::uint32_t x, int n)
+{
+    return (x << n) | (x >> (32 - n));
+}
 
 void process_block(std::array<std::uint32_t, 5>& h, const unsigned char* block)
 {
@@ -66,7 +69,8 @@ std::string sha1_hex(std::string_view data)
     tail[rem] = 0x80;
     std::size_t tail_len = rem < 56 ? 64 : 128;
     std::uint64_t bits = static_cast<std::uint64_t>(n) * 8;
-    for (int i = 0; i < 8; ++i) tail[tail_len - 1 - static_cast<std::size_t>(i)] = static_cast<unsigned char>(bits >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+        tail[tail_len - 1 - static_cast<std::size_t>(i)] = static_cast<unsigned char>(bits >> (8 * i));
     process_block(h, tail);
     if (tail_len == 128) process_block(h, tail + 64);
 

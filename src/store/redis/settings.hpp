@@ -22,9 +22,9 @@ struct settings {
 
     std::chrono::milliseconds connect_timeout{1000};  // TCP connect + handshake
     std::chrono::milliseconds command_timeout{2000};  // upper bound of one call
-    std::size_t max_pending = 65536;                   // replies awaited at once on one connection
-    std::chrono::milliseconds reconnect_min{50};        // first reconnect delay, doubled per failure
-    std::chrono::milliseconds reconnect_max{1000};      // backoff cap (with jitter below it)
+    std::size_t max_pending = 65536;                  // replies awaited at once on one connection
+    std::chrono::milliseconds reconnect_min{50};      // first reconnect delay, doubled per failure
+    std::chrono::milliseconds reconnect_max{1000};    // backoff cap (with jitter below it)
     // With replies outstanding and no byte read for this long, the connection is dropped.
     std::chrono::milliseconds stall_timeout{10000};
 };
