@@ -657,6 +657,24 @@ async_outcome<void> service::async_end_session(principal p, std::string session_
     co_return outcome<void>{};
 }
 
+async_outcome<void> service::async_apply_new_password(const store::user& u, std::string hash,
+                                                      std::optional<std::string> keep_session, std::string_view reason,
+                                                      core::deadline d)
+{
+    auto set = co_await d_.users.async_set_password(u.id, hash, d);
+    if (!set) co_return fail<void>(set.error());
+    auto ended = co_await async_end_sessions(u.id, std::move(keep_session), reason, d);
+    if (!ended) co_return ended;
+    // The notice is a courtesy: the password has changed whether or not it can be queued.
+    boost::json::object values;
+    values["username"] = u.username;
+    values["full_name"] = u.full_name;
+    values["time"] = core::format_rfc3339(d_.clock.now());
+    auto mail = co_await async_enqueue_mail("password_changed", u.email, boost::json::serialize(values), d);
+    if (!mail) core::log::warn("password_changed_notice_not_queued", {{"user_id", u.id}});
+    co_return outcome<void>{};
+}
+
 async_outcome<void> service::async_change_password(principal p, std::string old_password, std::string new_password,
                                                    std::string confirm, core::deadline d)
 {
@@ -678,17 +696,8 @@ async_outcome<void> service::async_change_password(principal p, std::string old_
     if (!v->ok) co_return validation("old_password", "Your old password was entered incorrectly.");
     auto hash = co_await d_.hashes.async_hash(new_password);
     if (!hash) co_return fail<void>(hash.error());
-    auto set = co_await d_.users.async_set_password(u.id, *hash, d);
-    if (!set) co_return fail<void>(set.error());
-    auto ended = co_await async_end_sessions(u.id, p.session_id, "password_changed", d);
-    if (!ended) co_return ended;
-    boost::json::object values;
-    values["username"] = u.username;
-    values["full_name"] = u.full_name;
-    values["time"] = core::format_rfc3339(d_.clock.now());
-    auto mail = co_await async_enqueue_mail("password_changed", u.email, boost::json::serialize(values), d);
-    if (!mail) core::log::warn("password_changed_notice_not_queued", {{"user_id", u.id}});
-    co_return outcome<void>{};
+    std::optional<std::string> keep = p.session_id;
+    co_return co_await async_apply_new_password(u, std::move(*hash), std::move(keep), "password_changed", d);
 }
 
 async_outcome<void> service::async_forgot_password(std::string email_in, std::string ip, core::deadline d)
@@ -762,17 +771,8 @@ async_outcome<void> service::async_reset_password(std::string reset_token, std::
     if (!*first) co_return fail<void>(make_error_code(errc::token_revoked));
     auto hash = co_await d_.hashes.async_hash(new_password);
     if (!hash) co_return fail<void>(hash.error());
-    auto set = co_await d_.users.async_set_password(u.id, *hash, d);
-    if (!set) co_return fail<void>(set.error());
-    auto ended = co_await async_end_sessions(u.id, std::nullopt, "password_reset", d);
-    if (!ended) co_return ended;
-    boost::json::object values;
-    values["username"] = u.username;
-    values["full_name"] = u.full_name;
-    values["time"] = core::format_rfc3339(d_.clock.now());
-    auto mail = co_await async_enqueue_mail("password_changed", u.email, boost::json::serialize(values), d);
-    if (!mail) core::log::warn("password_changed_notice_not_queued", {{"user_id", u.id}});
-    co_return outcome<void>{};
+    std::optional<std::string> keep;
+    co_return co_await async_apply_new_password(u, std::move(*hash), std::move(keep), "password_reset", d);
 }
 
 async_outcome<user_page> service::async_list_users(principal p, int limit, std::string cursor, std::string prefix,

@@ -222,6 +222,11 @@ private:
                                            core::deadline d);
     async_outcome<std::string> async_check_code(std::string_view purpose, const std::string& email,
                                                 const std::string& otp, core::deadline d);
+    // Stores the new hash, ends every session but `keep_session`, and queues the
+    // "password changed" notice.
+    async_outcome<void> async_apply_new_password(const store::user& u, std::string hash,
+                                                 std::optional<std::string> keep_session, std::string_view reason,
+                                                 core::deadline d);
     async_outcome<void> async_end_sessions(std::int64_t user_id, std::optional<std::string> except,
                                            std::string_view reason, core::deadline d);
     async_outcome<store::user> async_load_user(std::int64_t id, core::deadline d);
