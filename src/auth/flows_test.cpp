@@ -102,3 +102,19 @@ TEST_CASE("session cache: a row read before an invalidation arrived is not cache
     CHECK(cache.find_session("s1", now) != nullptr);
     CHECK(cache.find_user(7, now) != nullptr);
 }
+
+TEST_CASE("session cache: a row refresh drops the user row but keeps the user's sessions")
+{
+    using clock = std::chrono::steady_clock;
+    auth::session_cache cache;
+    cache.set_enabled(true);
+    auto now = clock::now();
+    auto far = std::chrono::system_clock::now() + std::chrono::hours(1);
+    cache.put_session("s1", 7, far, now);
+    store::user u;
+    u.id = 7;
+    cache.put_user(u, now);
+    cache.apply("r:7");
+    CHECK(cache.find_user(7, now) == nullptr);
+    CHECK(cache.find_session("s1", now) != nullptr);
+}

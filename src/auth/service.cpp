@@ -36,6 +36,15 @@ outcome<T> fail(boost::system::error_code ec)
     return outcome<T>(boost::system::in_place_error, failure(ec));
 }
 
+// 429 rate_limited with Retry-After.
+template <class T>
+outcome<T> limited(std::int64_t retry_after)
+{
+    failure f(errc::rate_limited);
+    f.retry_after = retry_after;
+    return outcome<T>(boost::system::in_place_error, std::move(f));
+}
+
 std::string to_hex(const sha256_digest& d, std::size_t bytes)
 {
     static constexpr char digits[] = "0123456789abcdef";
@@ -382,9 +391,7 @@ async_outcome<std::string> service::async_check_code(std::string_view purpose, c
     case store::kv::otp_outcome::exhausted:
         co_return fail<std::string>(make_error_code(errc::otp_expired));
     case store::kv::otp_outcome::locked: {
-        failure f(errc::rate_limited);
-        f.retry_after = r->retry_after_s;
-        co_return outcome<std::string>(boost::system::in_place_error, std::move(f));
+        co_return limited<std::string>(r->retry_after_s);
     }
     }
     co_return fail<std::string>(make_error_code(errc::invalid_otp));
@@ -411,9 +418,7 @@ async_outcome<store::user> service::async_register(register_input in, core::dead
     auto allowed = co_await d_.kv.async_hit(limits, d);
     if (!allowed) co_return fail<store::user>(allowed.error());
     if (!allowed->allowed) {
-        failure f(errc::rate_limited);
-        f.retry_after = allowed->retry_after_s;
-        co_return outcome<store::user>(boost::system::in_place_error, std::move(f));
+        co_return limited<store::user>(allowed->retry_after_s);
     }
 
     // A verified owner of the address: refuse before spending a hash.
@@ -456,7 +461,7 @@ async_outcome<store::user> service::async_verify_email(std::string email_in, std
 
     auto act = co_await d_.users.async_activate((*existing)->id, d);
     if (!act) co_return fail<store::user>(act.error());
-    co_await async_invalidate("u:" + std::to_string(act->account.id));
+    co_await async_invalidate("r:" + std::to_string(act->account.id));
     co_return std::move(act->account);
 }
 
@@ -469,17 +474,13 @@ async_outcome<void> service::async_resend_otp(std::string email_in, std::string 
                                               settings_.otp_resend_cooldown, d);
     if (!left) co_return fail<void>(left.error());
     if (*left > 0) {
-        failure f(errc::rate_limited);
-        f.retry_after = *left;
-        co_return outcome<void>(boost::system::in_place_error, std::move(f));
+        co_return limited<void>(*left);
     }
     auto limits = request_limits("resend", ip, email.value);
     auto allowed = co_await d_.kv.async_hit(limits, d);
     if (!allowed) co_return fail<void>(allowed.error());
     if (!allowed->allowed) {
-        failure f(errc::rate_limited);
-        f.retry_after = allowed->retry_after_s;
-        co_return outcome<void>(boost::system::in_place_error, std::move(f));
+        co_return limited<void>(allowed->retry_after_s);
     }
     auto existing = co_await d_.users.async_find_by_email(email.value, d);
     if (!existing) co_return fail<void>(existing.error());
@@ -509,9 +510,7 @@ async_outcome<login_result> service::async_login(login_input in, core::deadline 
     auto allowed = co_await d_.kv.async_peek(limits, d);
     if (!allowed) co_return fail<login_result>(allowed.error());
     if (!allowed->allowed) {
-        failure f(errc::rate_limited);
-        f.retry_after = allowed->retry_after_s;
-        co_return outcome<login_result>(boost::system::in_place_error, std::move(f));
+        co_return limited<login_result>(allowed->retry_after_s);
     }
 
     auto found = co_await d_.users.async_find_by_login(ident, d);
@@ -554,7 +553,7 @@ async_outcome<login_result> service::async_login(login_input in, core::deadline 
     auto opened = co_await d_.sessions.async_open(ns, ns.expires_at, d);
     if (!opened) co_return fail<login_result>(opened.error());
     u.last_login = opened->token.issued_at;
-    co_await async_invalidate("u:" + std::to_string(u.id));
+    co_await async_invalidate("r:" + std::to_string(u.id));
     login_result out{issue(opened->token, u.id), std::move(u)};
     co_return out;
 }
@@ -708,9 +707,7 @@ async_outcome<void> service::async_forgot_password(std::string email_in, std::st
     auto allowed = co_await d_.kv.async_hit(limits, d);
     if (!allowed) co_return fail<void>(allowed.error());
     if (!allowed->allowed) {
-        failure f(errc::rate_limited);
-        f.retry_after = allowed->retry_after_s;
-        co_return outcome<void>(boost::system::in_place_error, std::move(f));
+        co_return limited<void>(allowed->retry_after_s);
     }
     // Always 202 from here on: a cooldown or an unknown address changes nothing visible.
     auto left = co_await d_.kv.async_cooldown("cooldown:reset_password:" + canonical(email.value),
@@ -825,11 +822,11 @@ async_outcome<store::user> service::async_update_me(principal p, store::profile_
     auto updated = co_await d_.users.async_update_profile(p.user_id, u, d);
     if (!updated) co_return fail<store::user>(updated.error());
     if (!*updated) co_return fail<store::user>(make_error_code(errc::token_revoked));
-    std::string event = "u:" + std::to_string(p.user_id);
+    // Other instances must show the change at once: publish before answering.
+    std::string event = "r:" + std::to_string(p.user_id);
     d_.sink.broadcast(event);
     auto pub = co_await d_.kv.async_publish_invalidation(event, d);
     if (!pub) core::log::warn("invalidation_publish_failed", {{"error", pub.error().message()}});
-    // The user event also dropped this session from the caches; it is re-read next time.
     co_return std::move(**updated);
 }
 

@@ -58,11 +58,13 @@ void session_cache::apply(std::string_view event)
     if (event[0] == 's') {
         auto it = sessions_.find(value);
         if (it != sessions_.end()) sessions_.erase(it);
-    } else if (event[0] == 'u') {
+    } else if (event[0] == 'u' || event[0] == 'r') {
         std::int64_t uid = 0;
         auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), uid);
         if (ec != std::errc{}) return;
         users_.erase(uid);
+        // "r" only refreshes the row (login, profile change): no scan of the sessions.
+        if (event[0] == 'r') return;
         // A user event also ends that user's cached sessions (password change, deletion).
         for (auto it = sessions_.begin(); it != sessions_.end();) {
             if (it->second.user_id == uid)

@@ -54,7 +54,8 @@ public:
     void put_user(const store::user& u, steady::time_point now, std::uint64_t read_generation = any_generation);
 
     // Applies one invalidation event: "s:<sid>" ends a session, "u:<uid>" drops a user
-    // row and every cached session of that user, "*" drops everything.
+    // row and every cached session of that user, "r:<uid>" drops only the user row (its
+    // sessions stay valid), "*" drops everything.
     void apply(std::string_view event);
     void clear();
 
