@@ -29,9 +29,9 @@ ensure_packages() {
 }
 
 BUILD_PACKAGES=(g++ meson ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev)
+  libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev libc-ares-dev)
 SERVER_PACKAGES=(postgresql redis-server)
-TEST_PACKAGES=(python3-aiosmtpd openssl curl clang-format clang-tidy prometheus systemd nodejs npm)
+TEST_PACKAGES=(python3-aiosmtpd openssl curl clang-format clang-tidy prometheus systemd nodejs npm dnsmasq-base)
 
 # build DIR [meson options…] [-- ninja targets…]: configures once, then builds
 # (everything, or only the targets after --).

@@ -44,7 +44,7 @@ asio::awaitable<void> async_wait_signal(asio::io_context* ioc, asio::signal_set*
 }
 
 // SIGHUP: stdout has nothing to reopen (this process does not buffer its log lines);
-// the mail templates are reloaded.
+// the mail templates and the disposable-domain list are reloaded.
 asio::awaitable<void> async_reload_on_hangup(asio::signal_set* hangup, shared_services* shared)
 {
     for (;;) {
@@ -52,9 +52,8 @@ asio::awaitable<void> async_reload_on_hangup(asio::signal_set* hangup, shared_se
         (void)signo;
         if (ec) co_return;
         std::fflush(stdout);
-        bool templates = shared->reload();
-        core::log::info("reloaded",
-                        {{"signal", "SIGHUP"}, {"templates", templates ? "ok" : "failed, kept the old set"}});
+        bool ok = shared->reload();
+        core::log::info("reloaded", {{"signal", "SIGHUP"}, {"result", ok ? "ok" : "failed, kept the old state"}});
     }
 }
 

@@ -1,6 +1,7 @@
 #include "app/config.hpp"
 
 #include "core/random.hpp"
+#include "verify/dns.hpp"
 
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -292,16 +293,20 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
 
     r.one_of("EMAIL_VALIDATION", c.email_validation, {"syntax", "mx", "mailboxlayer"});
     r.str("MAILBOXLAYER_ACCESS_KEY", c.mailboxlayer_access_key);
-    // The contract names these modes; until their checkers exist, refuse them rather than
-    // silently check syntax only.
-    if (c.email_validation != "syntax") {
-        r.fail("EMAIL_VALIDATION", "'" + c.email_validation + "' is not available in this build (use syntax)");
-    }
     if (c.email_validation == "mailboxlayer" && c.mailboxlayer_access_key.empty()) {
         r.fail("MAILBOXLAYER_ACCESS_KEY", "is required when EMAIL_VALIDATION=mailboxlayer");
     }
+    r.str("MAILBOXLAYER_URL", c.mailboxlayer_url);
+    if (!c.mailboxlayer_url.starts_with("https://") && !c.mailboxlayer_url.starts_with("http://")) {
+        r.fail("MAILBOXLAYER_URL", "must be an https:// URL");
+    }
+    r.str("MAILBOXLAYER_CA_FILE", c.mailboxlayer_ca_file);
     r.boolean("EMAIL_VALIDATION_FAIL_OPEN", c.email_validation_fail_open);
     r.seconds("EMAIL_VALIDATION_TIMEOUT", c.email_validation_timeout, 1, 60);
+    r.str("DNS_SERVERS", c.dns_servers);
+    if (!c.dns_servers.empty() && !verify::valid_server_list(c.dns_servers)) {
+        r.fail("DNS_SERVERS", "must be a comma-separated list of host[:port] addresses ([v6]:port for IPv6)");
+    }
     r.str("DISPOSABLE_DOMAINS_FILE", c.disposable_domains_file);
 
     if (auto exempt = r.raw("RATE_LIMIT_EXEMPT")) {

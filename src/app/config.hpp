@@ -74,6 +74,9 @@ struct config {
 
     std::string email_validation = "syntax";  // syntax | mx | mailboxlayer
     std::string mailboxlayer_access_key;
+    std::string mailboxlayer_url = "https://apilayer.net/api/check";
+    std::string mailboxlayer_ca_file;
+    std::string dns_servers;  // empty: /etc/resolv.conf
     bool email_validation_fail_open = true;
     std::chrono::milliseconds email_validation_timeout{3'000};
     std::string disposable_domains_file;

@@ -101,7 +101,8 @@ asio::awaitable<void> async_wait_for_shutdown(shutdown_state* st)
 }
 
 // SIGHUP: write out every thread's buffered log lines (stdout has nothing to reopen;
-// journald or the supervisor owns the file) and reload the mail templates.
+// journald or the supervisor owns the file) and reload the mail templates and the
+// disposable-domain list.
 asio::awaitable<void> async_reload_on_hangup(shutdown_state* st)
 {
     for (;;) {
@@ -110,9 +111,8 @@ asio::awaitable<void> async_reload_on_hangup(shutdown_state* st)
         if (ec) co_return;
         for (auto& t : st->threads) asio::post(t->ioc, [] { core::log::flush_thread(); });
         std::fflush(stdout);
-        bool templates = st->shared.reload();
-        core::log::info("reloaded",
-                        {{"signal", "SIGHUP"}, {"templates", templates ? "ok" : "failed, kept the old set"}});
+        bool ok = st->shared.reload();
+        core::log::info("reloaded", {{"signal", "SIGHUP"}, {"result", ok ? "ok" : "failed, kept the old state"}});
     }
 }
 

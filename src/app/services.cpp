@@ -19,6 +19,7 @@
 #include "store/pg/pg_repositories.hpp"
 #include "store/pg/pool.hpp"
 #include "store/redis/connection.hpp"
+#include "verify/address_checker.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -106,6 +107,20 @@ auth::auth_settings auth_settings_of(const config& cfg)
     return a;
 }
 
+verify::checker_settings checker_settings_of(const config& cfg)
+{
+    verify::checker_settings v;
+    v.mode = cfg.email_validation;
+    v.fail_open = cfg.email_validation_fail_open;
+    v.dns.servers = cfg.dns_servers;
+    v.dns.timeout = cfg.email_validation_timeout;
+    v.mailboxlayer.url = cfg.mailboxlayer_url;
+    v.mailboxlayer.access_key = cfg.mailboxlayer_access_key;
+    v.mailboxlayer.ca_file = cfg.mailboxlayer_ca_file;
+    v.disposable_domains_file = cfg.disposable_domains_file;
+    return v;
+}
+
 class thread_impl;
 
 // A cache living on one I/O thread, and how to reach it from elsewhere.
@@ -120,6 +135,7 @@ public:
         : cfg_(cfg),
           keys_(cfg.secret_key),
           hashes_(hash_settings(cfg)),
+          checker_(verify::make_address_checker(checker_settings_of(cfg))),
           redis_settings_(redis_settings(cfg)),
           counters_(std::make_shared<jobs::counters>()),
           workers_enabled_(workers && cfg.job_workers > 0)
@@ -170,9 +186,12 @@ public:
 
     bool reload() override
     {
-        // The template store swaps its set atomically; a render in progress keeps the old one.
-        if (!mail_) return true;
-        return mail_->reload_templates();
+        // The template store and the domain list swap atomically; work in progress keeps
+        // the old ones.
+        bool ok = true;
+        if (checker_ && !checker_->reload()) ok = false;
+        if (mail_ && !mail_->reload_templates()) ok = false;
+        return ok;
     }
 
     auth::hash_pool_stats hash_stats() const override { return hashes_.stats(); }
@@ -252,6 +271,7 @@ public:
     const auth::key_set& keys() const noexcept { return keys_; }
     auth::hash_pool& hashes() noexcept { return hashes_; }
     const auth::password_policy& policy() const noexcept { return policy_; }
+    auth::email_checker* checker() noexcept { return checker_.get(); }
     store::pg::blocking_pool& blocking() noexcept { return blocking_; }
     const store::redis::settings& redis() const noexcept { return redis_settings_; }
     const std::shared_ptr<jobs::counters>& counters() const noexcept { return counters_; }
@@ -386,6 +406,7 @@ private:
     auth::key_set keys_;
     auth::hash_pool hashes_;
     auth::password_policy policy_;
+    std::unique_ptr<verify::address_checker> checker_;
     store::pg::blocking_pool blocking_;
     store::redis::settings redis_settings_;
     std::shared_ptr<jobs::counters> counters_;
@@ -420,7 +441,7 @@ public:
           producer_(redis_, queue_settings(cfg), shared.counters()),
           queue_settings_(queue_settings(cfg)),
           svc_(auth::service::deps{users_, sessions_, tokens_, kv_, producer_, shared.hashes(), shared.keys(),
-                                   shared.policy(), cache_, shared},
+                                   shared.policy(), cache_, shared, shared.checker()},
                auth_settings_of(cfg))
     {
         shared.register_cache(ioc, cache_);

@@ -38,7 +38,7 @@ public:
     // Stops the job workers, letting jobs in hand finish until `deadline`.
     virtual void stop_workers(core::deadline deadline) = 0;
     // SIGHUP: reloads what can be reloaded safely (the mail templates, where this process
-    // sends mail). False when a reload failed; the old state then stays in use.
+    // sends mail, and the disposable-domain list). False when a reload failed; the old state then stays in use.
     virtual bool reload() = 0;
 
     // For /metrics (any thread).

@@ -329,7 +329,7 @@ async_outcome<void> service::async_check_address(const std::string& email, core:
         }
         co_return fail<void>(ok.error());
     }
-    if (!*ok) co_return validation("email", "This e-mail address cannot receive mail.");
+    if (!ok->accepted) co_return validation("email", ok->reason);
     co_return outcome<void>{};
 }
 

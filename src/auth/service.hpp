@@ -83,13 +83,19 @@ struct key_set {
     explicit key_set(std::string_view secret_key);
 };
 
-// Optional deliverability check of an e-mail address beyond syntax (EMAIL_VALIDATION
-// mx or mailboxlayer). Returns whether the address may be used; errors are
-// infrastructure failures, which the service treats per `fail_open`.
+// What a deliverability check found about an address.
+struct address_verdict {
+    bool accepted = true;
+    std::string reason;  // when refused: the sentence for the validation_failed detail
+};
+
+// Optional check of an e-mail address beyond syntax: the disposable-domain list and
+// EMAIL_VALIDATION mx or mailboxlayer (src/verify). Errors are infrastructure failures
+// (the checker was unreachable or timed out), which the service treats per `fail_open`.
 class email_checker {
 public:
     virtual ~email_checker() = default;
-    virtual boost::asio::awaitable<core::result<bool>> async_check(std::string email, core::deadline d) = 0;
+    virtual boost::asio::awaitable<core::result<address_verdict>> async_check(std::string email, core::deadline d) = 0;
     virtual bool fail_open() const noexcept = 0;
 };
 

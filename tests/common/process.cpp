@@ -104,4 +104,14 @@ std::string read_file(const std::string& path)
     return ss.str();
 }
 
+bool wait_for_text(const std::string& path, const std::string& needle, std::chrono::milliseconds timeout)
+{
+    auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (read_file(path).find(needle) != std::string::npos) return true;
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
 }  // namespace portcullis::test

@@ -38,4 +38,8 @@ int run_command(std::vector<std::string> argv, const std::map<std::string, std::
 
 std::string read_file(const std::string& path);
 
+// Waits until the file at `path` contains `needle` (a log line, say); false after `timeout`.
+bool wait_for_text(const std::string& path, const std::string& needle,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
 }  // namespace portcullis::test

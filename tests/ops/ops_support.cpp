@@ -88,14 +88,4 @@ std::string code_in(const std::string& mail)
     throw std::runtime_error("no code in mail:\n" + mail);
 }
 
-bool wait_for_text(const std::string& path, const std::string& needle, std::chrono::milliseconds timeout)
-{
-    auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        if (read_file(path).find(needle) != std::string::npos) return true;
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-}
-
 }  // namespace portcullis::test

@@ -30,10 +30,6 @@ std::string wait_for_mail_containing(const std::string& dir, const std::string& 
 // The one-time code of a verification or reset mail: a line holding only 6 digits.
 std::string code_in(const std::string& mail);
 
-// Waits until the file at `path` contains `needle`; false after `timeout`.
-bool wait_for_text(const std::string& path, const std::string& needle,
-                   std::chrono::milliseconds timeout = std::chrono::seconds(15));
-
 // A password that passes the policy.
 inline const char* strong_password()
 {

@@ -61,7 +61,7 @@ TEST_CASE("SIGHUP makes serve reload the mail templates")
     prepend_line(templates + "/verify_email.txt", "Reloaded-Marker-7");
     srv.proc().signal(SIGHUP);
     REQUIRE(wait_for_text(srv.proc().log_path(), "\"msg\":\"reloaded\""));
-    CHECK(srv.proc().log().find("\"templates\":\"ok\"") != std::string::npos);
+    CHECK(srv.proc().log().find("\"result\":\"ok\"") != std::string::npos);
     CHECK(srv.proc().running());
 
     std::string second = register_user(srv.port(), "b");
@@ -72,7 +72,7 @@ TEST_CASE("SIGHUP makes serve reload the mail templates")
     // A broken template set is refused and the old one stays in use.
     std::filesystem::remove(templates + "/verify_email.txt");
     srv.proc().signal(SIGHUP);
-    REQUIRE(wait_for_text(srv.proc().log_path(), "failed, kept the old set"));
+    REQUIRE(wait_for_text(srv.proc().log_path(), "failed, kept the old state"));
     std::string third = register_user(srv.port(), "c");
     CHECK(wait_for_mail(mail_dir, third, 1).find("Reloaded-Marker-7") != std::string::npos);
 }
