@@ -21,7 +21,8 @@ Usage:
   portcullis serve [--no-migrate] [--no-workers]
                                 HTTP server plus in-process job workers
   portcullis worker             job workers only
-                                (serve and worker reload the mail templates on SIGHUP)
+                                (SIGHUP reloads the mail templates; in serve also
+                                the disposable-domain list)
   portcullis migrate            apply database migrations
   portcullis queue stats        queue depths and counters
   portcullis queue dead         dead-lettered jobs with their errors
@@ -39,10 +40,28 @@ Configuration comes from the environment and a .env file in the working director
 (see docs/CONFIGURATION.md).
 )";
 
-int not_available(const std::string& what)
+// The commands besides `serve` (which has options of its own), by name.
+using command_fn = int (*)(const portcullis::app::config&, const std::vector<std::string>&);
+struct command_entry {
+    std::string_view name;
+    command_fn run;
+};
+const command_entry commands[] = {
+    {"migrate",
+     [](const portcullis::app::config& c, const std::vector<std::string>&) { return portcullis::app::run_migrate(c); }},
+    {"worker",
+     [](const portcullis::app::config& c, const std::vector<std::string>&) { return portcullis::app::run_worker(c); }},
+    {"queue", portcullis::app::run_queue},
+    {"bench-hash", portcullis::app::run_bench_hash},
+    {"import-django", portcullis::app::run_import_django},
+};
+
+const command_entry* find_command(std::string_view name)
 {
-    std::fprintf(stderr, "portcullis: '%s' is not available yet in this build\n", what.c_str());
-    return 2;
+    for (const auto& c : commands) {
+        if (c.name == name) return &c;
+    }
+    return nullptr;
 }
 
 }  // namespace
@@ -61,11 +80,8 @@ int main(int argc, char** argv)
     }
 
     const std::string& cmd = args[0];
-    static const std::vector<std::string> known = {"serve", "worker",        "migrate",
-                                                   "queue", "import-django", "bench-hash"};
-    bool is_known = false;
-    for (const auto& k : known) is_known = is_known || k == cmd;
-    if (!is_known) {
+    const command_entry* command = find_command(cmd);
+    if (cmd != "serve" && command == nullptr) {
         std::fprintf(stderr, "portcullis: unknown command '%s'\n\n%s", cmd.c_str(), usage);
         return 2;
     }
@@ -101,12 +117,7 @@ int main(int argc, char** argv)
             return portcullis::app::run_serve(cfg, opts);
         }
         std::vector<std::string> rest(args.begin() + 1, args.end());
-        if (cmd == "migrate") return portcullis::app::run_migrate(cfg);
-        if (cmd == "worker") return portcullis::app::run_worker(cfg);
-        if (cmd == "queue") return portcullis::app::run_queue(cfg, rest);
-        if (cmd == "bench-hash") return portcullis::app::run_bench_hash(cfg, rest);
-        if (cmd == "import-django") return portcullis::app::run_import_django(cfg, rest);
-        return not_available(cmd);
+        return command->run(cfg, rest);
     } catch (const std::exception& e) {
         portcullis::core::log::error("fatal", {{"error", e.what()}});
         return 1;
