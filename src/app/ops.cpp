@@ -280,24 +280,27 @@ std::string render_metrics(const metrics_snapshot& s)
     e.family("portcullis_build_info", "gauge", "Build information; the value is always 1.");
     e.sample("portcullis_build_info", {{"version", s.version}}, std::uint64_t{1});
 
-    e.family("portcullis_http_requests_total", "counter", "HTTP requests answered, by route template and status.");
+    e.family("portcullis_http_requests_total", "counter",
+             "HTTP requests answered, by method, route template and status.");
     for (const auto& r : s.requests.routes) {
         for (const auto& [status, n] : r.statuses) {
             std::string st = std::to_string(status);
-            e.sample("portcullis_http_requests_total", {{"route", r.route}, {"status", st}}, n);
+            e.sample("portcullis_http_requests_total", {{"method", r.method}, {"route", r.route}, {"status", st}}, n);
         }
     }
     e.family("portcullis_http_request_duration_seconds", "histogram",
-             "Time from the first byte of a request to its response written, by route template.");
+             "Time from the first byte of a request to its response written, by method and route template.");
     for (const auto& r : s.requests.routes) {
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i < r.buckets.size(); ++i) {
             cumulative += r.buckets[i];
             std::string le = i < net::duration_bounds.size() ? format_bound(net::duration_bounds[i]) : "+Inf";
-            e.sample("portcullis_http_request_duration_seconds_bucket", {{"route", r.route}, {"le", le}}, cumulative);
+            e.sample("portcullis_http_request_duration_seconds_bucket",
+                     {{"method", r.method}, {"route", r.route}, {"le", le}}, cumulative);
         }
-        e.sample("portcullis_http_request_duration_seconds_sum", {{"route", r.route}}, r.duration_sum);
-        e.sample("portcullis_http_request_duration_seconds_count", {{"route", r.route}}, r.count);
+        e.sample("portcullis_http_request_duration_seconds_sum", {{"method", r.method}, {"route", r.route}},
+                 r.duration_sum);
+        e.sample("portcullis_http_request_duration_seconds_count", {{"method", r.method}, {"route", r.route}}, r.count);
     }
     e.one("portcullis_http_open_connections", "gauge", "Client connections open now.", s.requests.open_connections);
     e.one("portcullis_http_connections_total", "counter", "Client connections accepted.", s.requests.connections_total);

@@ -20,10 +20,10 @@ bool has_line(const std::string& text, const std::string& line)
 
 TEST_CASE("metrics rendering: families, cumulative buckets, escaped labels")
 {
-    net::request_metrics m({"/healthz", "/api/users/{id}"});
-    m.on_request("/healthz", 200, std::chrono::microseconds(300));
-    m.on_request("/healthz", 200, std::chrono::milliseconds(20));
-    m.on_request("/api/users/{id}", 404, std::chrono::milliseconds(2));
+    net::request_metrics m({{"GET", "/healthz"}, {"GET", "/api/users/{id}"}});
+    m.on_request("GET", "/healthz", 200, std::chrono::microseconds(300));
+    m.on_request("GET", "/healthz", 200, std::chrono::milliseconds(20));
+    m.on_request("GET", "/api/users/{id}", 404, std::chrono::milliseconds(2));
 
     app::metrics_snapshot s;
     s.version = "1.2.3";
@@ -37,13 +37,16 @@ TEST_CASE("metrics rendering: families, cumulative buckets, escaped labels")
 
     CHECK(has_line(text, "portcullis_build_info{version=\"1.2.3\"} 1"));
     CHECK(has_line(text, "# TYPE portcullis_http_requests_total counter"));
-    CHECK(has_line(text, "portcullis_http_requests_total{route=\"/healthz\",status=\"200\"} 2"));
-    CHECK(has_line(text, "portcullis_http_requests_total{route=\"/api/users/{id}\",status=\"404\"} 1"));
-    CHECK(has_line(text, "portcullis_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.0005\"} 1"));
-    CHECK(has_line(text, "portcullis_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.025\"} 2"));
-    CHECK(has_line(text, "portcullis_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 2"));
-    CHECK(has_line(text, "portcullis_http_request_duration_seconds_count{route=\"/healthz\"} 2"));
-    CHECK(has_line(text, "portcullis_http_request_duration_seconds_count{route=\"-\"} 0"));
+    CHECK(has_line(text, "portcullis_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"));
+    CHECK(has_line(text, "portcullis_http_requests_total{method=\"GET\",route=\"/api/users/{id}\",status=\"404\"} 1"));
+    CHECK(has_line(
+        text, "portcullis_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"0.0005\"} 1"));
+    CHECK(has_line(
+        text, "portcullis_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"0.025\"} 2"));
+    CHECK(has_line(text,
+                   "portcullis_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"+Inf\"} 2"));
+    CHECK(has_line(text, "portcullis_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 2"));
+    CHECK(has_line(text, "portcullis_http_request_duration_seconds_count{method=\"-\",route=\"-\"} 0"));
     CHECK(has_line(text, "portcullis_jobs_latency_seconds_bucket{le=\"0.01\"} 2"));
     CHECK(has_line(text, "portcullis_jobs_latency_seconds_bucket{le=\"+Inf\"} 2"));
     CHECK(has_line(text, "portcullis_jobs_done_total 2"));

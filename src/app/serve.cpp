@@ -152,9 +152,9 @@ int run_serve(const config& cfg, const serve_options& opts)
         auto t = std::make_unique<io_thread>();
         t->services = make_thread_services(cfg, *shared, t->ioc, i);
         add_routes(t->routes, *t->services, &ops);
-        std::vector<std::string> templates;
-        for (const auto& [method, path] : t->routes.routes()) templates.push_back(path);
-        t->metrics = std::make_unique<net::request_metrics>(templates);
+        std::vector<net::route_key> keys;
+        for (const auto& [method, path] : t->routes.routes()) keys.push_back({method, path});
+        t->metrics = std::make_unique<net::request_metrics>(keys);
         ops.threads.push_back({&t->ioc, t->services.get(), t->metrics.get()});
         t->listener = std::make_unique<net::listener>(t->ioc, cfg.http, t->routes, cfg.io_threads, t->metrics.get());
         try {

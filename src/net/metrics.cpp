@@ -23,28 +23,37 @@ std::size_t bucket_of(std::chrono::nanoseconds d) noexcept
 
 }  // namespace
 
-request_metrics::request_metrics(const std::vector<std::string>& routes)
+request_metrics::request_metrics(const std::vector<route_key>& routes)
 {
     for (const auto& r : routes) {
-        if (r == unmatched_route) continue;
+        if (r.route == unmatched_route) continue;
         bool seen = false;
-        for (const auto& s : slots_) seen = seen || s->name == r;
+        for (const auto& s : slots_) seen = seen || (s->name == r.route && s->method == r.method);
         if (seen) continue;
         slots_.push_back(std::make_unique<route_slot>());
-        slots_.back()->name = r;
+        slots_.back()->method = r.method;
+        slots_.back()->name = r.route;
     }
     slots_.push_back(std::make_unique<route_slot>());
+    slots_.back()->method = std::string(unmatched_route);
     slots_.back()->name = std::string(unmatched_route);
     unmatched_ = slots_.back().get();
-    for (const auto& s : slots_) by_name_.emplace(s->name, s.get());
+    for (const auto& s : slots_) {
+        if (s.get() != unmatched_) by_name_[s->name].push_back(s.get());
+    }
 }
 
 request_metrics::~request_metrics() = default;
 
-void request_metrics::on_request(std::string_view route, unsigned status, std::chrono::nanoseconds duration)
+void request_metrics::on_request(std::string_view method, std::string_view route, unsigned status,
+                                 std::chrono::nanoseconds duration)
 {
-    auto it = by_name_.find(route);
-    route_slot* slot = it == by_name_.end() ? unmatched_ : it->second;
+    route_slot* slot = unmatched_;
+    if (auto it = by_name_.find(route); it != by_name_.end()) {
+        for (route_slot* candidate : it->second) {
+            if (candidate->method == method) slot = candidate;
+        }
+    }
     if (status >= min_status && status <= max_status) bump(slot->statuses[status - min_status], std::uint64_t{1});
     bump(slot->buckets[bucket_of(duration)], std::uint64_t{1});
     auto ns = duration.count() < 0 ? 0 : static_cast<std::uint64_t>(duration.count());
@@ -62,10 +71,12 @@ void request_metrics::add_to(request_totals& out) const
     out.open_connections += open_.load(std::memory_order_relaxed);
     out.connections_total += accepted_.load(std::memory_order_relaxed);
     for (const auto& slot : slots_) {
-        auto it = std::find_if(out.routes.begin(), out.routes.end(),
-                               [&slot](const route_totals& t) { return t.route == slot->name; });
+        auto it = std::find_if(out.routes.begin(), out.routes.end(), [&slot](const route_totals& t) {
+            return t.route == slot->name && t.method == slot->method;
+        });
         if (it == out.routes.end()) {
             out.routes.emplace_back();
+            out.routes.back().method = slot->method;
             out.routes.back().route = slot->name;
             it = out.routes.end() - 1;
         }

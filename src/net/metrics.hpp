@@ -1,6 +1,6 @@
 #pragma once
-// Request metrics of one I/O thread: requests by route template and status, a latency
-// histogram per route, open connections. Each I/O thread owns one `request_metrics`
+// Request metrics of one I/O thread: requests by method, route template and status, a
+// latency histogram per method and route, open connections. Each I/O thread owns one `request_metrics`
 // and is its only writer; a scrape on any thread adds every thread's counts together
 // (`add_to`). Writes are a relaxed load and store of the thread's own counters — no
 // read-modify-write, no lock, no cache line written by two threads — so counting costs
@@ -25,12 +25,20 @@ namespace portcullis::net {
 inline constexpr std::array<double, 14> duration_bounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
-// The route label of requests that matched no route (404 on an unknown path, framing
-// errors, limits hit before routing).
+// The route (and method) label of requests that matched no route: 404 on an unknown
+// path, 405 for a method the path does not have, framing errors, limits hit before
+// routing. Their methods are not labels: a client could invent any number of them.
 inline constexpr std::string_view unmatched_route = "-";
 
-// Counts of one route over every thread (a scrape's view).
+// A registered route: method and path template.
+struct route_key {
+    std::string method;
+    std::string route;
+};
+
+// Counts of one method and route over every thread (a scrape's view).
 struct route_totals {
+    std::string method;
     std::string route;
     std::vector<std::pair<unsigned, std::uint64_t>> statuses;         // ascending status, non-zero counts
     std::array<std::uint64_t, duration_bounds.size() + 1> buckets{};  // per bucket, not cumulative; last is +Inf
@@ -46,16 +54,17 @@ struct request_totals {
 
 class request_metrics final : public request_observer {
 public:
-    // `routes`: the route templates of the thread's router (duplicates are ignored);
-    // "-" is added for unmatched requests. A request whose route is not in the list
-    // is counted as "-".
-    explicit request_metrics(const std::vector<std::string>& routes);
+    // `routes`: the methods and templates of the thread's router (duplicates are
+    // ignored); "-" is added for unmatched requests. A request whose method and route
+    // are not in the list is counted as "-".
+    explicit request_metrics(const std::vector<route_key>& routes);
     ~request_metrics() override;
     request_metrics(const request_metrics&) = delete;
     request_metrics& operator=(const request_metrics&) = delete;
 
     // Owning thread only.
-    void on_request(std::string_view route, unsigned status, std::chrono::nanoseconds duration) override;
+    void on_request(std::string_view method, std::string_view route, unsigned status,
+                    std::chrono::nanoseconds duration) override;
     void on_connection(int delta) override;
 
     // Adds this thread's counts into `out` (any thread: a relaxed snapshot, each value
@@ -68,6 +77,7 @@ private:
     using counter = std::atomic<std::uint64_t>;
 
     struct route_slot {
+        std::string method;
         std::string name;
         std::array<counter, max_status - min_status + 1> statuses{};
         std::array<counter, duration_bounds.size() + 1> buckets{};
@@ -75,7 +85,9 @@ private:
     };
 
     std::vector<std::unique_ptr<route_slot>> slots_;
-    std::unordered_map<std::string_view, route_slot*> by_name_;  // views of slots_[i]->name
+    // Route template → its slots, one per method (views of slots_[i]->name): found
+    // without building a key string per request.
+    std::unordered_map<std::string_view, std::vector<route_slot*>> by_name_;
     route_slot* unmatched_ = nullptr;
     std::atomic<std::int64_t> open_{0};
     counter accepted_{0};

@@ -8,29 +8,42 @@ using namespace portcullis::net;
 using namespace std::chrono_literals;
 
 namespace {
-const route_totals* find(const request_totals& t, std::string_view route)
+const route_totals* find(const request_totals& t, std::string_view route, std::string_view method = "GET")
 {
+    if (route == unmatched_route) method = unmatched_route;
     for (const auto& r : t.routes) {
-        if (r.route == route) return &r;
+        if (r.route == route && r.method == method) return &r;
     }
     return nullptr;
 }
 }  // namespace
 
-TEST_CASE("request metrics count by route template and status, unknown routes as '-'")
+TEST_CASE("request metrics count by method, route template and status, unknown ones as '-'")
 {
-    request_metrics m({"/healthz", "/api/users/{id}", "/api/users/{id}"});
-    m.on_request("/healthz", 200, 300us);
-    m.on_request("/healthz", 200, 2ms);
-    m.on_request("/api/users/{id}", 404, 20ms);
-    m.on_request("-", 404, 100us);
-    m.on_request("/not/registered", 400, 100us);
-    m.on_request("/healthz", 99, 100us);  // out of range: in the histogram, no status series
+    request_metrics m(
+        {{"GET", "/healthz"}, {"GET", "/api/users/{id}"}, {"GET", "/api/users/{id}"}, {"PATCH", "/api/users/{id}"}});
+    m.on_request("GET", "/healthz", 200, 300us);
+    m.on_request("GET", "/healthz", 200, 2ms);
+    m.on_request("GET", "/api/users/{id}", 404, 20ms);
+    m.on_request("PATCH", "/api/users/{id}", 403, 1ms);
+    m.on_request("-", "-", 404, 100us);
+    m.on_request("GET", "/not/registered", 400, 100us);
+    m.on_request("BREW", "/healthz", 405, 100us);  // a method the route does not have
+    m.on_request("GET", "/healthz", 99, 100us);    // out of range: in the histogram, no status series
 
     request_totals t;
     m.add_to(t);
-    REQUIRE(t.routes.size() == 3);
+    REQUIRE(t.routes.size() == 4);
     CHECK(t.routes.back().route == "-");
+    CHECK(t.routes.back().method == "-");
+
+    const auto* patch = find(t, "/api/users/{id}", "PATCH");
+    REQUIRE(patch != nullptr);
+    REQUIRE(patch->statuses.size() == 1);
+    CHECK(patch->statuses[0] == std::pair<unsigned, std::uint64_t>{403, 1});
+    const auto* get = find(t, "/api/users/{id}");
+    REQUIRE(get != nullptr);
+    CHECK(get->statuses[0] == std::pair<unsigned, std::uint64_t>{404, 1});
 
     const auto* h = find(t, "/healthz");
     REQUIRE(h != nullptr);
@@ -43,22 +56,22 @@ TEST_CASE("request metrics count by route template and status, unknown routes as
 
     const auto* u = find(t, "-");
     REQUIRE(u != nullptr);
-    CHECK(u->statuses.size() == 2);
-    CHECK(u->count == 2);
+    CHECK(u->statuses.size() == 3);
+    CHECK(u->count == 3);
 }
 
 TEST_CASE("request metrics of several threads add up; a bucket at +Inf; connections")
 {
-    request_metrics a({"/x"});
-    request_metrics b({"/x", "/y"});
+    request_metrics a(std::vector<route_key>{{"GET", "/x"}});
+    request_metrics b({{"GET", "/x"}, {"GET", "/y"}});
     std::thread ta([&a] {
-        for (int i = 0; i < 1000; ++i) a.on_request("/x", 200, 1ms);
+        for (int i = 0; i < 1000; ++i) a.on_request("GET", "/x", 200, 1ms);
         a.on_connection(1);
         a.on_connection(1);
         a.on_connection(-1);
     });
     std::thread tb([&b] {
-        for (int i = 0; i < 500; ++i) b.on_request("/x", 503, 30s);
+        for (int i = 0; i < 500; ++i) b.on_request("GET", "/x", 503, 30s);
         b.on_connection(1);
     });
     ta.join();

@@ -440,7 +440,7 @@ struct listener::impl {
         auto [ec, n] = co_await asio::async_write(sock, buffers, use_tuple);
         (void)n;
         auto elapsed = clock_type::now() - started;
-        if (self->observer != nullptr) self->observer->on_request(route, res.status, elapsed);
+        if (self->observer != nullptr) self->observer->on_request(method, route, res.status, elapsed);
         if (self->settings.access_log) {
             core::log::info("request", {{"method", method},
                                         {"route", route},

@@ -35,7 +35,8 @@ struct server_settings {
 class request_observer {
 public:
     virtual ~request_observer() = default;
-    virtual void on_request(std::string_view route, unsigned status, std::chrono::nanoseconds duration) = 0;
+    virtual void on_request(std::string_view method, std::string_view route, unsigned status,
+                            std::chrono::nanoseconds duration) = 0;
     virtual void on_connection(int delta) = 0;
 };
 
