@@ -1,5 +1,6 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/percent.hpp"
 #include "core/random.hpp"
 
 #include <doctest/doctest.h>
@@ -56,4 +57,16 @@ TEST_CASE("json escaping of log fields")
 TEST_CASE("rfc3339 formatting")
 {
     CHECK(format_rfc3339(std::chrono::system_clock::time_point{}) == "1970-01-01T00:00:00Z");
+}
+
+TEST_CASE("percent-encoding: escapes decode, '+' only in form mode, bad escapes refused; encoding round-trips")
+{
+    CHECK(percent_decode("al%20ice%2b", false).value() == "al ice+");
+    CHECK(percent_decode("a+b", true).value() == "a b");
+    CHECK(percent_decode("a+b", false).value() == "a+b");
+    CHECK_FALSE(percent_decode("%zz", false).has_value());
+    CHECK_FALSE(percent_decode("%4", false).has_value());
+    CHECK(percent_encode("ada+tag@example.com") == "ada%2Btag%40example.com");
+    CHECK(percent_encode("A-z_0.9~") == "A-z_0.9~");
+    CHECK(percent_decode(percent_encode("p@ss w:rd/\xff"), false).value() == "p@ss w:rd/\xff");
 }

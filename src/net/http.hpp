@@ -70,7 +70,4 @@ struct response {
     void add_header(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
 };
 
-// Percent-decodes `in` ('+' as space when `form` is true). Returns nullopt on a bad escape.
-std::optional<std::string> percent_decode(std::string_view in, bool form);
-
 }  // namespace portcullis::net

@@ -1,6 +1,7 @@
 #include "verify/mailboxlayer.hpp"
 
 #include "core/log.hpp"
+#include "core/percent.hpp"
 #include "core/timeout.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -61,25 +62,6 @@ std::optional<bool> flag(const boost::json::object& o, std::string_view key, std
 error_code failed()
 {
     return make_error_code(errc::dependency_failed);
-}
-
-std::string query_encode(std::string_view in)
-{
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(in.size() * 3);
-    for (unsigned char c : in) {
-        bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                          c == '.' || c == '_' || c == '~';
-        if (unreserved) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
 }
 
 error_code network_error(const error_code& ec)
@@ -200,7 +182,8 @@ struct mailboxlayer_client::impl {
     // percent-encoded: the API reads '+' in a query as a space.
     std::string target_for(const std::string& email) const
     {
-        return path + "?access_key=" + query_encode(s.access_key) + "&email=" + query_encode(email) + "&smtp=1";
+        return path + "?access_key=" + core::percent_encode(s.access_key) + "&email=" + core::percent_encode(email) +
+               "&smtp=1";
     }
 
     // TLS with SNI and a check of the certificate against the host name (or address).

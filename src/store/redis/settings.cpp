@@ -1,36 +1,11 @@
 #include "store/redis/settings.hpp"
 
+#include "core/percent.hpp"
+
 #include <charconv>
 
 namespace portcullis::store::redis {
 namespace {
-
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// Percent-decoding of the user-info part (passwords may hold '@' or ':').
-bool percent_decode(std::string_view in, std::string& out)
-{
-    out.clear();
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '%') {
-            out.push_back(in[i]);
-            continue;
-        }
-        if (i + 2 >= in.size()) return false;
-        int hi = hex_value(in[i + 1]);
-        int lo = hex_value(in[i + 2]);
-        if (hi < 0 || lo < 0) return false;
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-    }
-    return true;
-}
 
 template <class I>
 bool parse_number(std::string_view s, I& out)
@@ -75,7 +50,11 @@ core::result<settings> parse_url(std::string_view url, settings base)
             pass = user;
             user = {};
         }
-        if (!percent_decode(user, base.username) || !percent_decode(pass, base.password)) return invalid;
+        auto username = core::percent_decode(user, false);
+        auto password = core::percent_decode(pass, false);
+        if (!username || !password) return invalid;
+        base.username = std::move(*username);
+        base.password = std::move(*password);
     }
 
     std::string_view host = authority;
