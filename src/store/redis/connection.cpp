@@ -73,8 +73,9 @@ public:
     core::steady_clock::time_point last_progress_{};
     connection_stats stats_;
 
-    error_code submit(request& r, const std::string& bytes, std::size_t replies);
-    error_code submit(request& r, const command& cmd);
+    // Queues `r` for `replies` replies, `write` appending its commands to the write buffer.
+    template <class Write>
+    error_code submit(request& r, std::size_t replies, Write&& write);
     void deliver(reply&& r, bool& desync);
     void abandon(std::uint64_t seq) noexcept;
     void fail_all(error_code ec);
@@ -117,7 +118,8 @@ struct request {
     }
 };
 
-error_code connection_state::submit(request& r, const std::string& bytes, std::size_t replies)
+template <class Write>
+error_code connection_state::submit(request& r, std::size_t replies, Write&& write)
 {
     if (phase_ == phase::down || phase_ == phase::stopped) return make_ec(core::errc::redis_unavailable);
     if (pending_replies_ + replies > cfg_.max_pending) return make_ec(core::errc::overloaded);
@@ -127,25 +129,9 @@ error_code connection_state::submit(request& r, const std::string& bytes, std::s
     pending_.push_back({&r, replies});
     pending_replies_ += replies;
     bool was_empty = wbuf_.empty();
-    wbuf_ += bytes;
+    write(wbuf_);
     if (was_empty) wake_.cancel();
     stats_.commands.fetch_add(replies, std::memory_order_relaxed);
-    return {};
-}
-
-error_code connection_state::submit(request& r, const command& cmd)
-{
-    if (phase_ == phase::down || phase_ == phase::stopped) return make_ec(core::errc::redis_unavailable);
-    if (pending_replies_ + 1 > cfg_.max_pending) return make_ec(core::errc::overloaded);
-    if (pending_.empty()) last_progress_ = core::steady_clock::now();
-    r.seq = front_seq_ + pending_.size();
-    r.queued = true;
-    pending_.push_back({&r, 1});
-    pending_replies_ += 1;
-    bool was_empty = wbuf_.empty();
-    cmd.write_to(wbuf_);
-    if (was_empty) wake_.cancel();
-    stats_.commands.fetch_add(1, std::memory_order_relaxed);
     return {};
 }
 
@@ -410,31 +396,38 @@ const connection_stats& connection::stats() const noexcept
     return state_->stats_;
 }
 
+namespace {
+
+// Counts a failed call in the connection's statistics and returns its code.
+error_code count_failure(detail::connection_state& st, error_code ec, bool timed_out = false)
+{
+    st.stats_.errors.fetch_add(1, std::memory_order_relaxed);
+    if (timed_out) st.stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
+    return ec;
+}
+
+// Waits for the replies of `req`, submitted just before, until `limit` has passed.
+asio::awaitable<error_code> async_await_replies(detail::connection_state& st, detail::request& req,
+                                                core::steady_clock::duration limit)
+{
+    req.timer.expires_after(limit);
+    co_await req.timer.async_wait(use_tuple);
+    if (!req.done) co_return count_failure(st, make_ec(core::errc::timeout), true);
+    if (req.ec) co_return count_failure(st, req.ec);
+    co_return error_code{};
+}
+
+}  // namespace
+
 asio::awaitable<core::result<reply>> connection::async_exec(command cmd, core::deadline d)
 {
     auto& st = *state_;
     auto limit = core::budget(d, st.cfg_.command_timeout);
-    if (limit <= core::steady_clock::duration::zero()) {
-        st.stats_.errors.fetch_add(1, std::memory_order_relaxed);
-        st.stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
-        co_return make_ec(core::errc::timeout);
-    }
+    if (limit <= core::steady_clock::duration::zero()) co_return count_failure(st, make_ec(core::errc::timeout), true);
     detail::request req(state_, 1);
-    if (auto ec = st.submit(req, cmd)) {
-        st.stats_.errors.fetch_add(1, std::memory_order_relaxed);
-        co_return ec;
-    }
-    req.timer.expires_after(limit);
-    co_await req.timer.async_wait(use_tuple);
-    if (!req.done) {
-        st.stats_.errors.fetch_add(1, std::memory_order_relaxed);
-        st.stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
-        co_return make_ec(core::errc::timeout);
-    }
-    if (req.ec) {
-        st.stats_.errors.fetch_add(1, std::memory_order_relaxed);
-        co_return req.ec;
-    }
+    auto write = [&cmd](std::string& out) { cmd.write_to(out); };
+    if (auto ec = st.submit(req, 1, write)) co_return count_failure(st, ec);
+    if (auto ec = co_await async_await_replies(st, req, limit)) co_return ec;
     if (is_transient_error(req.replies.front())) co_return make_ec(core::errc::redis_unavailable);
     co_return std::move(req.replies.front());
 }
@@ -444,27 +437,11 @@ asio::awaitable<core::result<std::vector<reply>>> connection::async_exec(pipelin
     auto& st = *state_;
     if (p.empty()) co_return std::vector<reply>{};
     auto limit = core::budget(d, st.cfg_.command_timeout);
-    if (limit <= core::steady_clock::duration::zero()) {
-        st.stats_.errors.fetch_add(1, std::memory_order_relaxed);
-        st.stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
-        co_return make_ec(core::errc::timeout);
-    }
+    if (limit <= core::steady_clock::duration::zero()) co_return count_failure(st, make_ec(core::errc::timeout), true);
     detail::request req(state_, p.size());
-    if (auto ec = st.submit(req, p.bytes(), p.size())) {
-        st.stats_.errors.fetch_add(1, std::memory_order_relaxed);
-        co_return ec;
-    }
-    req.timer.expires_after(limit);
-    co_await req.timer.async_wait(use_tuple);
-    if (!req.done) {
-        st.stats_.errors.fetch_add(1, std::memory_order_relaxed);
-        st.stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
-        co_return make_ec(core::errc::timeout);
-    }
-    if (req.ec) {
-        st.stats_.errors.fetch_add(1, std::memory_order_relaxed);
-        co_return req.ec;
-    }
+    auto write = [&p](std::string& out) { out += p.bytes(); };
+    if (auto ec = st.submit(req, p.size(), write)) co_return count_failure(st, ec);
+    if (auto ec = co_await async_await_replies(st, req, limit)) co_return ec;
     for (const auto& r : req.replies) {
         if (is_transient_error(r)) co_return make_ec(core::errc::redis_unavailable);
     }
