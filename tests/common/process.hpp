@@ -38,6 +38,10 @@ int run_command(std::vector<std::string> argv, const std::map<std::string, std::
 
 std::string read_file(const std::string& path);
 
+// A bound AF_UNIX datagram socket at `path` (a NOTIFY_SOCKET for systemd's protocol) whose
+// reads give up after `receive_timeout`. Returns the fd; throws std::runtime_error on failure.
+int bind_notify_socket(const std::string& path, std::chrono::milliseconds receive_timeout);
+
 // Waits until the file at `path` contains `needle` (a log line, say); false after `timeout`.
 bool wait_for_text(const std::string& path, const std::string& needle,
                    std::chrono::milliseconds timeout = std::chrono::seconds(15));

@@ -8,7 +8,6 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
@@ -167,14 +166,8 @@ TEST_CASE("an idle server exits 0 promptly on SIGTERM and announces READY=1 and 
 {
     std::string dir = make_temp_dir("notify");
     std::string path = dir + "/notify.sock";
-    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = bind_notify_socket(path, std::chrono::seconds(10));
     REQUIRE(fd >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    timeval tv{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
     server_fixture srv({{"NOTIFY_SOCKET", path}});
     char buf[256];

@@ -10,7 +10,6 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
@@ -182,14 +181,8 @@ TEST_CASE("systemd: READY=1, WATCHDOG=1 pings at half the interval, STOPPING=1, 
 {
     std::string dir = make_temp_dir("watchdog");
     std::string path = dir + "/notify.sock";
-    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = bind_notify_socket(path, std::chrono::milliseconds(200));
     REQUIRE(fd >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    timeval tv{0, 200'000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
     // WATCHDOG_USEC=400 ms: a ping every 200 ms.
     server_fixture srv({{"NOTIFY_SOCKET", path}, {"WATCHDOG_USEC", "400000"}});
