@@ -15,13 +15,9 @@ using namespace portcullis::test::auth;
 
 namespace {
 
-// One server for this executable; unique addresses keep the tests independent.
-// Loopback is exempt from the per-IP limits (the suite registers many accounts from
-// one address); per-address limits and cooldowns still apply.
 server_fixture& server()
 {
-    static server_fixture srv(env_map{{"RATE_LIMIT_EXEMPT", "127.0.0.1/32"}});
-    return srv;
+    return shared_server();
 }
 
 // A second server whose resend cooldown is off, for the flows that need a fresh code.

@@ -587,4 +587,10 @@ std::string server_log_tail(server_fixture& srv, std::size_t bytes)
     return log.size() > bytes ? log.substr(log.size() - bytes) : log;
 }
 
+server_fixture& shared_server()
+{
+    static server_fixture srv(env_map{{"RATE_LIMIT_EXEMPT", "127.0.0.1/32"}});
+    return srv;
+}
+
 }  // namespace portcullis::test::auth

@@ -76,6 +76,11 @@ private:
 
 // Messages that arrived at the shared SMTP sink for one address. Each code is handed
 // out once: `next_code` waits for a message not seen before.
+// One server for the calling test executable; unique addresses keep its tests independent.
+// Loopback is exempt from the per-IP limits (a suite registers many accounts from one
+// address); per-address limits and cooldowns still apply.
+server_fixture& shared_server();
+
 class mailbox {
 public:
     explicit mailbox(std::string address);

@@ -16,8 +16,7 @@ namespace {
 
 server_fixture& server()
 {
-    static server_fixture srv(env_map{{"RATE_LIMIT_EXEMPT", "127.0.0.1/32"}});
-    return srv;
+    return shared_server();
 }
 
 // Rotation with a grace interval, and a short access lifetime.

@@ -15,8 +15,7 @@ namespace {
 
 server_fixture& server()
 {
-    static server_fixture srv(env_map{{"RATE_LIMIT_EXEMPT", "127.0.0.1/32"}});
-    return srv;
+    return shared_server();
 }
 
 std::set<std::string> keys_of(const json& o)
