@@ -72,6 +72,7 @@ struct address_checker::impl {
         if (s.mode != "syntax" && s.mode != "mx" && s.mode != "mailboxlayer") {
             throw std::invalid_argument("EMAIL_VALIDATION: unknown mode " + s.mode);
         }
+        if (s.mode != "syntax") prepare_system_resolver();
         if (s.mode == "mailboxlayer") {
             mailboxlayer_settings m = s.mailboxlayer;
             m.timeout = s.dns.timeout;

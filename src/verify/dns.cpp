@@ -16,7 +16,6 @@
 #include <cstring>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -28,12 +27,40 @@ using core::errc;
 
 namespace {
 
-void ensure_library()
-{
-    static std::once_flag once;
-    std::call_once(once, [] {
+// The system resolver's configuration (/etc/resolv.conf), read once: building a channel
+// from scratch reads that file, which must not happen per lookup on an I/O thread. Each
+// lookup's channel is built from these saved options (all of them set, so c-ares reads no
+// file) and gets the saved server list, IPv6 servers and ports included.
+struct system_resolver {
+    ares_options opts{};
+    int mask = 0;
+    ares_addr_port_node* servers = nullptr;
+    bool saved = false;
+
+    system_resolver()
+    {
         if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) throw std::runtime_error("c-ares did not initialise");
-    });
+        ares_channel c = nullptr;
+        if (ares_init(&c) != ARES_SUCCESS) return;
+        saved = ares_save_options(c, &opts, &mask) == ARES_SUCCESS;
+        if (saved && ares_get_servers_ports(c, &servers) != ARES_SUCCESS) servers = nullptr;
+        ares_destroy(c);
+        // The saved timeout is in milliseconds (ARES_OPT_TIMEOUTMS); lookups set their own.
+        mask &= ~ARES_OPT_TIMEOUT;
+    }
+    ~system_resolver()
+    {
+        if (servers != nullptr) ares_free_data(servers);
+        if (saved) ares_destroy_options(&opts);
+    }
+    system_resolver(const system_resolver&) = delete;
+    system_resolver& operator=(const system_resolver&) = delete;
+};
+
+const system_resolver& system_config()
+{
+    static const system_resolver r;
+    return r;
 }
 
 // One c-ares channel and the sockets it asked us to watch. c-ares calls back into it
@@ -52,19 +79,25 @@ public:
     // Creates the channel. Errors: dependency_failed (bad server list, no resources).
     core::result<void> open(const dns_settings& s, std::chrono::milliseconds per_try)
     {
-        ares_options opts{};
+        const system_resolver& sys = system_config();
+        ares_options opts = sys.saved ? sys.opts : ares_options{};
+        int mask = sys.saved ? sys.mask : 0;
         opts.sock_state_cb = &driver::on_sock_state;
         opts.sock_state_cb_data = this;
         opts.timeout = static_cast<int>(per_try.count());
         opts.tries = 2;
-        int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+        mask |= ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
         if (ares_init_options(&channel_, &opts, mask) != ARES_SUCCESS) {
             channel_ = nullptr;
             return make_error_code(errc::dependency_failed);
         }
-        if (!s.servers.empty() && ares_set_servers_ports_csv(channel_, s.servers.c_str()) != ARES_SUCCESS) {
-            return make_error_code(errc::dependency_failed);
+        int set = ARES_SUCCESS;
+        if (!s.servers.empty()) {
+            set = ares_set_servers_ports_csv(channel_, s.servers.c_str());
+        } else if (sys.servers != nullptr) {
+            set = ares_set_servers_ports(channel_, sys.servers);
         }
+        if (set != ARES_SUCCESS) return make_error_code(errc::dependency_failed);
         return {};
     }
 
@@ -308,12 +341,17 @@ core::result<void> open_for(driver& d, const dns_settings& s)
 
 }  // namespace
 
+void prepare_system_resolver()
+{
+    (void)system_config();
+}
+
 bool valid_server_list(const std::string& servers)
 {
-    ensure_library();
+    const system_resolver& sys = system_config();
+    ares_options opts = sys.saved ? sys.opts : ares_options{};
     ares_channel c = nullptr;
-    ares_options opts{};
-    if (ares_init_options(&c, &opts, 0) != ARES_SUCCESS) return false;
+    if (ares_init_options(&c, &opts, sys.saved ? sys.mask : 0) != ARES_SUCCESS) return false;
     bool ok = ares_set_servers_ports_csv(c, servers.c_str()) == ARES_SUCCESS;
     ares_destroy(c);
     return ok;
@@ -321,7 +359,6 @@ bool valid_server_list(const std::string& servers)
 
 asio::awaitable<core::result<bool>> async_domain_accepts_mail(std::string domain, const dns_settings& s)
 {
-    ensure_library();
     auto deadline = core::steady_clock::now() + s.timeout;
     auto d = std::make_shared<driver>(co_await asio::this_coro::executor);
     close_guard guard{*d};
@@ -352,7 +389,6 @@ asio::awaitable<core::result<bool>> async_domain_accepts_mail(std::string domain
 asio::awaitable<core::result<std::vector<asio::ip::address>>> async_resolve_host(std::string host,
                                                                                  const dns_settings& s)
 {
-    ensure_library();
     auto deadline = core::steady_clock::now() + s.timeout;
     auto d = std::make_shared<driver>(co_await asio::this_coro::executor);
     close_guard guard{*d};

@@ -35,6 +35,11 @@ boost::asio::awaitable<core::result<bool>> async_domain_accepts_mail(std::string
 boost::asio::awaitable<core::result<std::vector<boost::asio::ip::address>>> async_resolve_host(std::string host,
                                                                                                const dns_settings& s);
 
+// Reads the system resolver's configuration (/etc/resolv.conf) once for the process; call
+// it at start-up, off the I/O threads. The first lookup does it otherwise. Later changes
+// to the file need a restart (or DNS_SERVERS).
+void prepare_system_resolver();
+
 // Checks the syntax of a DNS_SERVERS-style list without resolving anything; false
 // when c-ares would refuse it.
 bool valid_server_list(const std::string& servers);
