@@ -6,7 +6,7 @@
 set -uo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$PORTCULLIS_ROOT"
-ensure_packages clang-format clang-tidy
+ensure_packages clang-format:clang-format clang-tidy:clang-tidy
 
 mapfile -t files < <(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp')
 status=0

@@ -14,24 +14,69 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# Installs the Debian packages in "$@" that are missing.
+# apt-get with the noninteractive front end, as root.
+apt_get() { as_root env DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
+
+# ensure_packages NEED…: installs what is missing, by need rather than by name.
+# A NEED is "package" (needed when dpkg does not have it installed) or
+# "package:command" (needed only when COMMAND is not on the PATH, so a tool that
+# came from elsewhere, e.g. NodeSource's node with its bundled npm, is never
+# asked of apt). A NEED of ":command" has no Debian package this script may
+# install: its absence stops the script with a message. The package index is
+# refreshed only when something is missing (retried once); every missing package
+# is tried even when one of them cannot be installed, and a failure stops the
+# script at once, naming what is missing and apt's error.
 ensure_packages() {
-  local missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  local need pkg cmd missing=() unmet=()
+  for need in "$@"; do
+    pkg=${need%%:*}
+    cmd=""
+    [[ $need == *:* ]] && cmd=${need#*:}
+    if [ -n "$cmd" ] && command -v "$cmd" >/dev/null 2>&1; then continue; fi
+    if [ -z "$pkg" ]; then unmet+=("$cmd"); continue; fi
+    if [ -z "$cmd" ] && dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      continue
+    fi
+    missing+=("$pkg")
   done
+  [ ${#unmet[@]} -eq 0 ] || die "not on the PATH and not installable from Debian here: ${unmet[*]}"
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    local out
+    if ! out=$(apt_get update -qq 2>&1); then
+      log "apt-get update failed, retrying once: $(printf '%s' "$out" | tail -n 3)"
+      sleep 5
+      out=$(apt_get update -qq 2>&1) || die "apt-get update failed: $out"
+    fi
+    if ! out=$(apt_get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
+      # One package apt refuses must not keep the others out: install one by one.
+      local failed=() errors=""
+      for pkg in "${missing[@]}"; do
+        if ! out=$(apt_get install -y -qq --no-install-recommends "$pkg" 2>&1); then
+          failed+=("$pkg")
+          errors+=$'\n'"--- $pkg:"$'\n'"$(printf '%s' "$out" | grep -E '^(E:|W:| )' | tail -n 8)"
+        fi
+      done
+      [ ${#failed[@]} -eq 0 ] || die "could not install ${failed[*]}; apt said:$errors"
+    fi
   fi
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
 }
 
-BUILD_PACKAGES=(g++ meson ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev libc-ares-dev)
-SERVER_PACKAGES=(postgresql redis-server)
-TEST_PACKAGES=(python3-aiosmtpd openssl curl clang-format clang-tidy prometheus systemd nodejs npm dnsmasq-base)
+BUILD_PACKAGES=(g++:g++ meson:meson ninja-build:ninja pkg-config:pkg-config libboost1.81-dev libboost-json1.81-dev
+  libboost-url1.81-dev libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev
+  libc-ares-dev libidn2-dev)
+SERVER_PACKAGES=(postgresql redis-server:redis-server)
+# Node.js and npm are needed by the OpenAPI validator. Debian's nodejs is asked
+# for only when no node is on the PATH; npm is never asked of apt alongside
+# another Node.js (NodeSource's package bundles it and conflicts with Debian's).
+TEST_PACKAGES=(python3-aiosmtpd openssl:openssl curl:curl clang-format:clang-format clang-tidy:clang-tidy
+  prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq)
+if command -v node >/dev/null 2>&1; then
+  TEST_PACKAGES+=(:npm)
+else
+  TEST_PACKAGES+=(nodejs:node npm:npm)
+fi
 
 # build DIR [meson options…] [-- ninja targets…]: configures once, then builds
 # (everything, or only the targets after --).
