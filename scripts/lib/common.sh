@@ -67,9 +67,9 @@ BUILD_PACKAGES=(g++:g++ meson:meson ninja-build:ninja pkg-config:pkg-config libb
   libboost-url1.81-dev libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev
   libc-ares-dev libidn2-dev)
 SERVER_PACKAGES=(postgresql redis-server:redis-server)
-# Node.js and npm are needed by the OpenAPI validator. Debian's nodejs is asked
-# for only when no node is on the PATH; npm is never asked of apt alongside
-# another Node.js (NodeSource's package bundles it and conflicts with Debian's).
+# The OpenAPI validator needs node and its package manager. Debian's packages of
+# them are asked for only when no node is on the PATH: beside another Node.js
+# (NodeSource's bundles the package manager and conflicts with Debian's), never.
 TEST_PACKAGES=(python3-aiosmtpd openssl:openssl curl:curl clang-format:clang-format clang-tidy:clang-tidy
   prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq)
 if command -v node >/dev/null 2>&1; then

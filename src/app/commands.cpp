@@ -34,12 +34,13 @@ int run_migrate(const config& cfg)
 
 namespace {
 
-asio::awaitable<void> async_wait_signal(asio::io_context* ioc, asio::signal_set* signals, shared_services* shared)
+asio::awaitable<void> async_wait_signal(asio::io_context* ioc, asio::signal_set* signals, shared_services* shared,
+                                        std::chrono::milliseconds shutdown_timeout)
 {
     co_await signals->async_wait(asio::as_tuple(asio::use_awaitable));
     sd_notify("STOPPING=1");
     core::log::info("worker_stopping");
-    shared->stop_workers(core::steady_clock::now() + std::chrono::seconds(30));
+    shared->stop_workers(core::steady_clock::now() + shutdown_timeout);
     ioc->stop();
 }
 
@@ -172,7 +173,8 @@ int run_worker(const config& cfg)
     asio::signal_set signals(control, SIGTERM, SIGINT);
     asio::signal_set hangup(control, SIGHUP);
     start_worker_background(*shared);
-    asio::co_spawn(control, async_wait_signal(&control, &signals, shared.get()), core::log_escape{"worker_signals"});
+    asio::co_spawn(control, async_wait_signal(&control, &signals, shared.get(), cfg.shutdown_timeout),
+                   core::log_escape{"worker_signals"});
     asio::co_spawn(control, async_reload_on_hangup(&hangup, shared.get()), core::log_escape{"worker_reload"});
     shared->start_control(control, {});
     core::log::info("worker_started", {{"workers", cfg.job_workers}});

@@ -8,6 +8,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -22,6 +23,21 @@ std::string_view trim(std::string_view s)
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
     return s;
+}
+
+// The mail templates when TEMPLATES_DIR is unset, whatever the working directory: the
+// installed data directory for the installed binary; for a build run in place, the
+// source tree's templates/ while it exists (then the installed one).
+std::string default_templates_dir()
+{
+    namespace fs = std::filesystem;
+    const fs::path installed = fs::path(PORTCULLIS_DATA_DIR) / "templates";
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    const bool is_installed = !ec && exe == fs::path(PORTCULLIS_BIN_DIR) / "portcullis";
+    const fs::path source = fs::path(PORTCULLIS_SOURCE_DIR) / "templates";
+    if (!is_installed && fs::is_directory(source, ec)) return source.string();
+    return installed.string();
 }
 
 // Collects every problem so one start-up attempt reports all of them.
@@ -272,6 +288,7 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     r.str("EMAIL_CA_FILE", c.email_ca_file);
     r.seconds("EMAIL_TIMEOUT", c.email_timeout, 1, 600);
     r.str("TEMPLATES_DIR", c.templates_dir);
+    if (c.templates_dir.empty()) c.templates_dir = default_templates_dir();
 
     r.seconds("ACCESS_TOKEN_LIFETIME", c.access_token_lifetime, 30, 86400);
     r.seconds("REFRESH_TOKEN_LIFETIME", c.refresh_token_lifetime, 60, 365 * 86400);

@@ -57,7 +57,7 @@ struct config {
     std::string email_file_path = "mail";
     std::string email_ca_file;
     std::chrono::milliseconds email_timeout{10'000};
-    std::string templates_dir = "templates";
+    std::string templates_dir;  // TEMPLATES_DIR; unset: default_templates_dir()
 
     std::chrono::seconds access_token_lifetime{15 * 60};
     std::chrono::seconds refresh_token_lifetime{24 * 60 * 60};

@@ -1,5 +1,7 @@
 #include "app/mail_task.hpp"
 
+#include <algorithm>
+
 #include "auth/sealed.hpp"
 #include "core/log.hpp"
 #include "mail/mailer.hpp"
@@ -74,9 +76,9 @@ bool mail_task::reload_templates()
     return templates_->reload();
 }
 
-boost::asio::awaitable<void> mail_task::async_close()
+boost::asio::awaitable<void> mail_task::async_close(core::deadline deadline)
 {
-    co_await mailer_->async_close(core::steady_clock::now() + std::chrono::seconds(5));
+    co_await mailer_->async_close(std::min(deadline, core::steady_clock::now() + std::chrono::seconds(5)));
 }
 
 boost::asio::awaitable<core::result<void>> mail_task::async_handle(mail_task* self, const jobs::job& j)

@@ -4,6 +4,7 @@
 // message (recorded in Redis) is not sent again when it is retried or recovered.
 
 #include "app/config.hpp"
+#include "core/timeout.hpp"
 #include "jobs/queue.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -29,7 +30,7 @@ public:
     void register_with(jobs::registry& tasks);
     // Reloads the templates (SIGHUP); false keeps the old set.
     bool reload_templates();
-    boost::asio::awaitable<void> async_close();
+    boost::asio::awaitable<void> async_close(core::deadline deadline);
 
 private:
     static boost::asio::awaitable<core::result<void>> async_handle(mail_task* self, const jobs::job& j);

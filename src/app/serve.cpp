@@ -136,7 +136,7 @@ int run_serve(const config& cfg, const serve_options& opts)
         return 0;
     }
     auto shared = make_shared_services(cfg, opts.workers);
-    if (opts.migrate && !shared->migrate(cfg)) return 1;
+    if (opts.migrate && cfg.migrate_on_start && !shared->migrate(cfg)) return 1;
 
     // Installed before READY=1 so that an early signal is never the default action.
     asio::io_context control{1};

@@ -7,7 +7,7 @@
 namespace portcullis::app {
 
 struct serve_options {
-    bool migrate = true;        // apply migrations before listening
+    bool migrate = true;        // apply migrations before listening (when MIGRATE_ON_START is also true)
     bool workers = true;        // run the job workers in-process
     bool print_routes = false;  // print "METHOD /template" per route and exit (the OpenAPI coverage test)
 };

@@ -144,7 +144,7 @@ public:
 
     ~shared_impl() override
     {
-        stop_background();
+        stop_background(core::steady_clock::now() + std::chrono::seconds(10));
         hashes_.stop();
     }
 
@@ -177,8 +177,7 @@ public:
 
     void stop_workers(core::deadline deadline) override
     {
-        (void)deadline;
-        stop_background();
+        stop_background(deadline);
         // Queued hash jobs complete through the I/O threads' executors: finish them
         // while those still exist.
         hashes_.stop();
@@ -365,37 +364,38 @@ private:
         }
     }
 
-    void stop_background()
+    // Stops the background thread by `deadline`: the workers finish the jobs in hand
+    // until shortly before it (the rest go back to the queue), then the rest stops.
+    void stop_background(core::deadline deadline)
     {
         if (!bg_thread_.joinable()) return;
         std::promise<void> done;
         auto fut = done.get_future();
-        asio::post(bg_ioc_, [this] {
+        asio::post(bg_ioc_, [this, deadline] {
             stopping_ = true;
             // Ends the reader's blocking XREAD at once.
             if (reader_conn_) reader_conn_->stop();
-            if (workers_) workers_->stop();
+            if (workers_) workers_->stop(deadline);
             if (beat_) beat_->stop();
         });
-        // Workers finish the jobs in hand (bounded by their stop_timeout), then the rest stops.
-        asio::co_spawn(bg_ioc_, async_stop_rest(), [&done](std::exception_ptr) { done.set_value(); });
+        asio::co_spawn(bg_ioc_, async_stop_rest(deadline), [&done](std::exception_ptr) { done.set_value(); });
         fut.wait();
         bg_ioc_.stop();
         bg_thread_.join();
     }
 
-    asio::awaitable<void> async_stop_rest()
+    asio::awaitable<void> async_stop_rest(core::deadline deadline)
     {
         if (workers_) {
-            // Wait until the workers' run loop has returned its jobs (it logs when done).
+            // Wait until the workers' run loop has returned its jobs (it logs when done);
+            // it is bound by the same deadline.
             asio::steady_timer t(bg_ioc_);
-            auto until = core::steady_clock::now() + std::chrono::seconds(35);
-            while (core::steady_clock::now() < until && workers_running()) {
+            while (core::steady_clock::now() < deadline && workers_running()) {
                 t.expires_after(std::chrono::milliseconds(20));
                 co_await t.async_wait(use_tuple);
             }
         }
-        if (mail_) co_await mail_->async_close();
+        if (mail_) co_await mail_->async_close(deadline);
         if (purge_pool_) purge_pool_->stop();
         if (bg_conn_) bg_conn_->stop();
     }

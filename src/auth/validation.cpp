@@ -1,9 +1,10 @@
 #include "auth/validation.hpp"
 
+#include <idn2.h>
+
 #include <algorithm>
-#include <cstdint>
-#include <limits>
-#include <vector>
+#include <optional>
+#include <string>
 
 namespace portcullis::auth {
 namespace {
@@ -62,139 +63,43 @@ bool is_ldh_label(std::string_view l)
     return std::all_of(l.begin(), l.end(), [](char c) { return is_alpha(c) || is_digit(c) || c == '-'; });
 }
 
-bool decode_utf8(std::string_view s, std::vector<char32_t>& out)
+// A domain with non-ASCII characters in its ASCII form (A-labels), by UTS #46
+// non-transitional processing with the STD3 rules: case mapping, NFC, the IDNA full
+// stops (U+3002, U+FF0E, U+FF61), Punycode. nullopt when it is not a valid IDN.
+std::optional<std::string> idn_to_ascii(std::string_view domain)
 {
-    out.clear();
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto b0 = static_cast<unsigned char>(s[i]);
-        std::size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xe ? 3 : (b0 >> 3) == 0x1e ? 4 : 0;
-        if (len == 0 || i + len > s.size()) return false;
-        char32_t cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1f) : len == 3 ? (b0 & 0x0f) : (b0 & 0x07);
-        for (std::size_t k = 1; k < len; ++k) {
-            const auto b = static_cast<unsigned char>(s[i + k]);
-            if ((b & 0xc0) != 0x80) return false;
-            cp = (cp << 6) | (b & 0x3f);
-        }
-        static constexpr char32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_len[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        out.push_back(cp);
-        i += len;
-    }
-    return true;
+    // The ASCII characters must already be letters, digits, hyphens or dots: with the
+    // STD3 rules libidn2 drops some others (an underscore) instead of refusing them.
+    const bool ascii_ok = std::all_of(domain.begin(), domain.end(), [](char c) {
+        return static_cast<unsigned char>(c) >= 0x80 || is_alpha(c) || is_digit(c) || c == '-' || c == '.';
+    });
+    if (!ascii_ok) return std::nullopt;
+    const std::string in(domain);
+    char* out = nullptr;
+    const int rc =
+        idn2_to_ascii_8z(in.c_str(), &out, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT | IDN2_USE_STD3_ASCII_RULES);
+    if (rc != IDN2_OK) return std::nullopt;
+    std::string ascii(out);
+    idn2_free(out);
+    return ascii;
 }
 
-// RFC 3492 §5 parameters.
-constexpr std::uint32_t base = 36, tmin = 1, tmax = 26, skew = 38, damp = 700;
-constexpr std::uint32_t initial_bias = 72, initial_n = 128;
-
-char encode_digit(std::uint32_t d)
+bool is_ascii(std::string_view s)
 {
-    return static_cast<char>(d < 26 ? 'a' + d : '0' + (d - 26));
+    return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
-std::uint32_t adapt(std::uint32_t delta, std::uint32_t numpoints, bool first)
-{
-    delta = first ? delta / damp : delta / 2;
-    delta += delta / numpoints;
-    std::uint32_t k = 0;
-    while (delta > ((base - tmin) * tmax) / 2) {
-        delta /= base - tmin;
-        k += base;
-    }
-    return k + (base - tmin + 1) * delta / (delta + skew);
-}
-
-// IDNA also separates labels with these full stops: U+3002, U+FF0E, U+FF61.
-std::string map_dots(std::string_view domain)
-{
-    std::string out;
-    out.reserve(domain.size());
-    for (std::size_t i = 0; i < domain.size();) {
-        const std::string_view rest = domain.substr(i);
-        if (rest.starts_with("\xe3\x80\x82") || rest.starts_with("\xef\xbc\x8e") || rest.starts_with("\xef\xbd\xa1")) {
-            out += '.';
-            i += 3;
-        } else {
-            out += domain[i++];
-        }
-    }
-    return out;
-}
-
+// Appends an ASCII label, lower-cased, to `out` when it is a host name label.
 bool normalize_label(std::string_view label, std::string& out)
 {
-    const bool ascii =
-        std::all_of(label.begin(), label.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
     std::string lowered(label);
     std::transform(lowered.begin(), lowered.end(), lowered.begin(), to_lower);
-    if (ascii) {
-        if (!is_ldh_label(lowered)) return false;
-        out += lowered;
-        return true;
-    }
-    if (lowered.empty() || lowered.front() == '-' || lowered.back() == '-') return false;
-    // The ASCII characters of an internationalized label must still be letters, digits or hyphens.
-    for (char c : lowered) {
-        if (static_cast<unsigned char>(c) < 0x80 && !(is_alpha(c) || is_digit(c) || c == '-')) return false;
-    }
-    std::string encoded;
-    if (!punycode_encode(lowered, encoded)) return false;
-    encoded.insert(0, "xn--");
-    if (encoded.size() > 63) return false;
-    out += encoded;
+    if (!is_ldh_label(lowered)) return false;
+    out += lowered;
     return true;
 }
 
 }  // namespace
-
-bool punycode_encode(std::string_view utf8, std::string& out)
-{
-    std::vector<char32_t> input;
-    if (!decode_utf8(utf8, input)) return false;
-    out.clear();
-    for (char32_t c : input) {
-        if (c < 0x80) out += static_cast<char>(c);
-    }
-    const auto b = static_cast<std::uint32_t>(out.size());
-    std::uint32_t h = b;
-    if (b > 0) out += '-';
-
-    constexpr std::uint32_t max = std::numeric_limits<std::uint32_t>::max();
-    std::uint32_t n = initial_n, delta = 0, bias = initial_bias;
-    const auto total = static_cast<std::uint32_t>(input.size());
-    while (h < total) {
-        std::uint32_t m = max;
-        for (char32_t c : input) {
-            if (c >= n && c < m) m = c;
-        }
-        if (m - n > (max - delta) / (h + 1)) return false;
-        delta += (m - n) * (h + 1);
-        n = m;
-        for (char32_t c : input) {
-            if (c < n) {
-                if (delta == max) return false;
-                ++delta;
-            }
-            if (c == n) {
-                std::uint32_t q = delta;
-                for (std::uint32_t k = base;; k += base) {
-                    const std::uint32_t t = k <= bias ? tmin : k >= bias + tmax ? tmax : k - bias;
-                    if (q < t) break;
-                    out += encode_digit(t + (q - t) % (base - t));
-                    q = (q - t) / (base - t);
-                }
-                out += encode_digit(q);
-                bias = adapt(delta, h + 1, h == b);
-                delta = 0;
-                ++h;
-            }
-        }
-        ++delta;
-        ++n;
-    }
-    return true;
-}
 
 normalized normalize_email(std::string_view input)
 {
@@ -206,8 +111,23 @@ normalized normalize_email(std::string_view input)
         return r;
     }
     const std::string_view local = s.substr(0, at);
-    const std::string domain_in = map_dots(s.substr(at + 1));
-    if (local.size() > 64 || !is_dot_atom(local) || domain_in.empty() || domain_in.back() == '.') {
+    // A valid domain is at most 253 ASCII characters, at most four UTF-8 bytes each
+    // before IDNA processing: anything longer is refused before that work.
+    const std::string_view domain_raw = s.substr(at + 1);
+    if (local.size() > 64 || !is_dot_atom(local) || domain_raw.size() > 4 * 253) {
+        r.error = invalid_email;
+        return r;
+    }
+    std::string domain_in;
+    if (is_ascii(domain_raw)) {
+        domain_in = domain_raw;
+    } else if (auto ascii = idn_to_ascii(domain_raw)) {
+        domain_in = std::move(*ascii);
+    } else {
+        r.error = invalid_email;
+        return r;
+    }
+    if (domain_in.empty() || domain_in.back() == '.') {
         r.error = invalid_email;
         return r;
     }

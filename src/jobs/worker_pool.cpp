@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -61,9 +62,10 @@ struct pool_state {
     asio::steady_timer sched_timer;
     asio::steady_timer reap_timer;
     bool running = false;
-    bool stopping = false;       // workers take no new jobs
-    bool forced = false;         // stop_timeout passed: jobs in hand are abandoned to the queue
-    bool services_stop = false;  // heartbeat, scheduler, reaper end
+    bool stopping = false;                             // workers take no new jobs
+    bool forced = false;                               // stop_timeout passed: jobs in hand are abandoned to the queue
+    core::deadline finish_by = core::deadline::max();  // async_run returns by then (stop's argument)
+    bool services_stop = false;                        // heartbeat, scheduler, reaper end
     unsigned workers_running = 0;
     unsigned services_running = 0;
 };
@@ -74,6 +76,7 @@ namespace {
 
 using state_ptr = std::shared_ptr<detail::pool_state>;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using namespace std::chrono_literals;
 
 core::deadline in(std::chrono::milliseconds ms)
 {
@@ -416,8 +419,9 @@ const std::shared_ptr<counters>& worker_pool::stats() const noexcept
     return state_->stats;
 }
 
-void worker_pool::stop()
+void worker_pool::stop(core::deadline finish_by)
 {
+    state_->finish_by = std::min(state_->finish_by, finish_by);
     state_->stopping = true;
     state_->changed.cancel();
 }
@@ -446,12 +450,18 @@ asio::awaitable<void> worker_pool::async_run()
 
     co_await async_wait_for(st, pool_event::stop_requested, core::deadline::max());
     core::log::info("job_workers_stopping", {{"pool", st->pool_id}, {"in_hand", st->workers_running}});
-    co_await async_wait_for(st, pool_event::workers_done, in(st->ws.stop_timeout));
+    // The graceful phase leaves time before finish_by for the forced stop, returning the
+    // jobs to the queue and deregistering.
+    const core::deadline finish_by = st->finish_by;
+    const auto before_end = [finish_by](std::chrono::milliseconds margin) {
+        return finish_by - core::steady_clock::now() > margin ? finish_by - margin : core::steady_clock::now();
+    };
+    co_await async_wait_for(st, pool_event::workers_done, std::min(in(st->ws.stop_timeout), before_end(3s)));
     if (st->workers_running > 0) {
         st->forced = true;
         core::log::warn("job_workers_forced_stop", {{"pool", st->pool_id}, {"in_hand", st->workers_running}});
         for (auto& c : st->cancels) c.emit(asio::cancellation_type::terminal);
-        co_await async_wait_for(st, pool_event::workers_done, in(std::chrono::seconds(2)));
+        co_await async_wait_for(st, pool_event::workers_done, std::min(in(2s), before_end(1s)));
     }
 
     // Whatever is still in our processing lists goes back to the queue now, not after
@@ -467,7 +477,7 @@ asio::awaitable<void> worker_pool::async_run()
     st->hb_timer.cancel();
     st->sched_timer.cancel();
     st->reap_timer.cancel();
-    co_await async_wait_for(st, pool_event::services_done, in(std::chrono::seconds(5)));
+    co_await async_wait_for(st, pool_event::services_done, std::min(in(5s), before_end(500ms)));
 
     redis::pipeline p;
     for (const auto& wid : st->worker_ids) {

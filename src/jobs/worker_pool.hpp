@@ -9,6 +9,7 @@
 // worker` alone. Each worker has its own Redis connection for BLMOVE; the pool shares
 // one more for acknowledgements, state and the background loops.
 
+#include "core/timeout.hpp"
 #include "jobs/queue.hpp"
 #include "store/redis/settings.hpp"
 
@@ -48,13 +49,15 @@ public:
     worker_pool& operator=(const worker_pool&) = delete;
 
     // Runs the workers until stop(); then lets them finish the jobs in hand (up to
-    // stop_timeout), cancels what still runs, returns held jobs to the queue, and
-    // deregisters. Call once; co_spawn it with core::log_escape on the pool's executor.
+    // stop_timeout, and never past stop's `finish_by`), cancels what still runs, returns
+    // held jobs to the queue, and deregisters. Call once; co_spawn it with
+    // core::log_escape on the pool's executor.
     boost::asio::awaitable<void> async_run();
 
-    // Asks async_run to stop gracefully (idempotent). Call on the pool's executor
-    // (asio::post it from a signal handler running elsewhere).
-    void stop();
+    // Asks async_run to stop gracefully (idempotent): async_run returns by `finish_by`
+    // (jobs still in hand a moment before it are cancelled and go back to the queue).
+    // Call on the pool's executor (asio::post it from a signal handler running elsewhere).
+    void stop(core::deadline finish_by = core::deadline::max());
 
     // The pool's worker id prefix (workers are <id>-0 … <id>-(n-1)).
     const std::string& id() const noexcept;

@@ -36,7 +36,7 @@ void validate(const settings& s)
     }
     if (s.timeout <= std::chrono::milliseconds::zero()) throw std::invalid_argument("EMAIL_TIMEOUT must be positive");
     if (s.max_connections == 0) throw std::invalid_argument("mail max_connections must be at least 1");
-    if (s.templates_dir.empty()) throw std::invalid_argument("EMAIL_TEMPLATES_DIR must not be empty");
+    if (s.templates_dir.empty()) throw std::invalid_argument("TEMPLATES_DIR must not be empty");
 }
 
 }  // namespace portcullis::mail

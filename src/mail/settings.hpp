@@ -26,7 +26,7 @@ struct settings {
     std::filesystem::path file_path;                    // EMAIL_FILE_PATH (file backend)
     std::filesystem::path ca_file;                      // EMAIL_CA_FILE: empty means the system CA store
     std::chrono::milliseconds timeout{10'000};          // EMAIL_TIMEOUT: each SMTP step (connect, each reply)
-    std::filesystem::path templates_dir = "templates";  // EMAIL_TEMPLATES_DIR
+    std::filesystem::path templates_dir = "templates";  // TEMPLATES_DIR
     std::string helo_name;                              // name sent in EHLO; empty: this host's name
     std::string site_name = "Portcullis";               // {{site_name}} in the templates
     std::size_t max_connections = 4;                    // SMTP connections kept per backend (per io_context)

@@ -190,6 +190,14 @@ TEST_CASE("settings validation names the variable")
     settings d;
     d.from = "nobody";
     CHECK_THROWS_WITH_AS(validate(d), doctest::Contains("DEFAULT_FROM_EMAIL"), std::invalid_argument);
+    settings t;
+    t.templates_dir.clear();
+    try {
+        validate(t);
+        FAIL("an empty TEMPLATES_DIR was accepted");
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()).starts_with("TEMPLATES_DIR "));
+    }
     CHECK(parse_backend_kind("django.core.mail.backends.filebased.EmailBackend") == backend_kind::file);
     CHECK(parse_backend_kind("console") == backend_kind::console);
     CHECK_FALSE(parse_backend_kind("pigeon"));

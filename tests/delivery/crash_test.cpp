@@ -146,6 +146,56 @@ TEST_CASE("delivery: kill -9 of a worker holding jobs, then a new worker: every 
     CHECK(second.terminate(seconds(40)) == std::optional<int>(0));
 }
 
+TEST_CASE(
+    "delivery: SIGTERM while the workers hold jobs on a stalled server: exit within SHUTDOWN_TIMEOUT, "
+    "the jobs go back to the queue and are delivered later")
+{
+    const std::string prefix = unique_name("dlv") + ":";
+    const std::string scratch = make_temp_dir("dlv-stop");
+    smtp_sink sink;
+    // The server sits on each message for two minutes, longer than any stop may take.
+    sink.start({"--delay-data", "120"});
+    auto env = worker_env(require_env("PORTCULLIS_TEST_REDIS_URL"), prefix, shared_database().url(), sink.port(), 2);
+    env["SHUTDOWN_TIMEOUT"] = "3";
+    env["EMAIL_TIMEOUT"] = "120";
+    redis_client redis(shared_redis_settings(), prefix);
+    auto recipients = make_recipients("stop", 4);
+    std::vector<std::string> worker_ids;
+    {
+        worker_process w(env, scratch + "/worker-1.log");
+        for (const auto& e : redis.exec(redis_ns::command("HKEYS", redis.keys().workers())).elements) {
+            worker_ids.push_back(e.str);
+        }
+        REQUIRE(worker_ids.size() == 2);
+        redis.enqueue("send_email", make_args(recipients), mail_job_options());
+        auto both_in_data = [&] {
+            int received = 0;
+            for (const auto& e : sink.journal()) received += e.event == "data_received" ? 1 : 0;
+            return received >= 2;
+        };
+        REQUIRE_MESSAGE(wait_until(both_in_data, seconds(30)), "worker log:\n" << tail(w.log()));
+        // SHUTDOWN_TIMEOUT is 3 s; the wait allows the sanitised build's exit, not the 30 s
+        // a stop took when it ignored the deadline.
+        auto status = w.terminate(seconds(8));
+        REQUIRE_MESSAGE(status.has_value(), "no exit 8 s after SIGTERM; log:\n" << tail(w.log()));
+        CHECK(*status == 0);
+    }
+    // Nothing was lost: both held jobs went back beside the two that waited.
+    for (const auto& w : worker_ids) {
+        CHECK(redis.integer(redis_ns::command("LLEN", redis.keys().processing(w))) == 0);
+    }
+    CHECK(redis.integer(redis_ns::command("LLEN", redis.keys().queue("default"))) == 4);
+    CHECK(sink.message_count() == 0);
+
+    sink.stop();
+    sink.start();
+    worker_process second(env, scratch + "/worker-2.log");
+    REQUIRE_MESSAGE(wait_until([&] { return all_delivered(sink, recipients); }, seconds(60)),
+                    "second worker log:\n"
+                        << tail(second.log()));
+    CHECK(second.terminate(seconds(20)) == std::optional<int>(0));
+}
+
 TEST_CASE("delivery: Redis restarted (append-only file) while 50 jobs wait in the queue and the delayed set")
 {
     const std::string scratch = make_temp_dir("dlv-redis");
