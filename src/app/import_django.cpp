@@ -7,10 +7,10 @@
 #include "store/kv/auth_kv.hpp"
 #include "store/redis/connection.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <libpq-fe.h>
 #include <unistd.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <algorithm>
 #include <array>
@@ -89,11 +89,12 @@ constexpr const char* source_columns_sql =
 // to whoever registered the address; Django's data replaces all of it. An inactive
 // Django user arrives verified but inactive (a deactivated account, which can neither
 // log in nor re-register or re-verify itself); an active one that the model marks
-// unverified arrives pending. A username already used by another address makes no
+// unverified arrives pending, and once verified here stays verified (is_active then
+// follows Django). A username already used by another address makes no
 // change (`clash`). RETURNING gives no row when nothing changed, and `created` tells
 // an insert from an update; `foreign` marks a pending row whose password was not the
 // Django one, i.e. a registration made on Portcullis.
-// $1 email, $2 username, $3 password, $4 full name, $5 phone, $6 active, $7 verified,
+// $1 email, $2 username, $3 password, $4 full name, $5 phone, $6 Django's is_active, $7 its verified,
 // $8 date joined (NULL: now, and an existing value is kept), $9 last login.
 constexpr const char* upsert_sql = R"sql(
 WITH old AS (
@@ -104,7 +105,8 @@ WITH old AS (
 ), up AS (
     INSERT INTO users AS u (email, username, password_hash, full_name, phone_number, is_active, email_verified_at,
                             date_joined, last_login)
-    SELECT $1, $2, $3, $4, $5, $6::boolean, CASE WHEN $7::boolean THEN COALESCE($8::timestamptz, now()) END,
+    SELECT $1, $2, $3, $4, $5, $6::boolean AND $7::boolean,
+           CASE WHEN $7::boolean OR NOT $6::boolean THEN COALESCE($8::timestamptz, now()) END,
            COALESCE($8::timestamptz, now()), $9::timestamptz
     WHERE NOT EXISTS (SELECT 1 FROM clash)
     ON CONFLICT ((lower(email))) DO UPDATE SET
@@ -112,7 +114,7 @@ WITH old AS (
         username = EXCLUDED.username,
         full_name = EXCLUDED.full_name,
         phone_number = EXCLUDED.phone_number,
-        is_active = EXCLUDED.is_active,
+        is_active = COALESCE(u.email_verified_at, EXCLUDED.email_verified_at) IS NOT NULL AND $6::boolean,
         email_verified_at = COALESCE(u.email_verified_at, EXCLUDED.email_verified_at),
         date_joined = COALESCE($8::timestamptz, u.date_joined),
         last_login = CASE WHEN u.email_verified_at IS NULL THEN EXCLUDED.last_login
@@ -121,7 +123,8 @@ WITH old AS (
                              THEN u.password_hash ELSE EXCLUDED.password_hash END,
         updated_at = now()
     WHERE (u.username, u.full_name, u.phone_number, u.is_active, u.date_joined)
-              IS DISTINCT FROM (EXCLUDED.username, EXCLUDED.full_name, EXCLUDED.phone_number, EXCLUDED.is_active,
+              IS DISTINCT FROM (EXCLUDED.username, EXCLUDED.full_name, EXCLUDED.phone_number,
+                                COALESCE(u.email_verified_at, EXCLUDED.email_verified_at) IS NOT NULL AND $6::boolean,
                                 COALESCE($8::timestamptz, u.date_joined))
        OR (u.email_verified_at IS NULL AND (EXCLUDED.email_verified_at IS NOT NULL OR u.email <> EXCLUDED.email
                                              OR u.last_login IS DISTINCT FROM EXCLUDED.last_login))
@@ -343,8 +346,8 @@ struct counts {
 // checked, and its user must reset the password.
 bool known_hasher(std::string_view h)
 {
-    for (std::string_view p : {"pbkdf2_sha256$", "pbkdf2_sha1$", "argon2$argon2", "bcrypt_sha256$", "bcrypt$",
-                               "scrypt$"}) {
+    for (std::string_view p :
+         {"pbkdf2_sha256$", "pbkdf2_sha1$", "argon2$argon2", "bcrypt_sha256$", "bcrypt$", "scrypt$"}) {
         if (h.starts_with(p)) return true;
     }
     return false;
@@ -378,8 +381,9 @@ public:
         if (u.username.empty()) return skip(n, raw_email, "no username");
         auto [first, fresh] = emails_.try_emplace(lower_ascii(u.email), u.username);
         if (!fresh) {
-            return skip(n, who, "duplicate e-mail: <" + raw_email + "> is the address of '" + first->second +
-                                    "' (an earlier row), not merged");
+            return skip(n, who,
+                        "duplicate e-mail: <" + raw_email + "> is the address of '" + first->second +
+                            "' (an earlier row), not merged");
         }
         if (!usernames_.insert(u.username).second) {
             return skip(n, who, "username clash: an earlier row has the same username");
@@ -592,8 +596,9 @@ private:
                 if (!with_kv(cfg_, [&events](store::kv::auth_kv* kv, core::deadline d) {
                         return async_end_cached_sessions(kv, events, d);
                     })) {
-                    std::fprintf(stderr, "warning: could not tell running servers about ended sessions; "
-                                         "their caches drop them within the cache lifetime\n");
+                    std::fprintf(stderr,
+                                 "warning: could not tell running servers about ended sessions; "
+                                 "their caches drop them within the cache lifetime\n");
                 }
             }
         }
@@ -614,7 +619,7 @@ private:
                                      u.full_name.c_str(),
                                      u.phone.c_str(),
                                      u.active ? "t" : "f",
-                                     (u.verified || !u.active) ? "t" : "f",
+                                     u.verified ? "t" : "f",
                                      u.joined ? u.joined->c_str() : nullptr,
                                      u.last_login ? u.last_login->c_str() : nullptr};
             result_ptr r(PQexecPrepared(target_.get(), "portcullis_import_user", 9, values, nullptr, nullptr, 0));
@@ -645,8 +650,8 @@ private:
                 if (field_of(3) == "t") {
                     std::string id(field_of(2));
                     const char* p[1] = {id.c_str()};
-                    result_ptr e(PQexecPrepared(target_.get(), "portcullis_import_end_sessions", 1, p, nullptr,
-                                                nullptr, 0));
+                    result_ptr e(
+                        PQexecPrepared(target_.get(), "portcullis_import_end_sessions", 1, p, nullptr, nullptr, 0));
                     check(e.get(), PGRES_COMMAND_OK, "target");
                     ++out.n.replaced_pending;
                     out.pending.push_back({id, u.email});
@@ -719,11 +724,12 @@ int run_import_django(const config& cfg, const std::vector<std::string>& args)
         std::printf("import-django%s: %zu created, %zu updated, %zu unchanged, %zu skipped (from %s)\n",
                     dry_run ? " --dry-run (nothing changed)" : "", n.created, n.updated, n.unchanged, n.skipped,
                     table.c_str());
-        std::printf("read %zu rows in %.1f s (%.0f rows/s); %zu must reset their password, %zu inactive "
-                    "(deactivated), %zu unverified (pending), %zu pending registrations replaced; %zu staff, "
-                    "%zu superusers (imported as ordinary users)\n",
-                    n.read, imp.seconds(), imp.seconds() > 0 ? static_cast<double>(n.read) / imp.seconds() : 0.0,
-                    n.must_reset, n.inactive, n.unverified, n.replaced_pending, n.staff, n.superusers);
+        std::printf(
+            "read %zu rows in %.1f s (%.0f rows/s); %zu must reset their password, %zu inactive "
+            "(deactivated), %zu unverified (pending), %zu pending registrations replaced; %zu staff, "
+            "%zu superusers (imported as ordinary users)\n",
+            n.read, imp.seconds(), imp.seconds() > 0 ? static_cast<double>(n.read) / imp.seconds() : 0.0, n.must_reset,
+            n.inactive, n.unverified, n.replaced_pending, n.staff, n.superusers);
         return 0;
     } catch (const usage_error& e) {
         std::fprintf(stderr, "portcullis import-django: %s\n", e.what());

@@ -22,9 +22,9 @@ constexpr std::uint32_t max_memory_kib = 2u * 1024 * 1024;  // 2 GiB
 constexpr std::uint32_t max_time_cost = 64;
 constexpr std::uint32_t max_lanes = 64;
 constexpr std::uint64_t max_pbkdf2_iterations = 10'000'000;
-constexpr int max_bcrypt_cost = 16;                          // 2^16 rounds, about 4 s
-constexpr std::uint64_t max_scrypt_memory = 256ull << 20;    // 128 * N * r bytes
-constexpr std::uint64_t max_scrypt_work = 1ull << 24;        // N * r * p
+constexpr int max_bcrypt_cost = 16;                        // 2^16 rounds, about 4 s
+constexpr std::uint64_t max_scrypt_memory = 256ull << 20;  // 128 * N * r bytes
+constexpr std::uint64_t max_scrypt_work = 1ull << 24;      // N * r * p
 
 struct phc_info {
     argon2_type type = Argon2_id;

@@ -124,7 +124,8 @@ TEST_CASE("password_hash: Django bcrypt_sha256, bcrypt and scrypt hashes")
     const char* bsha = "bcrypt_sha256$$2b$04$7lH5/N0OFFyP2dqQrixKBeMsiQaO3n8Ot1cbFZqUy0Xn/HHN2yuAu";
     const char* bc = "bcrypt$$2b$04$OBloK7JR1Cp7XmbGYpWg/.pfHF5iIJkHuBjXirwLl7wQEGpNgSHFG";
     const char* sc =
-        "scrypt$1024$djangoscryptsalt$8$1$pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==";
+        "scrypt$1024$djangoscryptsalt$8$1$"
+        "pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==";
     for (const char* stored : {bsha, bc, sc}) {
         CAPTURE(stored);
         auto r = h.verify(pw, stored);
@@ -155,10 +156,14 @@ TEST_CASE("password_hash: malformed or hostile stored values are refused")
              "bcrypt$$2x$04$OBloK7JR1Cp7XmbGYpWg/.pfHF5iIJkHuBjXirwLl7wQEGpNgSHFG",
              "bcrypt$$2b$04$OBloK7JR1Cp7XmbGYpWg/.pfHF5iIJkHuBjXirwLl7wQEGpNgSHF",
              // scrypt: N not a power of two, N * r memory of 16 GiB, missing fields.
-             "scrypt$1000$djangoscryptsalt$8$1$pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
-             "scrypt$16777216$djangoscryptsalt$8$1$pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
-             "scrypt$1024$djangoscryptsalt$8$pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
-             "scrypt$1024$$8$1$pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
+             "scrypt$1000$djangoscryptsalt$8$1$"
+             "pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
+             "scrypt$16777216$djangoscryptsalt$8$1$"
+             "pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
+             "scrypt$1024$djangoscryptsalt$8$"
+             "pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
+             "scrypt$1024$$8$1$pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A="
+             "=",
              "pbkdf2_sha256$0$saltsalt$48x5uCaVNWWLVkyLaRqhNAqjN+vMTFM9KOF0XuPOdR0=",
              "pbkdf2_sha256$01000$saltsalt$48x5uCaVNWWLVkyLaRqhNAqjN+vMTFM9KOF0XuPOdR0=",
              "pbkdf2_sha256$abc$saltsalt$48x5uCaVNWWLVkyLaRqhNAqjN+vMTFM9KOF0XuPOdR0=",

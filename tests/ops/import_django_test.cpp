@@ -11,7 +11,6 @@
 #include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
-
 using namespace portcullis::test;
 using nlohmann::json;
 
@@ -87,9 +86,9 @@ bool contains(const std::string& haystack, const std::string& needle)
 bool redis_key_exists(const std::string& key)
 {
     std::string log = make_temp_dir("redis") + "/out";
-    int st = run_command({"redis-cli", "-u", env_or("PORTCULLIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
-                          "EXISTS", key},
-                         {}, log, std::chrono::seconds(10));
+    int st =
+        run_command({"redis-cli", "-u", env_or("PORTCULLIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "EXISTS", key},
+                    {}, log, std::chrono::seconds(10));
     REQUIRE(st == 0);
     return read_file(log).find('1') != std::string::npos;
 }
@@ -227,15 +226,17 @@ TEST_CASE("import-django: a pending registration of a Django address is replaced
 
     // Someone registers the address on Portcullis before the import: a pending row with
     // their password, a verification code in Redis, and (say) a session.
-    REQUIRE(json_request(srv.port(), "POST", "/api/auth/register",
-                         json{{"email", "victim@example.com"}, {"username", "squatter"}, {"password", attacker_password}})
-                .status == 201);
+    REQUIRE(
+        json_request(srv.port(), "POST", "/api/auth/register",
+                     json{{"email", "victim@example.com"}, {"username", "squatter"}, {"password", attacker_password}})
+            .status == 201);
     (void)wait_for_mail(mail_dir, "victim@example.com", 1);
     const std::string otp_key = srv.redis_prefix() + "otp:verify_email:victim@example.com";
     REQUIRE(redis_key_exists(otp_key));
-    pg_exec(srv.database_url(), "INSERT INTO sessions (user_id, expires_at, user_agent)"
-                                " SELECT id, now() + interval '1 day', 'before-import'"
-                                " FROM users WHERE email = 'victim@example.com' RETURNING 1");
+    pg_exec(srv.database_url(),
+            "INSERT INTO sessions (user_id, expires_at, user_agent)"
+            " SELECT id, now() + interval '1 day', 'before-import'"
+            " FROM users WHERE email = 'victim@example.com' RETURNING 1");
 
     pg_exec(source, django_table_sql("auth_user"));
     pg_exec(source, insert_user("auth_user", "victim", "Victim@Example.com", "Val", "Victim", true,
@@ -260,12 +261,14 @@ TEST_CASE("import-django: a pending registration of a Django address is replaced
     if (login.status == 200) CHECK(json::parse(login.body)["user"]["username"] == "victim");
     // Its pending code is gone and its sessions are ended.
     CHECK_FALSE(redis_key_exists(otp_key));
-    CHECK(pg_exec(srv.database_url(), "SELECT count(*) FROM sessions"
-                                      " WHERE user_agent = 'before-import' AND revoked_at IS NOT NULL") == "1");
+    CHECK(pg_exec(srv.database_url(),
+                  "SELECT count(*) FROM sessions"
+                  " WHERE user_agent = 'before-import' AND revoked_at IS NOT NULL") == "1");
 
     // An inactive Django user is a deactivated account: no login, no re-registration.
-    CHECK(pg_exec(srv.database_url(), "SELECT concat_ws('|', is_active, email_verified_at IS NOT NULL) FROM users"
-                                      " WHERE username = 'banned'") == "f|t");
+    CHECK(pg_exec(srv.database_url(),
+                  "SELECT concat_ws('|', is_active, email_verified_at IS NOT NULL) FROM users"
+                  " WHERE username = 'banned'") == "f|t");
     CHECK(login_status(srv, "banned@example.com", "Banned-Users-Pass-55") == 401);
     CHECK(json_request(srv.port(), "POST", "/api/auth/register",
                        json{{"email", "banned@example.com"}, {"username", "banned2"}, {"password", attacker_password}})
@@ -274,8 +277,9 @@ TEST_CASE("import-django: a pending registration of a Django address is replaced
     // Addresses are stored normalized, as registration and login write them.
     CHECK(pg_exec(srv.database_url(), "SELECT email FROM users WHERE username = 'idn'") == "idn@xn--bcher-kva.example");
     CHECK(login_status(srv, "idn@bücher.example", "Idn-Users-Pass-56") == 200);
-    CHECK(json_request(srv.port(), "POST", "/api/auth/register",
-                       json{{"email", "idn@xn--bcher-kva.example"}, {"username", "idn2"}, {"password", attacker_password}})
+    CHECK(json_request(
+              srv.port(), "POST", "/api/auth/register",
+              json{{"email", "idn@xn--bcher-kva.example"}, {"username", "idn2"}, {"password", attacker_password}})
               .status == 409);
 
     drop_test_database(source_db);
@@ -317,15 +321,16 @@ TEST_CASE("import-django: a custom user model built by Django 3.2, every Django 
     CHECK(contains(run.output, "1 must reset their password, 1 inactive"));
     CHECK(contains(run.output, "1 unverified (pending)"));
     CHECK(contains(run.output, "1 staff, 1 superusers"));
-    CHECK(pg_exec(srv.database_url(), "SELECT concat_ws('|', username, full_name, phone_number) FROM users"
-                                      " WHERE email = 'argon2@django.example'") ==
-          "argon2@django.example|User argon2|+4930123456");
+    CHECK(pg_exec(srv.database_url(),
+                  "SELECT concat_ws('|', username, full_name, phone_number) FROM users"
+                  " WHERE email = 'argon2@django.example'") == "argon2@django.example|User argon2|+4930123456");
 
     // Each Django hasher's password works once and, re-hashed, again.
     for (const std::string name : {"pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt", "scrypt"}) {
         CAPTURE(name);
         const std::string email = name + "@django.example";
-        std::string before = pg_exec(srv.database_url(), "SELECT password_hash FROM users WHERE email = '" + email + "'");
+        std::string before =
+            pg_exec(srv.database_url(), "SELECT password_hash FROM users WHERE email = '" + email + "'");
         CHECK(before.rfind(name == "argon2" ? "argon2$argon2id$" : name + "$", 0) == 0);
         CHECK(login_status(srv, email, django_password(name) + "x") == 401);
         CHECK(login_status(srv, email, django_password(name)) == 200);
@@ -336,10 +341,20 @@ TEST_CASE("import-django: a custom user model built by Django 3.2, every Django 
 
     // Inactive: refused. Unverified in Django: pending here.
     CHECK(login_status(srv, "inactive@django.example", django_password("inactive")) == 401);
-    auto unverified = json_request(srv.port(), "POST", "/api/auth/login",
-                                   json{{"email", "unverified@django.example"}, {"password", django_password("unverified")}});
+    auto unverified =
+        json_request(srv.port(), "POST", "/api/auth/login",
+                     json{{"email", "unverified@django.example"}, {"password", django_password("unverified")}});
     CHECK(unverified.status == 403);
     CHECK(json::parse(unverified.body)["error"]["code"] == "email_not_verified");
+    // They verify the address here, and later imports keep them verified and active.
+    REQUIRE(
+        json_request(srv.port(), "POST", "/api/auth/resend-otp", json{{"email", "unverified@django.example"}}).status ==
+        202);
+    std::string verify_code = code_in(wait_for_mail(mail_dir, "unverified@django.example", 1));
+    CHECK(json_request(srv.port(), "POST", "/api/auth/verify-email",
+                       json{{"email", "unverified@django.example"}, {"otp", verify_code}})
+              .status == 200);
+    CHECK(login_status(srv, "unverified@django.example", django_password("unverified")) == 200);
 
     // The duplicate address was reported, not merged: the first row's password is the one.
     CHECK(login_status(srv, "mixed.case@django.example", django_password("mixed")) == 200);
@@ -371,6 +386,7 @@ TEST_CASE("import-django: a custom user model built by Django 3.2, every Django 
         CHECK(login_status(srv, name + "@django.example", django_password(name)) == 200);
     }
     CHECK(login_status(srv, "unusable@django.example", fresh) == 200);
+    CHECK(login_status(srv, "unverified@django.example", django_password("unverified")) == 200);
 
     drop_test_database(source_db);
 }
