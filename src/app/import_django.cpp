@@ -3,7 +3,6 @@
 #include "app/services.hpp"
 #include "auth/validation.hpp"
 #include "core/log.hpp"
-#include "core/spawn.hpp"
 #include "store/kv/auth_kv.hpp"
 #include "store/redis/connection.hpp"
 
@@ -12,7 +11,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include <algorithm>
 #include <array>
 #include <cctype>
 #include <chrono>
@@ -406,8 +404,10 @@ public:
             std::printf("must reset: '%s': no usable password in Django\n", who.c_str());
         } else if (!known_hasher(u.password)) {
             ++n.must_reset;
-            std::printf("must reset: '%s': password hasher '%s' is not supported\n", who.c_str(),
-                        u.password.substr(0, std::min<std::size_t>(u.password.find('$'), 20)).c_str());
+            // Name the hasher only: never print any part of a hash.
+            auto dollar = u.password.find('$');
+            std::string hasher = dollar != std::string::npos && dollar <= 20 ? u.password.substr(0, dollar) : "?";
+            std::printf("must reset: '%s': password hasher '%s' is not supported\n", who.c_str(), hasher.c_str());
         }
         if (!u.active) ++n.inactive;
         if (u.active && !u.verified) ++n.unverified;

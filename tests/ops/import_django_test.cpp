@@ -82,13 +82,13 @@ bool contains(const std::string& haystack, const std::string& needle)
     return haystack.find(needle) != std::string::npos;
 }
 
-// Whether `key` exists in the test Redis (redis-cli, Debian's redis-tools).
+// Whether `key` exists in the test Redis (Debian's redis-cli, from redis-tools).
 bool redis_key_exists(const std::string& key)
 {
     std::string log = make_temp_dir("redis") + "/out";
-    int st =
-        run_command({"redis-cli", "-u", env_or("PORTCULLIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "EXISTS", key},
-                    {}, log, std::chrono::seconds(10));
+    int st = run_command(
+        {"/usr/bin/redis-cli", "-u", env_or("PORTCULLIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "EXISTS", key},
+        {}, log, std::chrono::seconds(10));
     REQUIRE(st == 0);
     return read_file(log).find('1') != std::string::npos;
 }
