@@ -81,63 +81,76 @@ constexpr std::array<field_spec, field_count> fields{{
 constexpr const char* source_columns_sql =
     "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped";
 
-// One user, matched by lower(email). Only a verified row is authoritative about its
-// password: there an argon2id hash means the user has logged in to (or reset the
-// password on) Portcullis, so it stays. A pending row (email_verified_at NULL) belongs
-// to whoever registered the address; Django's data replaces all of it. An inactive
-// Django user arrives verified but inactive (a deactivated account, which can neither
-// log in nor re-register or re-verify itself); an active one that the model marks
-// unverified arrives pending, and once verified here stays verified (is_active then
-// follows Django). A username already used by another address makes no
-// change (`clash`). RETURNING gives no row when nothing changed, and `created` tells
-// an insert from an update; `foreign` marks a pending row whose password was not the
-// Django one, i.e. a registration made on Portcullis.
-// $1 email, $2 username, $3 password, $4 full name, $5 phone, $6 Django's is_active, $7 its verified,
-// $8 date joined (NULL: now, and an existing value is kept), $9 last login.
+// A batch of users, matched by lower(email); the nine parameters are arrays with one
+// element per user (duplicates by address or username were removed before). Only a
+// verified row is authoritative about its password: there an argon2id hash means the
+// user has logged in to (or reset the password on) Portcullis, so it stays. A pending
+// row (email_verified_at NULL) belongs to whoever registered the address; Django's data
+// replaces all of it. An inactive Django user arrives verified but inactive (a
+// deactivated account, which can neither log in nor re-register or re-verify itself);
+// an active one that the model marks unverified arrives pending, and once verified here
+// stays verified (is_active then follows Django). A user whose username another address
+// holds changes nothing (`clash`). One result row per input row, in input order: clash,
+// created (NULL when nothing changed), id, and `foreign_pending` for a replaced pending
+// row whose password was not the Django one, i.e. a registration made on Portcullis.
+// A missing date_joined is inserted as now() (the same for the whole statement) and
+// never overwrites a stored one.
+// Arrays: $1 email, $2 username, $3 password, $4 full name, $5 phone, $6 Django's
+// is_active, $7 its verified, $8 date joined, $9 last login.
 constexpr const char* upsert_sql = R"sql(
-WITH old AS (
-    SELECT id, email_verified_at IS NULL AND password_hash IS DISTINCT FROM $3 AS foreign_pending
-    FROM users WHERE lower(email) = lower($1)
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::boolean[],
+                         $8::timestamptz[], $9::timestamptz[])
+        WITH ORDINALITY AS i(email, username, password, full_name, phone, active, verified, joined, last_login, n)
+), old AS (
+    SELECT i.n, u.email_verified_at IS NULL AND u.password_hash IS DISTINCT FROM i.password AS foreign_pending
+    FROM input i JOIN users u ON lower(u.email) = lower(i.email)
 ), clash AS (
-    SELECT 1 FROM users WHERE username = $2 AND lower(email) <> lower($1)
+    SELECT i.n FROM input i
+    WHERE EXISTS (SELECT 1 FROM users u WHERE u.username = i.username AND lower(u.email) <> lower(i.email))
 ), up AS (
     INSERT INTO users AS u (email, username, password_hash, full_name, phone_number, is_active, email_verified_at,
                             date_joined, last_login)
-    SELECT $1, $2, $3, $4, $5, $6::boolean AND $7::boolean,
-           CASE WHEN $7::boolean OR NOT $6::boolean THEN COALESCE($8::timestamptz, now()) END,
-           COALESCE($8::timestamptz, now()), $9::timestamptz
-    WHERE NOT EXISTS (SELECT 1 FROM clash)
+    SELECT i.email, i.username, i.password, i.full_name, i.phone, i.active AND i.verified,
+           CASE WHEN i.verified OR NOT i.active THEN COALESCE(i.joined, now()) END, COALESCE(i.joined, now()),
+           i.last_login
+    FROM input i WHERE i.n NOT IN (SELECT n FROM clash) ORDER BY i.n
     ON CONFLICT ((lower(email))) DO UPDATE SET
         email = CASE WHEN u.email_verified_at IS NULL THEN EXCLUDED.email ELSE u.email END,
         username = EXCLUDED.username,
         full_name = EXCLUDED.full_name,
         phone_number = EXCLUDED.phone_number,
-        is_active = COALESCE(u.email_verified_at, EXCLUDED.email_verified_at) IS NOT NULL AND $6::boolean,
+        is_active = CASE WHEN EXCLUDED.email_verified_at IS NOT NULL THEN EXCLUDED.is_active
+                         ELSE u.email_verified_at IS NOT NULL END,
         email_verified_at = COALESCE(u.email_verified_at, EXCLUDED.email_verified_at),
-        date_joined = COALESCE($8::timestamptz, u.date_joined),
+        date_joined = CASE WHEN EXCLUDED.date_joined = now() THEN u.date_joined ELSE EXCLUDED.date_joined END,
         last_login = CASE WHEN u.email_verified_at IS NULL THEN EXCLUDED.last_login
                           ELSE GREATEST(u.last_login, EXCLUDED.last_login) END,
         password_hash = CASE WHEN u.email_verified_at IS NOT NULL AND u.password_hash LIKE '$argon2id$%'
                              THEN u.password_hash ELSE EXCLUDED.password_hash END,
         updated_at = now()
-    WHERE (u.username, u.full_name, u.phone_number, u.is_active, u.date_joined)
+    WHERE (u.username, u.full_name, u.phone_number, u.date_joined)
               IS DISTINCT FROM (EXCLUDED.username, EXCLUDED.full_name, EXCLUDED.phone_number,
-                                COALESCE(u.email_verified_at, EXCLUDED.email_verified_at) IS NOT NULL AND $6::boolean,
-                                COALESCE($8::timestamptz, u.date_joined))
+                                CASE WHEN EXCLUDED.date_joined = now() THEN u.date_joined
+                                     ELSE EXCLUDED.date_joined END)
+       OR u.is_active IS DISTINCT FROM (CASE WHEN EXCLUDED.email_verified_at IS NOT NULL THEN EXCLUDED.is_active
+                                             ELSE u.email_verified_at IS NOT NULL END)
        OR (u.email_verified_at IS NULL AND (EXCLUDED.email_verified_at IS NOT NULL OR u.email <> EXCLUDED.email
                                              OR u.last_login IS DISTINCT FROM EXCLUDED.last_login))
        OR (EXCLUDED.last_login IS NOT NULL AND (u.last_login IS NULL OR EXCLUDED.last_login > u.last_login))
        OR ((u.email_verified_at IS NULL OR u.password_hash NOT LIKE '$argon2id$%')
            AND u.password_hash <> EXCLUDED.password_hash)
-    RETURNING u.id, (u.xmax = 0) AS created
+    RETURNING u.id, lower(u.email) AS address, (u.xmax = 0) AS created
 )
-SELECT EXISTS (SELECT 1 FROM clash), (SELECT created FROM up), (SELECT id FROM up),
-       COALESCE((SELECT foreign_pending FROM old), false)
+SELECT c.n IS NOT NULL, up.created, up.id, COALESCE(o.foreign_pending, false)
+FROM input i LEFT JOIN clash c ON c.n = i.n LEFT JOIN up ON up.address = lower(i.email) LEFT JOIN old o ON o.n = i.n
+ORDER BY i.n
 )sql";
 
-// Sessions of a replaced pending registration end with it.
+// Sessions of replaced pending registrations end with them ($1: their ids).
 constexpr const char* end_sessions_sql =
-    "UPDATE sessions SET revoked_at = now(), revoke_reason = 'import' WHERE user_id = $1 AND revoked_at IS NULL";
+    "UPDATE sessions SET revoked_at = now(), revoke_reason = 'import'"
+    " WHERE user_id = ANY($1::bigint[]) AND revoked_at IS NULL";
 
 constexpr int batch_size = 1000;
 
@@ -494,7 +507,7 @@ public:
         cols_ = map_columns(columns, o_, o_.table);
         print_mapping();
 
-        result_ptr prepared(PQprepare(target_.get(), "portcullis_import_user", upsert_sql, 9, nullptr));
+        result_ptr prepared(PQprepare(target_.get(), "portcullis_import_users", upsert_sql, 9, nullptr));
         check(prepared.get(), PGRES_COMMAND_OK, "target");
         prepared.reset(PQprepare(target_.get(), "portcullis_import_end_sessions", end_sessions_sql, 1, nullptr));
         check(prepared.get(), PGRES_COMMAND_OK, "target");
@@ -606,63 +619,108 @@ private:
         n.add_target(out.n);
     }
 
+    // The whole batch in one statement; after a unique violation (a concurrent writer
+    // took a username) the caller runs it again one row at a time, each in a savepoint.
     batch_outcome run_batch(const std::vector<user_row>& batch, bool row_by_row)
     {
         batch_outcome out;
-        const char* verb_create = o_.dry_run ? "would create" : "created";
-        const char* verb_update = o_.dry_run ? "would update" : "updated";
-        for (const auto& u : batch) {
-            if (row_by_row) exec(target_.get(), "SAVEPOINT portcullis_row", "target");
-            const char* values[9] = {u.email.c_str(),
-                                     u.username.c_str(),
-                                     u.password.c_str(),
-                                     u.full_name.c_str(),
-                                     u.phone.c_str(),
-                                     u.active ? "t" : "f",
-                                     u.verified ? "t" : "f",
-                                     u.joined ? u.joined->c_str() : nullptr,
-                                     u.last_login ? u.last_login->c_str() : nullptr};
-            result_ptr r(PQexecPrepared(target_.get(), "portcullis_import_user", 9, values, nullptr, nullptr, 0));
-            if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
-                const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-                bool unique = state != nullptr && std::string_view(state) == "23505";
-                if (unique && !row_by_row) throw batch_conflict("unique violation");
-                if (unique) {
-                    exec(target_.get(), "ROLLBACK TO SAVEPOINT portcullis_row", "target");
-                    out.lines.push_back("skipped '" + u.username + "': username clash with another Portcullis account");
-                    ++out.n.skipped;
-                    continue;
-                }
-                throw import_error("target: " + std::string(PQresultErrorMessage(r.get())));
-            }
-            auto field_of = [&r](int c) { return std::string_view(PQgetvalue(r.get(), 0, c)); };
-            if (field_of(0) == "t") {
-                out.lines.push_back("skipped '" + u.username + "': username clash with another Portcullis account");
-                ++out.n.skipped;
-            } else if (PQgetisnull(r.get(), 0, 1)) {
-                ++out.n.unchanged;
-            } else if (field_of(1) == "t") {
-                ++out.n.created;
-                if (o_.dry_run) out.lines.push_back(std::string(verb_create) + " '" + u.username + "'");
-            } else {
-                ++out.n.updated;
-                if (o_.dry_run) out.lines.push_back(std::string(verb_update) + " '" + u.username + "'");
-                if (field_of(3) == "t") {
-                    std::string id(field_of(2));
-                    const char* p[1] = {id.c_str()};
-                    result_ptr e(
-                        PQexecPrepared(target_.get(), "portcullis_import_end_sessions", 1, p, nullptr, nullptr, 0));
-                    check(e.get(), PGRES_COMMAND_OK, "target");
-                    ++out.n.replaced_pending;
-                    out.pending.push_back({id, u.email});
-                    out.lines.push_back(std::string(o_.dry_run ? "would replace" : "replaced") +
-                                        " a pending registration of '" + u.username +
-                                        "' made on Portcullis: its code dropped, its sessions ended");
-                }
-            }
-            if (row_by_row) exec(target_.get(), "RELEASE SAVEPOINT portcullis_row", "target");
+        if (!row_by_row) {
+            upsert(batch.begin(), batch.end(), false, out);
+        } else {
+            for (auto it = batch.begin(); it != batch.end(); ++it) upsert(it, it + 1, true, out);
+        }
+        if (!out.pending.empty()) {
+            std::string ids = "{";
+            for (const auto& p : out.pending) ids += (ids.size() > 1 ? "," : "") + p.user_id;
+            ids += "}";
+            const char* param[1] = {ids.c_str()};
+            result_ptr e(
+                PQexecPrepared(target_.get(), "portcullis_import_end_sessions", 1, param, nullptr, nullptr, 0));
+            check(e.get(), PGRES_COMMAND_OK, "target");
         }
         return out;
+    }
+
+    using row_iter = std::vector<user_row>::const_iterator;
+
+    void upsert(row_iter first, row_iter last, bool savepoint, batch_outcome& out)
+    {
+        if (first == last) return;
+        std::array<std::string, 9> arrays;
+        for (auto& a : arrays) a = "{";
+        for (auto it = first; it != last; ++it) {
+            const bool more = it != first;
+            append_element(arrays[0], it->email, more);
+            append_element(arrays[1], it->username, more);
+            append_element(arrays[2], it->password, more);
+            append_element(arrays[3], it->full_name, more);
+            append_element(arrays[4], it->phone, more);
+            append_element(arrays[5], it->active ? "t" : "f", more);
+            append_element(arrays[6], it->verified ? "t" : "f", more);
+            append_element(arrays[7], it->joined, more);
+            append_element(arrays[8], it->last_login, more);
+        }
+        std::array<const char*, 9> values{};
+        for (std::size_t i = 0; i < arrays.size(); ++i) {
+            arrays[i] += '}';
+            values[i] = arrays[i].c_str();
+        }
+        if (savepoint) exec(target_.get(), "SAVEPOINT portcullis_row", "target");
+        result_ptr r(PQexecPrepared(target_.get(), "portcullis_import_users", 9, values.data(), nullptr, nullptr, 0));
+        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+            const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+            bool unique = state != nullptr && std::string_view(state) == "23505";
+            if (unique && !savepoint) throw batch_conflict("unique violation");
+            if (!unique) throw import_error("target: " + std::string(PQresultErrorMessage(r.get())));
+            exec(target_.get(), "ROLLBACK TO SAVEPOINT portcullis_row", "target");
+            out.lines.push_back("skipped '" + first->username + "': username clash with another Portcullis account");
+            ++out.n.skipped;
+            return;
+        }
+        if (savepoint) exec(target_.get(), "RELEASE SAVEPOINT portcullis_row", "target");
+        if (PQntuples(r.get()) != static_cast<int>(last - first)) throw import_error("target: unexpected answer");
+        int row = 0;
+        for (auto it = first; it != last; ++it, ++row) classify(*it, r.get(), row, out);
+    }
+
+    void classify(const user_row& u, PGresult* r, int row, batch_outcome& out) const
+    {
+        auto field_of = [r, row](int c) { return std::string_view(PQgetvalue(r, row, c)); };
+        if (field_of(0) == "t") {
+            out.lines.push_back("skipped '" + u.username + "': username clash with another Portcullis account");
+            ++out.n.skipped;
+        } else if (PQgetisnull(r, row, 1)) {
+            ++out.n.unchanged;
+        } else if (field_of(1) == "t") {
+            ++out.n.created;
+            if (o_.dry_run) out.lines.push_back("would create '" + u.username + "'");
+        } else {
+            ++out.n.updated;
+            if (o_.dry_run) out.lines.push_back("would update '" + u.username + "'");
+            if (field_of(3) == "t") {
+                ++out.n.replaced_pending;
+                out.pending.push_back({std::string(field_of(2)), u.email});
+                out.lines.push_back(std::string(o_.dry_run ? "would replace" : "replaced") +
+                                    " a pending registration of '" + u.username +
+                                    "' made on Portcullis: its code dropped, its sessions ended");
+            }
+        }
+    }
+
+    // One element of a PostgreSQL array literal: quoted, with " and \ escaped; NULL for none.
+    static void append_element(std::string& array, const std::optional<std::string>& v, bool comma)
+    {
+        if (comma) array += ',';
+        if (!v) {
+            array += "NULL";
+            return;
+        }
+        array += '"';
+        for (char c : *v) {
+            if (c == '"' || c == '\\') array += '\\';
+            array += c;
+        }
+        array += '"';
     }
 
     void progress(std::size_t done) const
