@@ -419,7 +419,7 @@ public:
             ++n.must_reset;
             // Name the hasher only: never print any part of a hash.
             auto dollar = u.password.find('$');
-            std::string hasher = dollar != std::string::npos && dollar <= 20 ? u.password.substr(0, dollar) : "?";
+            std::string hasher = dollar <= 20 ? u.password.substr(0, dollar) : "?";
             std::printf("must reset: '%s': password hasher '%s' is not supported\n", who.c_str(), hasher.c_str());
         }
         if (!u.active) ++n.inactive;
