@@ -353,6 +353,16 @@ struct counts {
     }
 };
 
+// One line of the report on stdout; on a terminal, the progress line on stderr is
+// cleared first so the two do not run into each other.
+void say(const std::string& line)
+{
+    const bool terminal = isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
+    if (terminal) std::fputs("\r\033[K", stderr);
+    std::printf("%s\n", line.c_str());
+    if (terminal) std::fflush(stdout);
+}
+
 // The hashers Portcullis verifies (auth/password_hash.cpp); anything else cannot be
 // checked, and its user must reset the password.
 bool known_hasher(std::string_view h)
@@ -414,13 +424,13 @@ public:
         if (u.password.empty()) u.password = "!";
         if (u.password.starts_with('!')) {
             ++n.must_reset;
-            std::printf("must reset: '%s': no usable password in Django\n", who.c_str());
+            say("must reset: '" + who + "': no usable password in Django");
         } else if (!known_hasher(u.password)) {
             ++n.must_reset;
             // Name the hasher only: never print any part of a hash.
             auto dollar = u.password.find('$');
             std::string hasher = dollar <= 20 ? u.password.substr(0, dollar) : "?";
-            std::printf("must reset: '%s': password hasher '%s' is not supported\n", who.c_str(), hasher.c_str());
+            say("must reset: '" + who + "': password hasher '" + hasher + "' is not supported");
         }
         if (!u.active) ++n.inactive;
         if (u.active && !u.verified) ++n.unverified;
@@ -432,7 +442,7 @@ public:
 private:
     static std::optional<user_row> skip(counts& n, const std::string& who, const std::string& why)
     {
-        std::printf("skipped '%s': %s\n", who.c_str(), why.c_str());
+        say("skipped '" + who + "': " + why);
         ++n.skipped;
         return std::nullopt;
     }
@@ -615,7 +625,7 @@ private:
                 }
             }
         }
-        for (const auto& l : out.lines) std::printf("%s\n", l.c_str());
+        for (const auto& l : out.lines) say(l);
         n.add_target(out.n);
     }
 
