@@ -65,13 +65,16 @@ ensure_packages() {
 
 BUILD_PACKAGES=(g++:g++ meson:meson ninja-build:ninja pkg-config:pkg-config libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev
-  libc-ares-dev libidn2-dev)
+  libc-ares-dev libidn2-dev libcrypt-dev)
 SERVER_PACKAGES=(postgresql redis-server:redis-server)
 # The OpenAPI validator needs node and its package manager. Debian's packages of
 # them are asked for only when no node is on the PATH: beside another Node.js
 # (NodeSource's bundles the package manager and conflicts with Debian's), never.
+# Django itself (with its bcrypt and argon2 hashers and PostgreSQL driver) builds the
+# source database of the import-django test.
 TEST_PACKAGES=(python3-aiosmtpd openssl:openssl curl:curl clang-format:clang-format clang-tidy:clang-tidy
-  prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq)
+  prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq python3-django python3-bcrypt python3-argon2
+  python3-psycopg2)
 if command -v node >/dev/null 2>&1; then
   TEST_PACKAGES+=(:npm)
 else

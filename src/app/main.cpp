@@ -29,7 +29,7 @@ Usage:
   portcullis queue retry ID|--all
                                 re-enqueue dead jobs
   portcullis queue show ID      one job's state, attempts and last error
-  portcullis import-django --database-url URL [--table auth_user]
+  portcullis import-django --database-url URL [--table auth_user] [--map field=column]... [--dry-run]
                                 copy users from a Django database
   portcullis bench-hash [--seconds N]
                                 password hashes per second with the configured parameters

@@ -4,9 +4,12 @@
 #include "core/random.hpp"
 
 #include <argon2.h>
+#include <crypt.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <charconv>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -19,6 +22,9 @@ constexpr std::uint32_t max_memory_kib = 2u * 1024 * 1024;  // 2 GiB
 constexpr std::uint32_t max_time_cost = 64;
 constexpr std::uint32_t max_lanes = 64;
 constexpr std::uint64_t max_pbkdf2_iterations = 10'000'000;
+constexpr int max_bcrypt_cost = 16;                        // 2^16 rounds, about 4 s
+constexpr std::uint64_t max_scrypt_memory = 256ull << 20;  // 128 * N * r bytes
+constexpr std::uint64_t max_scrypt_work = 1ull << 24;      // N * r * p
 
 struct phc_info {
     argon2_type type = Argon2_id;
@@ -115,6 +121,71 @@ bool verify_django_pbkdf2(std::string_view password, std::string_view stored, co
     return constant_time_equal(derived, expected);
 }
 
+// "$2b$12$" + 53 characters, as bcrypt.hashpw writes it ($2a$ and $2y$ too).
+bool bcrypt_setting_acceptable(std::string_view setting)
+{
+    if (setting.size() != 60 || setting[0] != '$' || setting[1] != '2' || setting[3] != '$' || setting[6] != '$') {
+        return false;
+    }
+    if (setting[2] != 'a' && setting[2] != 'b' && setting[2] != 'y') return false;
+    const char d0 = setting[4], d1 = setting[5];
+    if (d0 < '0' || d0 > '9' || d1 < '0' || d1 > '9') return false;
+    const int cost = (d0 - '0') * 10 + (d1 - '0');
+    return cost >= 4 && cost <= max_bcrypt_cost;
+}
+
+// bcrypt through libxcrypt's crypt_rn: the stored string is also the setting.
+bool verify_bcrypt(std::string_view password, std::string_view setting)
+{
+    if (!bcrypt_setting_acceptable(setting)) return false;
+    // crypt() reads a C string: a NUL would silently cut the password short.
+    if (password.find('\0') != std::string_view::npos) return false;
+    const std::string phrase(password);
+    const std::string stored(setting);
+    auto data = std::make_unique<crypt_data>();
+    const char* out = crypt_rn(phrase.c_str(), stored.c_str(), data.get(), sizeof(crypt_data));
+    if (out == nullptr || out[0] == '*') return false;
+    return constant_time_equal(out, stored);
+}
+
+// Django's BCryptSHA256PasswordHasher: bcrypt of the hex SHA-256 of the password, so
+// long passwords are not cut at bcrypt's 72 bytes.
+bool verify_django_bcrypt_sha256(std::string_view password, std::string_view setting)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(password.data()), password.size(), digest);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string hexed;
+    hexed.reserve(2 * sizeof digest);
+    for (unsigned char b : digest) {
+        hexed += hex[b >> 4];
+        hexed += hex[b & 0xf];
+    }
+    return verify_bcrypt(hexed, setting);
+}
+
+// Django's ScryptPasswordHasher (4.0+): "scrypt$<N>$<salt>$<r>$<p>$<base64 of the key>".
+bool verify_django_scrypt(std::string_view password, std::string_view stored)
+{
+    auto parts = split(stored, '$');
+    if (parts.size() != 6 || parts[2].empty()) return false;
+    std::uint64_t n = 0, r = 0, p = 0;
+    if (!parse_uint(parts[1], n) || !parse_uint(parts[3], r) || !parse_uint(parts[4], p)) return false;
+    if (n < 2 || (n & (n - 1)) != 0 || r == 0 || p == 0 || r > 1024 || p > 1024) return false;
+    if (128 * n * r > max_scrypt_memory || n * r * p > max_scrypt_work) return false;
+    std::string expected;
+    if (!base64_decode(parts[5], expected) || expected.size() < 16 || expected.size() > 128) return false;
+    std::string derived(expected.size(), '\0');
+    // OpenSSL's own bound: the V array (128 * r * (N + 2)) and B (128 * r * p) bytes.
+    const std::uint64_t maxmem = 128 * r * (n + 2) + 128 * r * p + (1u << 20);
+    if (EVP_PBE_scrypt(password.data(), password.size(), reinterpret_cast<const unsigned char*>(parts[2].data()),
+                       parts[2].size(), n, r, p, maxmem, reinterpret_cast<unsigned char*>(derived.data()),
+                       derived.size()) != 1) {
+        return false;
+    }
+    return constant_time_equal(derived, expected);
+}
+
 }  // namespace
 
 password_hasher::password_hasher(argon2_params params) : params_(params)
@@ -174,6 +245,15 @@ verify_result password_hasher::verify(std::string_view password, std::string_vie
         r.needs_rehash = r.ok;
     } else if (stored.starts_with("pbkdf2_sha1$")) {
         r.ok = verify_django_pbkdf2(password, stored, EVP_sha1());
+        r.needs_rehash = r.ok;
+    } else if (stored.starts_with("bcrypt_sha256$")) {
+        r.ok = verify_django_bcrypt_sha256(password, stored.substr(14));
+        r.needs_rehash = r.ok;
+    } else if (stored.starts_with("bcrypt$")) {
+        r.ok = verify_bcrypt(password, stored.substr(7));
+        r.needs_rehash = r.ok;
+    } else if (stored.starts_with("scrypt$")) {
+        r.ok = verify_django_scrypt(password, stored);
         r.needs_rehash = r.ok;
     }
     return r;

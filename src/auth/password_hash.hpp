@@ -1,6 +1,7 @@
 #pragma once
 // Password hashing: argon2id (libargon2) in PHC string format for new hashes, and
-// verification of imported Django hashes (pbkdf2_sha256, pbkdf2_sha1, argon2).
+// verification of imported Django hashes (pbkdf2_sha256, pbkdf2_sha1, argon2,
+// bcrypt_sha256, bcrypt, scrypt).
 // These calls are CPU-bound (tens of ms at the defaults): run them on hash_pool,
 // never on an I/O thread.
 
@@ -38,8 +39,10 @@ public:
     core::result<std::string> hash(std::string_view password) const;
 
     // Checks `password` against `stored`: our PHC argon2id/argon2i strings, Django's
-    // "pbkdf2_sha256$iter$salt$b64", "pbkdf2_sha1$…" and "argon2$argon2id$…" /
-    // "argon2$argon2i$…". Unknown or malformed formats and absurd costs give {false, false}.
+    // "pbkdf2_sha256$iter$salt$b64", "pbkdf2_sha1$…", "argon2$argon2id$…" /
+    // "argon2$argon2i$…", "bcrypt_sha256$$2b$…", "bcrypt$$2b$…" and
+    // "scrypt$N$salt$r$p$b64". Every match of a Django hash needs a rehash. Unusable
+    // ("!…"), unknown or malformed values and absurd costs give {false, false}.
     // Comparisons are constant-time.
     verify_result verify(std::string_view password, std::string_view stored) const;
 

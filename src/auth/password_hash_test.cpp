@@ -111,6 +111,35 @@ TEST_CASE("password_hash: Django argon2 hashes")
     CHECK(h.verify("correct horse", std::string_view(i).substr(6)).needs_rehash);
 }
 
+TEST_CASE("password_hash: Django bcrypt_sha256, bcrypt and scrypt hashes")
+{
+    // The two bcrypt values were made by Django 3.2's own hashers (Debian python3-django,
+    // python3-bcrypt) with rounds = 4: BCryptSHA256PasswordHasher().encode(pw,
+    // bcrypt.gensalt(4)) and BCryptPasswordHasher likewise. The scrypt value is Django
+    // 4's format, made with the standard library as its ScryptPasswordHasher does:
+    //   hashlib.scrypt(pw.encode(), salt=b'djangoscryptsalt', n=1024, r=8, p=1, dklen=64)
+    //   → "scrypt$1024$djangoscryptsalt$8$1$" + base64 of the key.
+    password_hasher h(small);
+    const std::string pw = "correct horse battery staple";
+    const char* bsha = "bcrypt_sha256$$2b$04$7lH5/N0OFFyP2dqQrixKBeMsiQaO3n8Ot1cbFZqUy0Xn/HHN2yuAu";
+    const char* bc = "bcrypt$$2b$04$OBloK7JR1Cp7XmbGYpWg/.pfHF5iIJkHuBjXirwLl7wQEGpNgSHFG";
+    const char* sc =
+        "scrypt$1024$djangoscryptsalt$8$1$"
+        "pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==";
+    for (const char* stored : {bsha, bc, sc}) {
+        CAPTURE(stored);
+        auto r = h.verify(pw, stored);
+        CHECK(r.ok);
+        CHECK(r.needs_rehash);
+        CHECK_FALSE(h.verify(pw + "!", stored).ok);
+        CHECK_FALSE(h.verify("", stored).ok);
+    }
+    // bcrypt reads a C string: a NUL must not make a prefix of the password enough.
+    CHECK_FALSE(h.verify(pw + std::string(1, '\0') + "tail", bc).ok);
+    // bcrypt_sha256 and bcrypt are not interchangeable.
+    CHECK_FALSE(h.verify(pw, std::string("bcrypt$") + (bsha + 14)).ok);
+}
+
 TEST_CASE("password_hash: malformed or hostile stored values are refused")
 {
     password_hasher h(small);
@@ -120,6 +149,21 @@ TEST_CASE("password_hash: malformed or hostile stored values are refused")
              "!",  // Django's unusable password marker
              "md5$salt$abc",
              "bcrypt_sha256$$2b$12$abc",
+             "!0EGJ2mq8Yyxa1ChRcydXFSn0vn0uRMlm5c6WkuzH",  // Django's make_password(None)
+             // Cost 31 (a thread for days) and a malformed cost.
+             "bcrypt$$2b$31$OBloK7JR1Cp7XmbGYpWg/.pfHF5iIJkHuBjXirwLl7wQEGpNgSHFG",
+             "bcrypt$$2b$4x$OBloK7JR1Cp7XmbGYpWg/.pfHF5iIJkHuBjXirwLl7wQEGpNgSHFG",
+             "bcrypt$$2x$04$OBloK7JR1Cp7XmbGYpWg/.pfHF5iIJkHuBjXirwLl7wQEGpNgSHFG",
+             "bcrypt$$2b$04$OBloK7JR1Cp7XmbGYpWg/.pfHF5iIJkHuBjXirwLl7wQEGpNgSHF",
+             // scrypt: N not a power of two, N * r memory of 16 GiB, missing fields.
+             "scrypt$1000$djangoscryptsalt$8$1$"
+             "pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
+             "scrypt$16777216$djangoscryptsalt$8$1$"
+             "pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
+             "scrypt$1024$djangoscryptsalt$8$"
+             "pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A==",
+             "scrypt$1024$$8$1$pWjMwPIkv9e4PSBRjJB509thAF2AL6xqhVTA7q3RcUgRHD3wu1AMhxXipesufFXEziN0CziTmKBnmo38BDNY1A="
+             "=",
              "pbkdf2_sha256$0$saltsalt$48x5uCaVNWWLVkyLaRqhNAqjN+vMTFM9KOF0XuPOdR0=",
              "pbkdf2_sha256$01000$saltsalt$48x5uCaVNWWLVkyLaRqhNAqjN+vMTFM9KOF0XuPOdR0=",
              "pbkdf2_sha256$abc$saltsalt$48x5uCaVNWWLVkyLaRqhNAqjN+vMTFM9KOF0XuPOdR0=",

@@ -97,6 +97,15 @@ async_result<void> auth_kv::async_put_otp(std::string_view purpose, std::string_
     co_return core::result<void>{};
 }
 
+async_result<void> auth_kv::async_drop_otp(std::string_view purpose, std::string_view email, core::deadline d)
+{
+    auto r = co_await conn_.async_exec(
+        command("DEL", prefix_ + "otp:" + std::string(purpose) + ":" + std::string(email)), d);
+    if (!r) co_return r.error();
+    if (r->is_error()) co_return make_error_code(core::errc::redis_unavailable);
+    co_return core::result<void>{};
+}
+
 async_result<otp_check> auth_kv::async_check_otp(std::string_view purpose, std::string_view email,
                                                  std::string_view digest, int max_attempts, int max_failures_per_hour,
                                                  core::deadline d)

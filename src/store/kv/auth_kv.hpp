@@ -62,6 +62,10 @@ public:
     async_result<void> async_put_otp(std::string_view purpose, std::string_view email, std::string_view digest,
                                      std::chrono::seconds ttl, core::deadline d);
 
+    // Deletes the code for (purpose, email), if any (an address whose pending
+    // registration was replaced).
+    async_result<void> async_drop_otp(std::string_view purpose, std::string_view email, core::deadline d);
+
     // Check-and-count in one script: parallel guesses can never exceed `max_attempts`,
     // and a code is accepted at most once. Wrong codes also count towards
     // `max_failures_per_hour` for the address, across resends.
