@@ -195,14 +195,14 @@ if "me_during_slowloris" in rows and "me_alone" in rows:
     p99 = num(rows["me_during_slowloris"].get("p99_ms"))
     ok = r >= 80 and p99 < 20
     results_met["slowloris"] = ok
-    target(f"issue 20: `me` during {int(num(facts.get('slowloris_connections'))):,} slowloris connections vs "
+    target(f"8. `me` during {int(num(facts.get('slowloris_connections'))):,} slowloris connections vs "
            "`me` alone, p99", rps("me_during_slowloris"), rps("me_alone"), "≥ 80%, p99 < 20 ms", ok)
 if facts.get("idle_fds_after"):
     errors = int(num(facts.get("idle_accept_errors")))
     before, after = int(num(facts.get("idle_fds_before"))), int(num(facts.get("idle_fds_after")))
     ok = errors == 0 and after <= before
     results_met["idle_soak"] = ok
-    target(f"issue 20: {int(idle_n):,} idle connections + `me` for {facts.get('idle_seconds', '?')} s: accept errors; "
+    target(f"9. {int(idle_n):,} idle connections + `me` for {facts.get('idle_seconds', '?')} s: accept errors; "
            "server fds after vs before", after, before, "no accept error, fds back to the baseline", ok,
            value_fmt=f"{errors} errors, {after} fds", ref_fmt=f"{before} fds")
 if "nginx_healthz" in rows and "healthz" in rows:

@@ -47,7 +47,8 @@ std::optional<ip::address> parse_node(std::string_view s) noexcept
         std::string_view rest = s.substr(close + 1);
         if (!rest.empty() && (rest.front() != ':' || !all_digits(rest.substr(1)))) return std::nullopt;
         s = s.substr(1, close - 1);
-    } else if (auto colon = s.find(':'); colon != std::string_view::npos && s.find(':', colon + 1) == std::string_view::npos) {
+    } else if (auto colon = s.find(':');
+               colon != std::string_view::npos && s.find(':', colon + 1) == std::string_view::npos) {
         // One colon: IPv4 with a port.
         if (!all_digits(s.substr(colon + 1))) return std::nullopt;
         s = s.substr(0, colon);

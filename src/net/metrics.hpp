@@ -49,7 +49,7 @@ struct route_totals {
 struct request_totals {
     std::vector<route_totals> routes;  // in the order the routes were registered, "-" last
     std::int64_t open_connections = 0;
-    std::uint64_t connections_total = 0;  // accepted since start
+    std::uint64_t connections_total = 0;                     // accepted since start
     std::array<std::uint64_t, close_reason_count> closed{};  // closed by the server, by close_reason
 };
 

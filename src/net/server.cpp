@@ -67,9 +67,9 @@ struct connection_entry {
     bool counted = false;       // holds a place in the per-address counts
     bool lingering = false;     // draining the client's bytes before the close
     address_counts::key key{};
-    clock_type::time_point since{};                                  // entered `where`
+    clock_type::time_point since{};                                   // entered `where`
     clock_type::time_point deadline = clock_type::time_point::max();  // active only
-    std::uint64_t bytes = 0;                                         // read since `since`
+    std::uint64_t bytes = 0;                                          // read since `since`
     connection_entry* prev = nullptr;
     connection_entry* next = nullptr;
 };
@@ -116,7 +116,7 @@ public:
     auto async_read_some(const MutableBuffers& buffers, Token&& token)
     {
         return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(initiation{this}, token,
-                                                                                          buffers);
+                                                                                         buffers);
     }
 
 private:
@@ -138,8 +138,8 @@ private:
         {
             auto ex = asio::get_associated_executor(handler, self->sock_.get_executor());
             self->sock_.async_read_some(
-                buffers, asio::bind_executor(ex, counted<std::decay_t<Handler>>{std::forward<Handler>(handler),
-                                                                                &self->bytes_}));
+                buffers,
+                asio::bind_executor(ex, counted<std::decay_t<Handler>>{std::forward<Handler>(handler), &self->bytes_}));
         }
     };
 
@@ -317,8 +317,9 @@ struct listener::impl {
     asio::steady_timer backoff_timer;  // the accept loop waits here after a failed accept
     asio::steady_timer sweep_timer;    // fires every second: deadlines, rates, Date header, log flush
     std::array<entry_list, phase_count> lists;
-    std::size_t linked = 0;  // entries in the lists
-    std::size_t doomed = 0;  // of which closed by the server, their sessions ending
+    std::size_t linked = 0;    // entries in the lists
+    std::size_t doomed = 0;    // of which closed by the server, their sessions ending
+    std::size_t starting = 0;  // sessions spawned that have not linked their entry yet
     bool stopping = false;
     std::string date_header;
     std::string request_id_prefix;
@@ -351,7 +352,7 @@ struct listener::impl {
         date_header.assign(buf, n);
     }
 
-    std::size_t live() const noexcept { return linked - doomed; }
+    std::size_t live() const noexcept { return linked - doomed + starting; }
 
     void link(connection_entry& e) noexcept
     {
@@ -359,6 +360,7 @@ struct listener::impl {
         e.since = clock_type::now();
         lists[static_cast<std::size_t>(e.where)].push_back(e);
         ++linked;
+        if (starting > 0) --starting;
         open.fetch_add(1, std::memory_order_relaxed);
         if (observer != nullptr) observer->on_connection(1);
     }
@@ -522,6 +524,7 @@ struct listener::impl {
         try {
             asio::co_spawn(ioc, async_session(this, std::move(sock), peer, proxy, key, counted),
                            core::log_escape{"http_session"});
+            ++starting;
         } catch (const std::exception& e) {
             // The session never ran (its frame or its spawn could not be allocated).
             if (counted) counts.remove(key);
@@ -590,8 +593,8 @@ struct listener::impl {
         entry.counted = counted;
         registration reg(self, entry);
         connection c{self, sock, entry, peer.to_string(), via_proxy};
-        // Bounded: past the header limit plus one chunk line the read fails (M2-style floods of
-        // chunk extensions or trailer bytes cannot grow it).
+        // Bounded: past the header limit plus one chunk line a read fails, so an endless chunk
+        // extension or trailer cannot grow it.
         beast::flat_buffer buffer(self->settings.header_limit + chunk_line_limit);
         bool first = true;
         for (;;) {
@@ -617,8 +620,7 @@ struct listener::impl {
 
     // Reads one request's header and body. nullopt when it was read whole; otherwise the
     // protocol error to answer, or `closed` set when the client went away (or was cut).
-    static asio::awaitable<std::optional<protocol_error>> async_read_request(connection& c,
-                                                                             beast::flat_buffer& buffer,
+    static asio::awaitable<std::optional<protocol_error>> async_read_request(connection& c, beast::flat_buffer& buffer,
                                                                              request_parser& parser, exchange& x,
                                                                              bool& closed)
     {
@@ -814,7 +816,7 @@ struct listener::impl {
         // one gathered write: Beast's fields container would allocate a node per header.
         std::string head = format_head(self->date_header, res, x.request_id, keep, version);
         const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body)};
-        self->enter(c.entry, phase::active);
+        if (c.entry.where != phase::active) self->enter(c.entry, phase::active);
         c.entry.deadline = clock_type::now() + self->settings.write_timeout;
         auto [ec, n] = co_await asio::async_write(c.sock, buffers, use_tuple);
         (void)n;

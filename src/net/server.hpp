@@ -25,10 +25,10 @@ namespace portcullis::net {
 struct server_settings {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8000;
-    std::size_t max_connections = 10000;     // over all threads; past it the least useful connection is shed
+    std::size_t max_connections = 10000;       // over all threads; past it the least useful connection is shed
     std::size_t max_connections_per_ip = 256;  // per client address (trusted proxies exempt); 0: no cap
-    std::size_t header_limit = 16 * 1024;    // 431 past it
-    std::size_t body_limit = 1024 * 1024;    // 413 past it
+    std::size_t header_limit = 16 * 1024;      // 431 past it
+    std::size_t body_limit = 1024 * 1024;      // 413 past it
     std::chrono::milliseconds first_byte_timeout{2'000};  // a new connection's first byte
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds body_timeout{30'000};

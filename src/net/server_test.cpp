@@ -1,13 +1,13 @@
 #include "net/server.hpp"
 
+#include <doctest/doctest.h>
+#include <sys/socket.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <doctest/doctest.h>
-#include <sys/socket.h>
 
 #include <thread>
 

@@ -87,8 +87,8 @@ TEST_CASE("1,000 silent connections with MAX_CONNECTIONS=300: a new client is an
 
 TEST_CASE("at the cap the oldest idle keep-alive connection is shed for a new client")
 {
-    server_fixture srv({{"MAX_CONNECTIONS", "4"}, {"IO_THREADS", "1"}, {"MAX_CONNECTIONS_PER_IP", "0"},
-                        {"IDLE_TIMEOUT", "300"}});
+    server_fixture srv(
+        {{"MAX_CONNECTIONS", "4"}, {"IO_THREADS", "1"}, {"MAX_CONNECTIONS_PER_IP", "0"}, {"IDLE_TIMEOUT", "300"}});
     held keep;
     for (int i = 0; i < 4; ++i) {
         keep.push_back(std::make_unique<http_connection>(srv.port()));
@@ -151,8 +151,8 @@ TEST_CASE("a connection that sends nothing is closed after FIRST_BYTE_TIMEOUT, n
 TEST_CASE("near MAX_CONNECTIONS idle and header deadlines shrink")
 {
     // 19 of 20: above 90%, so the 5-minute idle timeout becomes about a second.
-    server_fixture srv({{"MAX_CONNECTIONS", "20"}, {"IO_THREADS", "1"}, {"MAX_CONNECTIONS_PER_IP", "0"},
-                        {"IDLE_TIMEOUT", "300"}});
+    server_fixture srv(
+        {{"MAX_CONNECTIONS", "20"}, {"IO_THREADS", "1"}, {"MAX_CONNECTIONS_PER_IP", "0"}, {"IDLE_TIMEOUT", "300"}});
     held keep;
     for (int i = 0; i < 19; ++i) {
         keep.push_back(std::make_unique<http_connection>(srv.port(), seconds(30), "127.0.0.2"));
