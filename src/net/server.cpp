@@ -23,6 +23,7 @@
 #include <boost/range/iterator_range.hpp>
 
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -146,6 +147,19 @@ private:
     tcp::socket& sock_;
     std::uint64_t& bytes_;
 };
+
+// Whether the unparsed bytes of a chunked body are the trailer: a complete last-chunk line
+// ("0", maybe with extensions) then fields. Beast reports the last chunk only once the
+// whole trailer has arrived, so a full buffer is told apart here.
+bool in_trailer(const beast::flat_buffer& buffer) noexcept
+{
+    std::string_view v(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (v.starts_with("\r\n")) v.remove_prefix(2);  // the end of the previous chunk's data
+    std::size_t zeros = 0;
+    while (zeros < v.size() && v[zeros] == '0') ++zeros;
+    if (zeros == 0 || (zeros < v.size() && std::isxdigit(static_cast<unsigned char>(v[zeros])) != 0)) return false;
+    return v.find("\r\n", zeros) != std::string_view::npos;
+}
 
 address_counts::key key_of(const asio::ip::address& a) noexcept
 {
@@ -627,13 +641,10 @@ struct listener::impl {
         const server_settings& s = c.self->settings;
         parser.header_limit(static_cast<std::uint32_t>(s.header_limit));
         parser.body_limit(s.body_limit);
-        // Refuse chunk sizes beyond the body limit and long chunk extensions up front; the
-        // last chunk (size 0) starts the trailer.
-        bool in_trailer = false;
+        // Refuse chunk sizes beyond the body limit and long chunk extensions up front.
         std::size_t body_limit = s.body_limit;
-        auto chunk_check = [body_limit, &in_trailer](std::uint64_t size, std::string_view extensions,
-                                                     boost::system::error_code& ec) {
-            if (size == 0) in_trailer = true;
+        auto chunk_check = [body_limit](std::uint64_t size, std::string_view extensions,
+                                        boost::system::error_code& ec) {
             if (size > body_limit)
                 ec = http::error::body_limit;
             else if (extensions.size() > 256)
@@ -686,7 +697,7 @@ struct listener::impl {
         if (bec) {
             if (bec == http::error::body_limit) co_return protocol_error::body_too_large;
             if (bec == http::error::buffer_overflow)
-                co_return in_trailer ? protocol_error::trailer_too_large : protocol_error::chunk_too_long;
+                co_return in_trailer(buffer) ? protocol_error::trailer_too_large : protocol_error::chunk_too_long;
             if (c.entry.doomed || bec == asio::error::operation_aborted || bec == asio::error::eof ||
                 bec == http::error::end_of_stream || bec == http::error::partial_message ||
                 bec == asio::error::connection_reset) {

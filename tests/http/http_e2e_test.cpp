@@ -154,6 +154,14 @@ TEST_CASE("an endless chunk line or trailer is refused once the read buffer is f
         CHECK(c.closed_by_peer(std::chrono::seconds(5)));
     }
     {
+        // The last chunk's line never ends: still a chunk line.
+        http_connection c(srv.port());
+        c.send(head + "2\r\n{}\r\n0;" + flood);
+        auto r = c.read_response();
+        CHECK(r.status == 400);
+        CHECK(c.closed_by_peer(std::chrono::seconds(5)));
+    }
+    {
         // A trailer field that never ends.
         http_connection c(srv.port());
         c.send(head + "2\r\n{}\r\n0\r\nX-Trailer: " + flood);
