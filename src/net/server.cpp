@@ -47,7 +47,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // must fit in it (Beast 1.81 applies no limit of its own to either).
 constexpr std::size_t chunk_line_limit = 4 * 1024;
 // Time a client gets before MIN_INGRESS_RATE applies to a header or a body.
-constexpr auto ingress_grace = std::chrono::seconds(1);
+constexpr auto ingress_grace = std::chrono::seconds(3);
 // What a connection may still send after an error answer before it is closed.
 constexpr std::size_t linger_bytes = 256 * 1024;
 constexpr auto linger_time = std::chrono::seconds(1);
@@ -895,9 +895,14 @@ void listener::stop()
     impl_->acceptor.close(ignored);
     impl_->backoff_timer.cancel();
     // Connections with no request under way close now; the others after their response.
+    // One whose request has arrived but not been read yet is under way: closing it with
+    // unread bytes would reset it.
     for (phase p : {phase::fresh, phase::idle}) {
-        auto& list = impl_->lists[static_cast<std::size_t>(p)];
-        while (list.head != nullptr) impl_->cut(*list.head, std::nullopt);
+        for (connection_entry* e = impl_->lists[static_cast<std::size_t>(p)].head; e != nullptr;) {
+            connection_entry* next = e->next;
+            if (e->socket->available(ignored) == 0 || ignored) impl_->cut(*e, std::nullopt);
+            e = next;
+        }
     }
 }
 

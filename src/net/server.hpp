@@ -35,7 +35,7 @@ struct server_settings {
     std::chrono::milliseconds idle_timeout{75'000};
     std::chrono::milliseconds write_timeout{30'000};
     std::chrono::milliseconds request_timeout{30'000};  // deadline handed to handlers
-    // Header and body bytes per second below which a client is cut (after a second's grace); 0: off.
+    // Header and body bytes per second below which a client is cut (after a 3-second grace); 0: off.
     std::size_t min_ingress_rate = 256;
     std::vector<address_block> trusted_proxies;  // peers whose forwarding header is believed
     forwarding_header proxy_header = forwarding_header::x_forwarded_for;
