@@ -22,6 +22,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--connections", type=int, default=10000)
     ap.add_argument("--ready-file", required=True)
+    ap.add_argument("--sources", type=int, default=1,
+                    help="spread the connections over source addresses 127.0.2.1 … 127.0.2.N (under the per-address cap)")
     args = ap.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -37,7 +39,8 @@ def main():
     for i in range(args.connections):
         for attempt in range(50):
             try:
-                s = socket.create_connection((args.host, args.port), timeout=10)
+                source = (f"127.0.2.{i % args.sources + 1}", 0) if args.sources > 1 else None
+                s = socket.create_connection((args.host, args.port), timeout=10, source_address=source)
                 break
             except OSError:
                 time.sleep(0.05 * (attempt + 1))

@@ -83,6 +83,7 @@ LABELS = {
     "login_flood": "login flood at 2× the ceiling (256 connections, paced)",
     "me_during_flood": "`me` during the login flood",
     "me_with_idle": "`me` with 10,000 idle keep-alive connections open",
+    "me_during_slowloris": "`me` during 2,000 slowloris connections",
 }
 
 lines = []
@@ -189,6 +190,21 @@ if idle_n and "me_with_idle" in rows:
     ok = r >= 90
     results_met["idle_me"] = ok
     target("5. `me` with the idle connections open vs `me` alone", rps("me_with_idle"), base, "≥ 90%", ok)
+if "me_during_slowloris" in rows and "me_alone" in rows:
+    r = pct(rps("me_during_slowloris"), rps("me_alone"))
+    p99 = num(rows["me_during_slowloris"].get("p99_ms"))
+    ok = r >= 80 and p99 < 20
+    results_met["slowloris"] = ok
+    target(f"8. `me` during {int(num(facts.get('slowloris_connections'))):,} slowloris connections vs "
+           "`me` alone, p99", rps("me_during_slowloris"), rps("me_alone"), "≥ 80%, p99 < 20 ms", ok)
+if facts.get("idle_fds_after"):
+    errors = int(num(facts.get("idle_accept_errors")))
+    before, after = int(num(facts.get("idle_fds_before"))), int(num(facts.get("idle_fds_after")))
+    ok = errors == 0 and after <= before
+    results_met["idle_soak"] = ok
+    target(f"9. {int(idle_n):,} idle connections + `me` for {facts.get('idle_seconds', '?')} s: accept errors; "
+           "server fds after vs before", after, before, "no accept error, fds back to the baseline", ok,
+           value_fmt=f"{errors} errors, {after} fds", ref_fmt=f"{before} fds")
 if "nginx_healthz" in rows and "healthz" in rows:
     r = pct(rps("healthz"), rps("nginx_healthz"))
     ok = r >= 80
@@ -253,6 +269,10 @@ if idle_n:
     w(f"- {int(idle_n):,} idle keep-alive connections: RSS {before / 1024:.1f} → {after / 1024:.1f} MiB, "
       f"{(after - before) * 1024 / idle_n:,.0f} bytes per connection; "
       f"{num(facts.get('idle_rss_after_me_kib')) / 1024:.1f} MiB after the `me` run on top of them.")
+if facts.get("slowloris_rss_peak_kib"):
+    w(f"- During the slowloris run ({facts.get('slowloris_stats', '')}; {facts.get('slowloris_cut_by_rate', '?')} "
+      f"cut for `MIN_INGRESS_RATE`): RSS {num(facts.get('slowloris_rss_before_kib')) / 1024:.1f} MiB before, "
+      f"peak {num(facts.get('slowloris_rss_peak_kib')) / 1024:.1f} MiB (`{facts.get('slowloris_cmd', '')}`).")
 if facts.get("rss_during_flood_kib"):
     w(f"- During the login flood: RSS {num(facts.get('rss_before_flood_kib')) / 1024:.1f} → "
       f"{num(facts.get('rss_during_flood_kib')) / 1024:.1f} MiB (the hash queue is bounded; excess logins get 503).")

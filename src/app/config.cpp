@@ -257,10 +257,30 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     r.number<unsigned>("IO_THREADS", c.io_threads, 1, 256);
     r.seconds("SHUTDOWN_TIMEOUT", c.shutdown_timeout, 0, 3600);
     r.number<std::size_t>("MAX_CONNECTIONS", c.http.max_connections, 1, 1'000'000);
+    r.number<std::size_t>("MAX_CONNECTIONS_PER_IP", c.http.max_connections_per_ip, 0, 1'000'000);
+    r.seconds("FIRST_BYTE_TIMEOUT", c.http.first_byte_timeout, 1, 3600);
     r.seconds("HEADER_TIMEOUT", c.http.header_timeout, 1, 3600);
     r.seconds("IDLE_TIMEOUT", c.http.idle_timeout, 1, 86400);
     r.seconds("REQUEST_TIMEOUT", c.http.request_timeout, 1, 3600);
+    r.number<std::size_t>("MIN_INGRESS_RATE", c.http.min_ingress_rate, 0, 1'000'000'000);
     r.boolean("ACCESS_LOG", c.http.access_log);
+    if (auto proxies = r.raw("TRUSTED_PROXIES")) {
+        std::string_view rest = *proxies;
+        while (!rest.empty()) {
+            auto comma = rest.find(',');
+            std::string_view item = trim(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            if (item.empty()) continue;
+            if (auto block = net::parse_address_block(item))
+                c.http.trusted_proxies.push_back(*block);
+            else
+                r.fail("TRUSTED_PROXIES", "'" + std::string(item) + "' is not an address or CIDR block");
+        }
+    }
+    std::string proxy_header = "x-forwarded-for";
+    r.one_of("TRUSTED_PROXY_HEADER", proxy_header, {"x-forwarded-for", "forwarded"});
+    c.http.proxy_header =
+        proxy_header == "forwarded" ? net::forwarding_header::forwarded : net::forwarding_header::x_forwarded_for;
 
     r.str("DATABASE_URL", c.database_url);
     if (c.database_url.rfind("postgresql://", 0) != 0 && c.database_url.rfind("postgres://", 0) != 0) {

@@ -304,6 +304,13 @@ std::string render_metrics(const metrics_snapshot& s)
     }
     e.one("portcullis_http_open_connections", "gauge", "Client connections open now.", s.requests.open_connections);
     e.one("portcullis_http_connections_total", "counter", "Client connections accepted.", s.requests.connections_total);
+    e.family("portcullis_http_connections_closed_total", "counter",
+             "Client connections the server closed on its own, by reason: shed at MAX_CONNECTIONS, refused, "
+             "timed out, or below MIN_INGRESS_RATE.");
+    for (std::size_t i = 0; i < net::close_reason_count; ++i) {
+        e.sample("portcullis_http_connections_closed_total",
+                 {{"reason", net::close_reason_name(static_cast<net::close_reason>(i))}}, s.requests.closed[i]);
+    }
 
     e.one("portcullis_hash_pool_threads", "gauge", "Password hashing threads.", std::uint64_t{s.hash.threads});
     e.one("portcullis_hash_pool_queue_length", "gauge", "Password hashing jobs queued or running.",

@@ -145,6 +145,8 @@ int run_serve(const config& cfg, const serve_options& opts)
 
     ops_context ops;
     ops.shared = shared.get();
+    // Open connections per client address over every I/O thread (MAX_CONNECTIONS_PER_IP).
+    net::address_counts per_address;
     std::vector<std::unique_ptr<io_thread>> threads;
     threads.reserve(cfg.io_threads);
     std::uint16_t port = cfg.http.port;
@@ -156,7 +158,8 @@ int run_serve(const config& cfg, const serve_options& opts)
         for (const auto& [method, path] : t->routes.routes()) keys.push_back({method, path});
         t->metrics = std::make_unique<net::request_metrics>(keys);
         ops.threads.push_back({&t->ioc, t->services.get(), t->metrics.get()});
-        t->listener = std::make_unique<net::listener>(t->ioc, cfg.http, t->routes, cfg.io_threads, t->metrics.get());
+        t->listener = std::make_unique<net::listener>(t->ioc, cfg.http, t->routes, cfg.io_threads, t->metrics.get(),
+                                                      &per_address);
         try {
             // The first bind resolves port 0; the others share the port it got.
             port = t->listener->bind(port);

@@ -101,6 +101,27 @@ response error_response(unsigned status, std::string_view code, std::string_view
     return r;
 }
 
+response protocol_error_response(protocol_error e)
+{
+    switch (e) {
+    case protocol_error::header_too_large:
+        return error_response(431, "request_header_fields_too_large", "Request header fields are too large.");
+    case protocol_error::trailer_too_large:
+        return error_response(431, "request_header_fields_too_large", "Trailer fields are too large.");
+    case protocol_error::body_too_large:
+        return error_response(413, "payload_too_large", "The request body is too large.");
+    case protocol_error::chunk_too_long:
+        return error_response(400, "bad_request", "A chunk header is too long.");
+    case protocol_error::ambiguous_framing:
+        return error_response(400, "bad_request", "Ambiguous message framing.");
+    case protocol_error::trailer_refused:
+        return error_response(400, "bad_request", "Trailer fields are not accepted.");
+    case protocol_error::malformed:
+        break;
+    }
+    return error_response(400, "bad_request", "The request is malformed.");
+}
+
 response error_response(const boost::system::error_code& ec, const error_details& details, unsigned retry_after)
 {
     error_info info = describe(ec);

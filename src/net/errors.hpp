@@ -29,6 +29,19 @@ using error_details = std::vector<std::pair<std::string, std::string>>;
 response error_response(const boost::system::error_code& ec, const error_details& details = {},
                         unsigned retry_after = 0);
 
+// Why a request could not be read; each maps to one response, after which the connection closes.
+enum class protocol_error {
+    header_too_large,   // 431
+    trailer_too_large,  // 431
+    body_too_large,     // 413
+    chunk_too_long,     // 400: a chunk line past the limit
+    malformed,          // 400
+    ambiguous_framing,  // 400
+    trailer_refused,    // 400
+};
+
+response protocol_error_response(protocol_error e);
+
 // The same shape for statuses with no error_code of their own (404 route, 405, 413, 415, 431).
 response error_response(unsigned status, std::string_view code, std::string_view message,
                         const error_details& details = {});

@@ -66,8 +66,14 @@ void request_metrics::on_connection(int delta)
     if (delta > 0) bump(accepted_, static_cast<std::uint64_t>(delta));
 }
 
+void request_metrics::on_close(close_reason why)
+{
+    bump(closed_[static_cast<std::size_t>(why)], std::uint64_t{1});
+}
+
 void request_metrics::add_to(request_totals& out) const
 {
+    for (std::size_t i = 0; i < close_reason_count; ++i) out.closed[i] += closed_[i].load(std::memory_order_relaxed);
     out.open_connections += open_.load(std::memory_order_relaxed);
     out.connections_total += accepted_.load(std::memory_order_relaxed);
     for (const auto& slot : slots_) {

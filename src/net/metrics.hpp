@@ -49,7 +49,8 @@ struct route_totals {
 struct request_totals {
     std::vector<route_totals> routes;  // in the order the routes were registered, "-" last
     std::int64_t open_connections = 0;
-    std::uint64_t connections_total = 0;  // accepted since start
+    std::uint64_t connections_total = 0;                     // accepted since start
+    std::array<std::uint64_t, close_reason_count> closed{};  // closed by the server, by close_reason
 };
 
 class request_metrics final : public request_observer {
@@ -66,6 +67,7 @@ public:
     void on_request(std::string_view method, std::string_view route, unsigned status,
                     std::chrono::nanoseconds duration) override;
     void on_connection(int delta) override;
+    void on_close(close_reason why) override;
 
     // Adds this thread's counts into `out` (any thread: a relaxed snapshot, each value
     // exact, the set of values not one instant).
@@ -91,6 +93,7 @@ private:
     route_slot* unmatched_ = nullptr;
     std::atomic<std::int64_t> open_{0};
     counter accepted_{0};
+    std::array<counter, close_reason_count> closed_{};
 };
 
 }  // namespace portcullis::net

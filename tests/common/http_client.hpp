@@ -23,8 +23,11 @@ struct http_response {
 
 class http_connection {
 public:
-    // Connects to 127.0.0.1:port. Throws std::runtime_error on failure.
-    explicit http_connection(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // Connects to 127.0.0.1:port, from `source` (another loopback address such as
+    // 127.0.0.2, so that a test can play several clients) when it is not empty.
+    // Throws std::runtime_error on failure.
+    explicit http_connection(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                             const std::string& source = {});
     ~http_connection();
     http_connection(const http_connection&) = delete;
     http_connection& operator=(const http_connection&) = delete;
