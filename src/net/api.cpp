@@ -66,6 +66,14 @@ bool has_nul(std::string_view s)
     return s.find('\0') != std::string_view::npos;
 }
 
+// Characters of UTF-8 text (continuation bytes do not count).
+std::size_t char_count(std::string_view s)
+{
+    std::size_t n = 0;
+    for (char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+    return n;
+}
+
 // Reads typed fields out of a JSON body, collecting per-field problems.
 class fields {
 public:
@@ -104,11 +112,16 @@ public:
             details_.emplace_back(std::string(name), "Must be a string.");
             return std::nullopt;
         }
-        if (has_nul(it->value().as_string())) {
+        const auto& s = it->value().as_string();
+        if (s.size() > 4096) {
+            details_.emplace_back(std::string(name), "Ensure this field has no more than 4096 characters.");
+            return std::nullopt;
+        }
+        if (has_nul(s)) {
             details_.emplace_back(std::string(name), null_characters);
             return std::nullopt;
         }
-        return std::string(it->value().as_string());
+        return std::string(s);
     }
 
     bool boolean(std::string_view name)
@@ -278,6 +291,13 @@ boost::asio::awaitable<response> async_login(ctx c, request& req)
     if ((!email || email->empty()) && (!username || username->empty())) {
         f.details().emplace_back("email", "Provide an e-mail address or a username.");
     }
+    // No account has a longer identifier; refused before it costs any I/O.
+    if (email && char_count(*email) > 254) {
+        f.details().emplace_back("email", "Ensure this field has no more than 254 characters.");
+    }
+    if (username && char_count(*username) > 150) {
+        f.details().emplace_back("username", "Ensure this field has no more than 150 characters.");
+    }
     if (!f.ok()) co_return f.error();
     in.identifier = email && !email->empty() ? *email : *username;
     in.ip = std::string(req.peer_ip);
@@ -433,7 +453,7 @@ boost::asio::awaitable<response> async_password_change(ctx c, request& req)
     std::string confirm = f.str("confirm_password", true);
     if (!f.ok()) co_return f.error();
     auto r = co_await c.svc->async_change_password(*p, std::move(old_pw), std::move(new_pw), std::move(confirm),
-                                                   req.deadline);
+                                                   std::string(req.peer_ip), req.deadline);
     if (!r) co_return failure_response(r.error());
     co_return message_response(200, "Password changed; every other session has ended.");
 }
@@ -573,7 +593,7 @@ boost::asio::awaitable<response> async_delete_me_for(ctx c, request& req, const 
     fields f(*body);
     std::string password = f.str("password", true);
     if (!f.ok()) co_return f.error();
-    auto r = co_await c.svc->async_delete_me(p, std::move(password), req.deadline);
+    auto r = co_await c.svc->async_delete_me(p, std::move(password), std::string(req.peer_ip), req.deadline);
     if (!r) co_return failure_response(r.error());
     response res;
     res.status = 204;
