@@ -247,12 +247,12 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     } else if (!c.development) {
         if (c.secret_key.size() < 32) {
             r.fail("SECRET_KEY", "must be at least 32 characters");
-        } else if (c.secret_key == documented_example_key ||
-                   c.secret_key.find_first_of("<> ") != std::string::npos) {
+        } else if (c.secret_key == documented_example_key || c.secret_key.find_first_of("<> ") != std::string::npos) {
             r.fail("SECRET_KEY", "is an example or a placeholder: generate one with `openssl rand -hex 32`");
         } else if (distinct_bytes(c.secret_key) < 8) {
-            r.fail("SECRET_KEY", "is too regular (fewer than 8 distinct characters): generate one with "
-                                 "`openssl rand -hex 32`");
+            r.fail("SECRET_KEY",
+                   "is too regular (fewer than 8 distinct characters): generate one with "
+                   "`openssl rand -hex 32`");
         }
     }
 
@@ -302,8 +302,9 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     r.boolean("EMAIL_ALLOW_PLAINTEXT_AUTH", c.email_allow_plaintext_auth);
     if (c.email_backend == "smtp" && !c.email_host_user.empty() && !c.email_use_tls && !c.email_use_ssl &&
         !c.email_allow_plaintext_auth) {
-        r.fail("EMAIL_HOST_USER", "would be sent without TLS: set EMAIL_USE_TLS or EMAIL_USE_SSL (or "
-                                  "EMAIL_ALLOW_PLAINTEXT_AUTH=true for a trusted relay)");
+        r.fail("EMAIL_HOST_USER",
+               "would be sent without TLS: set EMAIL_USE_TLS or EMAIL_USE_SSL (or "
+               "EMAIL_ALLOW_PLAINTEXT_AUTH=true for a trusted relay)");
     }
     r.str("DEFAULT_FROM_EMAIL", c.default_from_email);
     r.str("EMAIL_FILE_PATH", c.email_file_path);
@@ -377,6 +378,9 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
         if (!core::log::parse_level(trim(*lvl), c.log_level)) r.fail("LOG_LEVEL", "must be debug, info, warn or error");
     }
     r.boolean("COOKIE_SECURE", c.cookie_secure);
+    r.boolean("COOKIE_NAME_PREFIX", c.cookie_name_prefix);
+    // Browsers accept __Host- and __Secure- cookies only with the Secure attribute.
+    if (c.cookie_name_prefix && !c.cookie_secure) r.fail("COOKIE_NAME_PREFIX", "needs COOKIE_SECURE=true");
 
     if (!r.errors().empty()) throw config_error(r.errors());
     return c;

@@ -86,14 +86,14 @@ struct config {
     std::vector<cidr> rate_limit_exempt;
     unsigned login_fail_limit = 5;  // per account+IP per window
     std::chrono::seconds login_fail_window{15 * 60};
-    unsigned login_ip_limit = 100;    // per IP per minute
-    unsigned register_ip_limit = 20;  // register/resend/forgot per IP per hour
-    unsigned address_limit = 5;       // mails per address per hour
-    unsigned login_account_limit = 100;          // consecutive failures per account, any IP
-    unsigned login_account_free_failures = 10;   // before the account's back-off starts
+    unsigned login_ip_limit = 100;              // per IP per minute
+    unsigned register_ip_limit = 20;            // register/resend/forgot per IP per hour
+    unsigned address_limit = 5;                 // mails per address per hour
+    unsigned login_account_limit = 100;         // consecutive failures per account, any IP
+    unsigned login_account_free_failures = 10;  // before the account's back-off starts
     std::chrono::seconds login_account_max_delay{15 * 60};
-    unsigned password_check_limit = 30;          // password checks per account per minute
-    unsigned otp_ip_limit = 30;                  // failed code checks per IP per hour
+    unsigned password_check_limit = 30;  // password checks per account per minute
+    unsigned otp_ip_limit = 30;          // failed code checks per IP per hour
     unsigned max_sessions_per_user = 100;
 
     std::string argon2_memory_kib_text;  // raw, validated by auth
@@ -102,7 +102,8 @@ struct config {
     unsigned argon2_parallelism = 1;
 
     core::log::level log_level = core::log::level::info;
-    bool cookie_secure = true;  // COOKIE_SECURE (only for local http testing)
+    bool cookie_secure = true;        // COOKIE_SECURE (only for local http testing)
+    bool cookie_name_prefix = false;  // COOKIE_NAME_PREFIX: __Host- / __Secure- cookie names
 };
 
 // Thrown by load_config with every problem found, one per line, each naming its variable.

@@ -310,9 +310,9 @@ private:
             pending_total += r->pending_users;
             if (r->refresh_tokens < 1000 && r->sessions < 1000 && r->pending_users < 1000) break;
         }
-        core::log::info("purged_expired", {{"refresh_tokens", tokens_total},
-                                           {"sessions", sessions_total},
-                                           {"pending_users", pending_total}});
+        core::log::info(
+            "purged_expired",
+            {{"refresh_tokens", tokens_total}, {"sessions", sessions_total}, {"pending_users", pending_total}});
         co_return core::result<void>{};
     }
 
@@ -456,6 +456,7 @@ public:
     {
         shared.register_cache(ioc, cache_);
         api_.cookie_secure = cfg.cookie_secure;
+        api_.cookie_prefix = cfg.cookie_name_prefix;
     }
 
     void start() override

@@ -120,8 +120,9 @@ bool verify_django_pbkdf2(std::string_view password, std::string_view stored, co
 password_hasher::password_hasher(argon2_params params) : params_(params)
 {
     if (params_.parallelism < 1 || params_.parallelism > max_lanes || params_.iterations < 1 ||
-        params_.iterations > max_time_cost || params_.memory_kib < 8 * params_.parallelism || params_.memory_kib > max_memory_kib ||
-        params_.salt_length < 8 || params_.hash_length < 16 || params_.hash_length > 64) {
+        params_.iterations > max_time_cost || params_.memory_kib < 8 * params_.parallelism ||
+        params_.memory_kib > max_memory_kib || params_.salt_length < 8 || params_.hash_length < 16 ||
+        params_.hash_length > 64) {
         throw std::invalid_argument("argon2 parameters out of range");
     }
     std::string secret(32, '\0');

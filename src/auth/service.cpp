@@ -379,8 +379,8 @@ std::vector<store::kv::limit> service::request_limits(std::string_view kind, con
 {
     std::vector<store::kv::limit> limits;
     if (!exempt(ip)) {
-        limits.push_back(
-            {"rl:" + std::string(kind) + ":ip:" + limit_network(ip), settings_.request_ip_limit, std::chrono::hours(1)});
+        limits.push_back({"rl:" + std::string(kind) + ":ip:" + limit_network(ip), settings_.request_ip_limit,
+                          std::chrono::hours(1)});
     }
     if (!email.empty()) {
         limits.push_back({"rl:" + std::string(kind) + ":addr:" + key_id(canonical(email)), settings_.address_limit,

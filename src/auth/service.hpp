@@ -64,15 +64,15 @@ struct auth_settings {
 
     int login_fail_limit = 5;  // per account + IP (IPv6: /64)
     std::chrono::seconds login_fail_window{15 * 60};
-    int login_ip_limit = 100;           // failures per IP per minute
-    int login_account_limit = 100;      // consecutive failures per account from any IP
-    int login_account_free = 10;        // failures before the account's back-off starts
+    int login_ip_limit = 100;       // failures per IP per minute
+    int login_account_limit = 100;  // consecutive failures per account from any IP
+    int login_account_free = 10;    // failures before the account's back-off starts
     std::chrono::seconds login_account_max_wait{15 * 60};
-    int password_check_limit = 30;      // password checks per account per minute, successes included
-    int otp_ip_limit = 30;              // failed code checks per IP per hour
-    int max_sessions_per_user = 100;    // live sessions; the oldest end first
-    int request_ip_limit = 20;  // register/resend/forgot per IP per hour
-    int address_limit = 5;      // those per address per hour
+    int password_check_limit = 30;    // password checks per account per minute, successes included
+    int otp_ip_limit = 30;            // failed code checks per IP per hour
+    int max_sessions_per_user = 100;  // live sessions; the oldest end first
+    int request_ip_limit = 20;        // register/resend/forgot per IP per hour
+    int address_limit = 5;            // those per address per hour
 
     // Peers that skip the per-IP limits (RATE_LIMIT_EXEMPT).
     std::function<bool(std::string_view ip)> ip_exempt;
@@ -238,8 +238,8 @@ private:
     // Checks `otp` for (purpose, email) bound to `binding` (see async_send_code), counting
     // failures for the address and for the client's network.
     async_outcome<std::string> async_check_code(std::string_view purpose, const std::string& email,
-                                                const std::string& otp, std::string_view binding,
-                                                const std::string& ip, core::deadline d);
+                                                const std::string& otp, std::string_view binding, const std::string& ip,
+                                                core::deadline d);
     // The limits around a password check of `account` ("u<id>" or "i<digest>") from `ip`.
     store::kv::password_guard password_guard_for(std::string account, const std::string& ip) const;
     // Ends the sessions a login closed to stay within max_sessions_per_user.

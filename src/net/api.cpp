@@ -178,13 +178,23 @@ std::string_view bearer_of(const request& req)
     return {};
 }
 
-auth::credentials credentials_of(const request& req)
+struct cookie_names {
+    std::string_view access, refresh, csrf;
+};
+
+cookie_names names_of(const api_options& opts)
+{
+    if (opts.cookie_prefix) return {"__Host-access", "__Secure-refresh", "__Host-csrf_token"};
+    return {"access", "refresh", "csrf_token"};
+}
+
+auth::credentials credentials_of(const request& req, const api_options& opts)
 {
     auth::credentials c;
     c.bearer = bearer_of(req);
-    c.access_cookie = req.cookie("access");
+    c.access_cookie = req.cookie(names_of(opts).access);
     c.csrf_header = req.header("x-csrf-token");
-    c.csrf_cookie = req.cookie("csrf_token");
+    c.csrf_cookie = req.cookie(names_of(opts).csrf);
     c.unsafe_method = req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS";
     return c;
 }
@@ -201,23 +211,29 @@ std::string cookie(std::string_view name, std::string_view value, std::string_vi
 
 void set_session_cookies(response& r, const auth::token_pair& t, const api_options& opts, std::int64_t refresh_age)
 {
-    r.add_header("Set-Cookie", cookie("access", t.access, "/", t.expires_in.count(), true, opts.cookie_secure));
-    r.add_header("Set-Cookie", cookie("refresh", t.refresh, "/api/auth", refresh_age, true, opts.cookie_secure));
-    r.add_header("Set-Cookie", cookie("csrf_token", t.csrf, "/", refresh_age, false, opts.cookie_secure));
+    auto n = names_of(opts);
+    r.add_header("Set-Cookie", cookie(n.access, t.access, "/", t.expires_in.count(), true, opts.cookie_secure));
+    r.add_header("Set-Cookie", cookie(n.refresh, t.refresh, "/api/auth", refresh_age, true, opts.cookie_secure));
+    r.add_header("Set-Cookie", cookie(n.csrf, t.csrf, "/", refresh_age, false, opts.cookie_secure));
 }
 
 void clear_session_cookies(response& r, const api_options& opts)
 {
-    r.add_header("Set-Cookie", cookie("access", "", "/", 0, true, opts.cookie_secure));
-    r.add_header("Set-Cookie", cookie("refresh", "", "/api/auth", 0, true, opts.cookie_secure));
-    r.add_header("Set-Cookie", cookie("csrf_token", "", "/", 0, false, opts.cookie_secure));
+    auto n = names_of(opts);
+    r.add_header("Set-Cookie", cookie(n.access, "", "/", 0, true, opts.cookie_secure));
+    r.add_header("Set-Cookie", cookie(n.refresh, "", "/api/auth", 0, true, opts.cookie_secure));
+    r.add_header("Set-Cookie", cookie(n.csrf, "", "/", 0, false, opts.cookie_secure));
 }
 
-json::object tokens_json(const auth::token_pair& t)
+// `with_tokens` false (cookie mode with "cookie_only"): the tokens travel only in their
+// HttpOnly cookies, out of reach of the page's scripts.
+json::object tokens_json(const auth::token_pair& t, bool with_tokens = true)
 {
     json::object o;
-    o["access"] = t.access;
-    o["refresh"] = t.refresh;
+    if (with_tokens) {
+        o["access"] = t.access;
+        o["refresh"] = t.refresh;
+    }
     o["token_type"] = "Bearer";
     o["expires_in"] = t.expires_in.count();
     return o;
@@ -288,6 +304,7 @@ boost::asio::awaitable<response> async_login(ctx c, request& req)
     auto username = f.optional_str("username");
     in.password = f.str("password", true);
     bool use_cookie = f.boolean("cookie");
+    bool cookie_only = f.boolean("cookie_only");
     if ((!email || email->empty()) && (!username || username->empty())) {
         f.details().emplace_back("email", "Provide an e-mail address or a username.");
     }
@@ -304,7 +321,7 @@ boost::asio::awaitable<response> async_login(ctx c, request& req)
     in.user_agent = std::string(req.header("user-agent"));
     auto r = co_await c.svc->async_login(std::move(in), req.deadline);
     if (!r) co_return failure_response(r.error());
-    json::object o = tokens_json(r->tokens);
+    json::object o = tokens_json(r->tokens, !(use_cookie && cookie_only));
     o["user"] = own_view(r->user);
     response res = json_response(200, o);
     if (use_cookie) {
@@ -319,15 +336,16 @@ boost::asio::awaitable<response> async_refresh(ctx c, request& req)
     if (!body) co_return body_error(body.error());
     fields f(*body);
     std::string refresh = f.optional_str("refresh").value_or("");
+    bool cookie_only = f.boolean("cookie_only");
     if (!f.ok()) co_return f.error();
     bool from_cookie = false;
     if (refresh.empty()) {
         // Cookie mode: the refresh cookie, with the CSRF echo of its session.
-        std::string_view ck = req.cookie("refresh");
+        std::string_view ck = req.cookie(names_of(c.opts).refresh);
         std::string_view csrf = req.header("x-csrf-token");
         if (!ck.empty()) {
             // Checked before rotating: a refused request must not use up the token.
-            if (csrf.empty() || csrf != req.cookie("csrf_token") || c.svc->csrf_mismatch(ck, csrf)) {
+            if (csrf.empty() || csrf != req.cookie(names_of(c.opts).csrf) || c.svc->csrf_mismatch(ck, csrf)) {
                 co_return error_response(make_error_code(core::errc::csrf_failed));
             }
             refresh = std::string(ck);
@@ -336,7 +354,7 @@ boost::asio::awaitable<response> async_refresh(ctx c, request& req)
     }
     auto r = co_await c.svc->async_refresh(std::move(refresh), req.deadline);
     if (!r) co_return failure_response(r.error());
-    response res = json_response(200, tokens_json(*r));
+    response res = json_response(200, tokens_json(*r, !(from_cookie && cookie_only)));
     if (from_cookie) set_session_cookies(res, *r, c.opts, c.svc->settings().refresh_lifetime.count());
     co_return res;
 }
@@ -349,18 +367,18 @@ boost::asio::awaitable<response> async_logout(ctx c, request& req)
     std::string refresh = f.optional_str("refresh").value_or("");
     if (!f.ok()) co_return f.error();
     std::optional<auth::principal> caller;
-    auth::credentials cred = credentials_of(req);
+    auth::credentials cred = credentials_of(req, c.opts);
     if (!cred.bearer.empty() || !cred.access_cookie.empty()) {
         auto p = co_await c.svc->async_authenticate(cred, req.deadline);
         if (!p) co_return failure_response(p.error());
         caller = *p;
     }
     bool cookie_mode = false;
-    if (refresh.empty() && !req.cookie("refresh").empty()) {
+    if (refresh.empty() && !req.cookie(names_of(c.opts).refresh).empty()) {
         // The refresh cookie authenticates this request: it needs the CSRF echo too.
         std::string_view csrf = req.header("x-csrf-token");
-        std::string_view ck = req.cookie("refresh");
-        if (csrf.empty() || csrf != req.cookie("csrf_token") || c.svc->csrf_mismatch(ck, csrf)) {
+        std::string_view ck = req.cookie(names_of(c.opts).refresh);
+        if (csrf.empty() || csrf != req.cookie(names_of(c.opts).csrf) || c.svc->csrf_mismatch(ck, csrf)) {
             co_return error_response(make_error_code(core::errc::csrf_failed));
         }
         refresh = std::string(ck);
@@ -376,7 +394,7 @@ boost::asio::awaitable<response> async_logout(ctx c, request& req)
 // Authenticates or produces the error response.
 boost::asio::awaitable<auth::outcome<auth::principal>> async_auth(ctx c, const request& req)
 {
-    co_return co_await c.svc->async_authenticate(credentials_of(req), req.deadline);
+    co_return co_await c.svc->async_authenticate(credentials_of(req, c.opts), req.deadline);
 }
 
 boost::asio::awaitable<response> async_logout_all(ctx c, request& req)

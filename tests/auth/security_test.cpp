@@ -240,11 +240,11 @@ TEST_CASE("reset: a code sent before a password change no longer works; a comple
     REQUIRE(c.post("/api/auth/password/forgot", {{"email", a.email}}).status == 202);
     std::string code = mailbox(a.email).next_code(reset_subject);
     auto s = login(c, a);
-    REQUIRE(c.post("/api/auth/password/change", {{"old_password", a.password},
-                                                 {"new_password", other_password},
-                                                 {"confirm_password", other_password}},
-                   s.access)
-                .status == 200);
+    REQUIRE(
+        c.post("/api/auth/password/change",
+               {{"old_password", a.password}, {"new_password", other_password}, {"confirm_password", other_password}},
+               s.access)
+            .status == 200);
     auto stale = c.post("/api/auth/password/verify-otp", {{"email", a.email}, {"otp", code}});
     CHECK(stale.status == 400);
     CHECK(stale.code() == "invalid_otp");
@@ -253,9 +253,9 @@ TEST_CASE("reset: a code sent before a password change no longer works; a comple
     std::string t1 = reset_token(c, a.email);
     std::string t2 = reset_token(c, a.email);
     const std::string third = "Zq8$lantern-Heron";
-    CHECK(c.post("/api/auth/password/reset",
-                 {{"reset_token", t1}, {"new_password", third}, {"confirm_password", third}})
-              .status == 200);
+    CHECK(
+        c.post("/api/auth/password/reset", {{"reset_token", t1}, {"new_password", third}, {"confirm_password", third}})
+            .status == 200);
     auto late = c.post("/api/auth/password/reset",
                        {{"reset_token", t2}, {"new_password", good_password}, {"confirm_password", good_password}});
     CHECK(late.status == 401);
@@ -279,16 +279,16 @@ TEST_CASE("password checks: change and delete are limited with login; live sessi
     CHECK(list.body["results"].size() == 2);
 
     // A wrong current password is a password check like a login.
-    auto wrong = c.post("/api/auth/password/change",
-                        {{"old_password", "Not-it-123"}, {"new_password", other_password},
-                         {"confirm_password", other_password}},
-                        s3.access);
+    auto wrong =
+        c.post("/api/auth/password/change",
+               {{"old_password", "Not-it-123"}, {"new_password", other_password}, {"confirm_password", other_password}},
+               s3.access);
     CHECK(wrong.status == 400);
     // Four checks a minute: the next one, even with the right password, waits.
-    auto change = c.post("/api/auth/password/change",
-                         {{"old_password", a.password}, {"new_password", other_password},
-                          {"confirm_password", other_password}},
-                         s3.access);
+    auto change =
+        c.post("/api/auth/password/change",
+               {{"old_password", a.password}, {"new_password", other_password}, {"confirm_password", other_password}},
+               s3.access);
     CHECK(change.status == 429);
     CHECK(retry_after(change) >= 1);
     auto del = c.call("DELETE", "/api/users/me", json{{"password", a.password}}, s3.access);
@@ -328,4 +328,43 @@ TEST_CASE("names with control characters are refused (they would go raw into mai
     CHECK(p.status == 400);
     CHECK_FALSE(p.detail("full_name").empty());
     CHECK(c.call("PATCH", "/api/users/me", json{{"full_name", "Zoë d'Arc"}}, s.access).status == 200);
+}
+
+TEST_CASE("cookie mode: cookie_only keeps the tokens out of the body; COOKIE_NAME_PREFIX uses __Host-/__Secure- names")
+{
+    server_fixture srv(env_map{{"COOKIE_NAME_PREFIX", "true"}, {"COOKIE_SECURE", "true"}});
+    client c(srv.port());
+    account a = register_active(c, "hostcookie");
+    auto r = c.post("/api/auth/login",
+                    {{"email", a.email}, {"password", a.password}, {"cookie", true}, {"cookie_only", true}});
+    REQUIRE(r.status == 200);
+    CHECK_FALSE(r.body.contains("access"));
+    CHECK_FALSE(r.body.contains("refresh"));
+    CHECK(r.body["user"]["email"] == a.email);
+    std::map<std::string, std::string> jar;
+    for (const auto& line : r.set_cookies()) {
+        auto eq = line.find('=');
+        auto semi = line.find(';');
+        jar[line.substr(0, eq)] = line.substr(eq + 1, semi - eq - 1);
+        CHECK(line.find("; Secure") != std::string::npos);
+    }
+    REQUIRE(jar.count("__Host-access") == 1);
+    REQUIRE(jar.count("__Secure-refresh") == 1);
+    REQUIRE(jar.count("__Host-csrf_token") == 1);
+    CHECK(jar.count("access") == 0);
+
+    auto me = c.call("GET", "/api/users/me", std::nullopt, {}, {{"Cookie", "__Host-access=" + jar["__Host-access"]}});
+    CHECK(me.status == 200);
+    // The unprefixed name is not read.
+    auto plain = c.call("GET", "/api/users/me", std::nullopt, {}, {{"Cookie", "access=" + jar["__Host-access"]}});
+    CHECK(plain.status == 401);
+
+    auto refreshed = c.call(
+        "POST", "/api/auth/refresh", json{{"cookie_only", true}}, {},
+        {{"Cookie", "__Secure-refresh=" + jar["__Secure-refresh"] + "; __Host-csrf_token=" + jar["__Host-csrf_token"]},
+         {"X-CSRF-Token", jar["__Host-csrf_token"]}});
+    REQUIRE(refreshed.status == 200);
+    CHECK_FALSE(refreshed.body.contains("access"));
+    CHECK_FALSE(refreshed.body.contains("refresh"));
+    CHECK(refreshed.set_cookies().size() == 3);
 }

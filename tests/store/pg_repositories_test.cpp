@@ -572,9 +572,10 @@ asio::awaitable<void> async_purge_pending(pg::pool& pool, const std::string& url
     in3.password_hash = in.password_hash;
     auto recent = co_await users.async_create_pending(in3, soon());
     REQUIRE(recent.has_value());
-    test::admin_exec(url, "UPDATE users SET date_joined = now() - interval '8 days', updated_at = now() - interval "
-                          "'8 days' WHERE id IN (" +
-                              std::to_string(stale->id) + ", " + std::to_string(kept->id) + ")");
+    test::admin_exec(url,
+                     "UPDATE users SET date_joined = now() - interval '8 days', updated_at = now() - interval "
+                     "'8 days' WHERE id IN (" +
+                         std::to_string(stale->id) + ", " + std::to_string(kept->id) + ")");
     auto purged = co_await tokens.async_purge(10000, soon());
     REQUIRE(purged.has_value());
     CHECK(purged->pending_users >= 1);
@@ -652,7 +653,8 @@ TEST_CASE("sessions: a login waiting on a concurrent password change sees the ne
     REQUIRE(PQstatus(other) == CONNECTION_OK);
     PQclear(PQexec(other, "BEGIN"));
     PGresult* upd = PQexec(other, ("UPDATE users SET password_hash = 'hash-changed', password_changed_at = now()"
-                                   " WHERE id = " + std::to_string(u.id))
+                                   " WHERE id = " +
+                                   std::to_string(u.id))
                                       .c_str());
     REQUIRE(PQresultStatus(upd) == PGRES_COMMAND_OK);
     PQclear(upd);

@@ -347,7 +347,8 @@ async_result<void> auth_kv::async_password_success(const password_guard& g, core
 async_result<void> auth_kv::async_password_reset(std::string_view account, core::deadline d)
 {
     std::string a(account);
-    auto r = co_await conn_.async_exec(command("DEL", prefix_ + "rl:login:acct:" + a, prefix_ + "rl:login:wait:" + a), d);
+    auto r =
+        co_await conn_.async_exec(command("DEL", prefix_ + "rl:login:acct:" + a, prefix_ + "rl:login:wait:" + a), d);
     if (!r) co_return r.error();
     if (r->is_error()) co_return make_error_code(core::errc::redis_unavailable);
     co_return core::result<void>{};
