@@ -264,7 +264,7 @@ asio::awaitable<void> async_sessions_round_trip(pg::pool& pool)
 
     REQUIRE((co_await users.async_activate(u->id, u->password_hash, soon())).has_value());
     auto now = system_clock::now();
-    new_session ns{u->id, now + hours(24), "agent/1.0", "127.0.0.1", u->password_hash};
+    new_session ns{u->id, now + hours(24), "agent/1.0", "127.0.0.1", u->password_hash, 0};
     auto s1 = co_await sessions.async_create(ns, soon());
     REQUIRE(s1.has_value());
     CHECK(pg::is_uuid(s1->id));
@@ -342,7 +342,7 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
     REQUIRE(u.has_value());
     auto now = system_clock::now();
     REQUIRE((co_await users.async_activate(u->id, u->password_hash, soon())).has_value());
-    const new_session arg10{u->id, now + hours(24), "", "", u->password_hash};
+    const new_session arg10{u->id, now + hours(24), "", "", u->password_hash, 0};
 
     auto opened = co_await sessions.async_open(arg10, now + hours(24), soon());
     REQUIRE(opened.has_value());
@@ -400,7 +400,7 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
     CHECK((*sess)->revoke_reason == std::optional<std::string>("logout"));
 
     // Purge removes the expired token (and expired sessions).
-    const new_session arg12{u->id, now - seconds(1), "", ""};
+    const new_session arg12{u->id, now - seconds(1), "", "", "", 0};
 
     auto expired_session = co_await sessions.async_create(arg12, soon());
     REQUIRE(expired_session.has_value());
@@ -443,7 +443,7 @@ asio::awaitable<void> async_parallel_rotation(pg::pool& pool, int* wins, int* lo
     REQUIRE(u.has_value());
     auto now = system_clock::now();
     REQUIRE((co_await users.async_activate(u->id, u->password_hash, soon())).has_value());
-    const new_session arg13{u->id, now + hours(1), "", "", u->password_hash};
+    const new_session arg13{u->id, now + hours(1), "", "", u->password_hash, 0};
 
     auto opened = co_await sessions.async_open(arg13, now + hours(1), soon());
     REQUIRE(opened.has_value());
@@ -481,20 +481,20 @@ asio::awaitable<void> async_open_checks_state(pg::pool& pool)
     auto u = co_await async_active_user(users, test::unique_name("m1a"));
     auto set = co_await users.async_set_password(u.id, "hash-new", soon());
     REQUIRE(set.has_value());
-    new_session stale{u.id, now + hours(1), "", "", u.password_hash};
+    new_session stale{u.id, now + hours(1), "", "", u.password_hash, 0};
     auto refused = co_await sessions.async_open(stale, now + hours(1), soon());
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error() == core::errc::invalid_credentials);
     auto none = co_await sessions.async_list_live(u.id, 100, soon());
     REQUIRE(none.has_value());
     CHECK(none->empty());
-    new_session fresh{u.id, now + hours(1), "", "", "hash-new"};
+    new_session fresh{u.id, now + hours(1), "", "", "hash-new", 0};
     CHECK((co_await sessions.async_open(fresh, now + hours(1), soon())).has_value());
 
     // The account was deleted (deactivated) meanwhile: no session.
     auto v = co_await async_active_user(users, test::unique_name("m1b"));
     REQUIRE((co_await users.async_deactivate(v.id, soon())).has_value());
-    new_session gone{v.id, now + hours(1), "", "", v.password_hash};
+    new_session gone{v.id, now + hours(1), "", "", v.password_hash, 0};
     auto refused2 = co_await sessions.async_open(gone, now + hours(1), soon());
     REQUIRE_FALSE(refused2.has_value());
     CHECK(refused2.error() == core::errc::invalid_credentials);
@@ -662,7 +662,7 @@ TEST_CASE("sessions: a login waiting on a concurrent password change sees the ne
     pg::sessions sessions(*f.pool);
     auto now = system_clock::now();
     static new_session ns;
-    ns = new_session{u.id, now + hours(1), "", "", u.password_hash};
+    ns = new_session{u.id, now + hours(1), "", "", u.password_hash, 0};
     std::optional<core::result<opened_session>> result;
     asio::co_spawn(f.ioc, sessions.async_open(ns, now + hours(1), soon()),
                    [&](std::exception_ptr, core::result<opened_session> r) { result = std::move(r); });
