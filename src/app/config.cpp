@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include "auth/password_hash.hpp"
 #include "core/random.hpp"
 #include "verify/dns.hpp"
 
@@ -17,6 +18,21 @@ extern char** environ;
 
 namespace portcullis::app {
 namespace {
+
+// The example key once printed in docs/CONFIGURATION.md: known to every reader.
+constexpr std::string_view documented_example_key = "0b6f0d2c6a9c4f7d8e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70";
+
+std::size_t distinct_bytes(std::string_view s)
+{
+    bool seen[256] = {};
+    std::size_t n = 0;
+    for (char ch : s) {
+        auto& b = seen[static_cast<unsigned char>(ch)];
+        n += b ? 0 : 1;
+        b = true;
+    }
+    return n;
+}
 
 std::string_view trim(std::string_view s)
 {
@@ -244,8 +260,16 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
         } else {
             r.fail("SECRET_KEY", "is required (set PORTCULLIS_ENV=development to run without one)");
         }
-    } else if (c.secret_key.size() < 32 && !c.development) {
-        r.fail("SECRET_KEY", "must be at least 32 characters");
+    } else if (!c.development) {
+        if (c.secret_key.size() < 32) {
+            r.fail("SECRET_KEY", "must be at least 32 characters");
+        } else if (c.secret_key == documented_example_key || c.secret_key.find_first_of("<> ") != std::string::npos) {
+            r.fail("SECRET_KEY", "is an example or a placeholder: generate one with `openssl rand -hex 32`");
+        } else if (distinct_bytes(c.secret_key) < 8) {
+            r.fail("SECRET_KEY",
+                   "is too regular (fewer than 8 distinct characters): generate one with "
+                   "`openssl rand -hex 32`");
+        }
     }
 
     if (auto listen = r.raw("LISTEN")) {
@@ -296,6 +320,14 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     r.str("REDIS_PREFIX", c.redis_prefix);
 
     r.one_of("EMAIL_BACKEND", c.email_backend, {"smtp", "console", "file"});
+    r.boolean("EMAIL_BACKEND_INSECURE_OK", c.email_backend_insecure_ok);
+    // console logs every mail, codes included; file keeps them on disk: both hand the
+    // codes to whoever reads the logs or the directory.
+    if (!c.development && c.email_backend != "smtp" && !c.email_backend_insecure_ok) {
+        r.fail("EMAIL_BACKEND", "'" + c.email_backend +
+                                    "' exposes one-time codes (logs or files) and is refused in production: use smtp, "
+                                    "or set EMAIL_BACKEND_INSECURE_OK=true");
+    }
     r.str("EMAIL_HOST", c.email_host);
     r.number<unsigned>("EMAIL_PORT", c.email_port, 1, 65535);
     r.boolean("EMAIL_USE_TLS", c.email_use_tls);
@@ -303,6 +335,13 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     if (c.email_use_tls && c.email_use_ssl) r.fail("EMAIL_USE_SSL", "cannot be combined with EMAIL_USE_TLS");
     r.str("EMAIL_HOST_USER", c.email_host_user);
     r.str("EMAIL_HOST_PASSWORD", c.email_host_password);
+    r.boolean("EMAIL_ALLOW_PLAINTEXT_AUTH", c.email_allow_plaintext_auth);
+    if (c.email_backend == "smtp" && !c.email_host_user.empty() && !c.email_use_tls && !c.email_use_ssl &&
+        !c.email_allow_plaintext_auth) {
+        r.fail("EMAIL_HOST_USER",
+               "would be sent without TLS: set EMAIL_USE_TLS or EMAIL_USE_SSL (or "
+               "EMAIL_ALLOW_PLAINTEXT_AUTH=true for a trusted relay)");
+    }
     r.str("DEFAULT_FROM_EMAIL", c.default_from_email);
     r.str("EMAIL_FILE_PATH", c.email_file_path);
     r.str("EMAIL_CA_FILE", c.email_ca_file);
@@ -324,8 +363,8 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     c.hash_queue = 64 * c.hash_threads;
     r.number<unsigned>("HASH_QUEUE", c.hash_queue, 1, 1'000'000);
     r.number<int>("HASH_NICE", c.hash_nice, 0, 19);
-    r.number<unsigned>("ARGON2_MEMORY_KIB", c.argon2_memory_kib, 8, 4 * 1024 * 1024);
-    r.number<unsigned>("ARGON2_ITERATIONS", c.argon2_iterations, 1, 100);
+    r.number<unsigned>("ARGON2_MEMORY_KIB", c.argon2_memory_kib, 8, auth::max_argon2_memory_kib);
+    r.number<unsigned>("ARGON2_ITERATIONS", c.argon2_iterations, 1, auth::max_argon2_iterations);
     r.number<unsigned>("ARGON2_PARALLELISM", c.argon2_parallelism, 1, 64);
 
     r.one_of("EMAIL_VALIDATION", c.email_validation, {"syntax", "mx", "mailboxlayer"});
@@ -334,8 +373,9 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
         r.fail("MAILBOXLAYER_ACCESS_KEY", "is required when EMAIL_VALIDATION=mailboxlayer");
     }
     r.str("MAILBOXLAYER_URL", c.mailboxlayer_url);
-    if (!c.mailboxlayer_url.starts_with("https://") && !c.mailboxlayer_url.starts_with("http://")) {
-        r.fail("MAILBOXLAYER_URL", "must be an https:// URL");
+    // The access key travels in the URL: plain http only for a local test double.
+    if (!c.mailboxlayer_url.starts_with("https://") && !(c.development && c.mailboxlayer_url.starts_with("http://"))) {
+        r.fail("MAILBOXLAYER_URL", "must be an https:// URL (http:// only with PORTCULLIS_ENV=development)");
     }
     r.str("MAILBOXLAYER_CA_FILE", c.mailboxlayer_ca_file);
     r.boolean("EMAIL_VALIDATION_FAIL_OPEN", c.email_validation_fail_open);
@@ -364,11 +404,20 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     r.number<unsigned>("LOGIN_IP_LIMIT", c.login_ip_limit, 1, 1'000'000);
     r.number<unsigned>("REGISTER_IP_LIMIT", c.register_ip_limit, 1, 1'000'000);
     r.number<unsigned>("ADDRESS_LIMIT", c.address_limit, 1, 1'000'000);
+    r.number<unsigned>("LOGIN_ACCOUNT_LIMIT", c.login_account_limit, 1, 1'000'000);
+    r.number<unsigned>("LOGIN_ACCOUNT_FREE_FAILURES", c.login_account_free_failures, 0, 1'000'000);
+    r.seconds("LOGIN_ACCOUNT_MAX_DELAY", c.login_account_max_delay, 1, 86400);
+    r.number<unsigned>("PASSWORD_CHECK_LIMIT", c.password_check_limit, 1, 1'000'000);
+    r.number<unsigned>("OTP_IP_LIMIT", c.otp_ip_limit, 1, 1'000'000);
+    r.number<unsigned>("MAX_SESSIONS_PER_USER", c.max_sessions_per_user, 1, 100'000);
 
     if (auto lvl = r.raw("LOG_LEVEL")) {
         if (!core::log::parse_level(trim(*lvl), c.log_level)) r.fail("LOG_LEVEL", "must be debug, info, warn or error");
     }
     r.boolean("COOKIE_SECURE", c.cookie_secure);
+    r.boolean("COOKIE_NAME_PREFIX", c.cookie_name_prefix);
+    // Browsers accept __Host- and __Secure- cookies only with the Secure attribute.
+    if (c.cookie_name_prefix && !c.cookie_secure) r.fail("COOKIE_NAME_PREFIX", "needs COOKIE_SECURE=true");
 
     if (!r.errors().empty()) throw config_error(r.errors());
     return c;

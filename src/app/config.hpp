@@ -46,13 +46,15 @@ struct config {
     std::chrono::milliseconds redis_timeout{2'000};
     std::string redis_prefix = "portcullis:";
 
-    std::string email_backend = "console";  // smtp | console | file
+    std::string email_backend = "console";   // smtp | console | file
+    bool email_backend_insecure_ok = false;  // EMAIL_BACKEND_INSECURE_OK: console/file in production
     std::string email_host = "localhost";
     unsigned email_port = 25;
     bool email_use_tls = false;
     bool email_use_ssl = false;
     std::string email_host_user;
     std::string email_host_password;
+    bool email_allow_plaintext_auth = false;  // EMAIL_ALLOW_PLAINTEXT_AUTH
     std::string default_from_email = "Portcullis <no-reply@localhost>";
     std::string email_file_path = "mail";
     std::string email_ca_file;
@@ -84,9 +86,15 @@ struct config {
     std::vector<cidr> rate_limit_exempt;
     unsigned login_fail_limit = 5;  // per account+IP per window
     std::chrono::seconds login_fail_window{15 * 60};
-    unsigned login_ip_limit = 100;    // per IP per minute
-    unsigned register_ip_limit = 20;  // register/resend/forgot per IP per hour
-    unsigned address_limit = 5;       // mails per address per hour
+    unsigned login_ip_limit = 100;              // per IP per minute
+    unsigned register_ip_limit = 20;            // register/resend/forgot per IP per hour
+    unsigned address_limit = 5;                 // mails per address per hour
+    unsigned login_account_limit = 100;         // consecutive failures per account, any IP
+    unsigned login_account_free_failures = 10;  // before the account's back-off starts
+    std::chrono::seconds login_account_max_delay{15 * 60};
+    unsigned password_check_limit = 30;  // password checks per account per minute
+    unsigned otp_ip_limit = 30;          // failed code checks per IP per hour
+    unsigned max_sessions_per_user = 100;
 
     std::string argon2_memory_kib_text;  // raw, validated by auth
     unsigned argon2_memory_kib = 19 * 1024;
@@ -94,7 +102,8 @@ struct config {
     unsigned argon2_parallelism = 1;
 
     core::log::level log_level = core::log::level::info;
-    bool cookie_secure = true;  // COOKIE_SECURE (only for local http testing)
+    bool cookie_secure = true;        // COOKIE_SECURE (only for local http testing)
+    bool cookie_name_prefix = false;  // COOKIE_NAME_PREFIX: __Host- / __Secure- cookie names
 };
 
 // Thrown by load_config with every problem found, one per line, each naming its variable.

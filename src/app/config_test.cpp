@@ -6,7 +6,8 @@ using namespace portcullis::app;
 
 namespace {
 const std::map<std::string, std::string> none;
-const std::map<std::string, std::string> prod{{"SECRET_KEY", std::string(40, 'k')}};
+const std::string good_key = "9f1c07ab3e5d42c8b6a0f7e19d3c5b2a";
+const std::map<std::string, std::string> prod{{"SECRET_KEY", good_key}, {"EMAIL_BACKEND", "smtp"}};
 }  // namespace
 
 TEST_CASE("defaults are the contract's")
@@ -54,7 +55,7 @@ TEST_CASE("bad values name their variable")
         CHECK(msg.find("EMAIL_BACKEND") != std::string::npos);
         CHECK(msg.find("OTP_TTL") != std::string::npos);
         CHECK(msg.find("nonsense") != std::string::npos);
-        CHECK(msg.find(std::string(40, 'k')) == std::string::npos);
+        CHECK(msg.find(good_key) == std::string::npos);
     }
 }
 
@@ -62,15 +63,15 @@ TEST_CASE("environment wins over .env, which fills the rest")
 {
     auto dotenv = parse_dotenv(
         "# comment\nexport LISTEN=0.0.0.0:9000\nJOB_WORKERS=\"7\"\nOTP_TTL=120 # two minutes\n"
-        "SECRET_KEY='" +
-        std::string(40, 'd') + "'\n");
+        "EMAIL_BACKEND=smtp\nSECRET_KEY='" +
+        good_key + "'\n");
     CHECK(dotenv.at("JOB_WORKERS") == "7");
     config c = load_config({{"JOB_WORKERS", "3"}}, dotenv);
     CHECK(c.job_workers == 3);
     CHECK(c.http.host == "0.0.0.0");
     CHECK(c.http.port == 9000);
     CHECK(c.otp_ttl == std::chrono::seconds(120));
-    CHECK(c.secret_key == std::string(40, 'd'));
+    CHECK(c.secret_key == good_key);
     CHECK_THROWS_AS(parse_dotenv("JUSTAWORD\n"), config_error);
 }
 
@@ -113,4 +114,89 @@ TEST_CASE("EMAIL_VALIDATION: every mode loads; mailboxlayer needs its key; bad D
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("MAILBOXLAYER_URL"), config_error);
     env["EMAIL_VALIDATION"] = "dns";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("EMAIL_VALIDATION"), config_error);
+}
+
+TEST_CASE("production refuses the console and file mail backends unless EMAIL_BACKEND_INSECURE_OK")
+{
+    for (const char* backend : {"console", "file"}) {
+        CAPTURE(backend);
+        auto env = prod;
+        env["EMAIL_BACKEND"] = backend;
+        CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("EMAIL_BACKEND"), config_error);
+        env["EMAIL_BACKEND_INSECURE_OK"] = "true";
+        CHECK(load_config(env, none).email_backend == backend);
+    }
+    // The default (console) too; development keeps it.
+    CHECK_THROWS_WITH_AS(load_config({{"SECRET_KEY", good_key}}, none), doctest::Contains("EMAIL_BACKEND"),
+                         config_error);
+    CHECK(load_config({{"PORTCULLIS_ENV", "development"}}, none).email_backend == "console");
+}
+
+TEST_CASE("SMTP credentials need TLS unless EMAIL_ALLOW_PLAINTEXT_AUTH")
+{
+    auto env = prod;
+    env["EMAIL_HOST_USER"] = "mailer";
+    CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("EMAIL_HOST_USER"), config_error);
+    env["EMAIL_USE_TLS"] = "true";
+    CHECK(load_config(env, none).email_use_tls);
+    env.erase("EMAIL_USE_TLS");
+    env["EMAIL_USE_SSL"] = "true";
+    CHECK(load_config(env, none).email_use_ssl);
+    env.erase("EMAIL_USE_SSL");
+    env["EMAIL_ALLOW_PLAINTEXT_AUTH"] = "true";
+    CHECK(load_config(env, none).email_allow_plaintext_auth);
+}
+
+TEST_CASE("argon2 costs stop where verification stops, naming the variable")
+{
+    auto env = prod;
+    env["ARGON2_ITERATIONS"] = "64";
+    CHECK(load_config(env, none).argon2_iterations == 64);
+    env["ARGON2_ITERATIONS"] = "65";
+    CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("ARGON2_ITERATIONS"), config_error);
+    env.erase("ARGON2_ITERATIONS");
+    env["ARGON2_MEMORY_KIB"] = "2097152";
+    CHECK(load_config(env, none).argon2_memory_kib == 2097152);
+    env["ARGON2_MEMORY_KIB"] = "3000000";
+    CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("ARGON2_MEMORY_KIB"), config_error);
+}
+
+TEST_CASE("SECRET_KEY: the documented example, placeholders and very regular keys are refused in production")
+{
+    auto env = prod;
+    for (const std::string& bad : {std::string("0b6f0d2c6a9c4f7d8e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70"),
+                                   std::string("<output of openssl rand -hex 32, 64 characters>"), std::string(40, 'k'),
+                                   std::string("abababababababababababababababababab")}) {
+        CAPTURE(bad);
+        env["SECRET_KEY"] = bad;
+        CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("SECRET_KEY"), config_error);
+    }
+    env["PORTCULLIS_ENV"] = "development";
+    env["SECRET_KEY"] = std::string(40, 'k');
+    CHECK(load_config(env, none).secret_key == std::string(40, 'k'));
+}
+
+TEST_CASE("MAILBOXLAYER_URL: http:// only in development (the access key travels in the URL)")
+{
+    auto env = prod;
+    env["EMAIL_VALIDATION"] = "mailboxlayer";
+    env["MAILBOXLAYER_ACCESS_KEY"] = "0123456789abcdef";
+    env["MAILBOXLAYER_URL"] = "http://apilayer.net/api/check";
+    CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("MAILBOXLAYER_URL"), config_error);
+    env["PORTCULLIS_ENV"] = "development";
+    CHECK(load_config(env, none).mailboxlayer_url == "http://apilayer.net/api/check");
+}
+
+TEST_CASE("the new limits have their defaults and ranges")
+{
+    config c = load_config(prod, none);
+    CHECK(c.login_account_limit == 100);
+    CHECK(c.login_account_free_failures == 10);
+    CHECK(c.login_account_max_delay == std::chrono::minutes(15));
+    CHECK(c.password_check_limit == 30);
+    CHECK(c.otp_ip_limit == 30);
+    CHECK(c.max_sessions_per_user == 100);
+    auto env = prod;
+    env["MAX_SESSIONS_PER_USER"] = "0";
+    CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("MAX_SESSIONS_PER_USER"), config_error);
 }

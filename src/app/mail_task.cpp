@@ -25,6 +25,7 @@ mail::settings mail_settings(const config& cfg)
     s.use_ssl = cfg.email_use_ssl;
     s.username = cfg.email_host_user;
     s.password = cfg.email_host_password;
+    s.allow_plaintext_auth = cfg.email_allow_plaintext_auth;
     s.from = cfg.default_from_email;
     s.file_path = cfg.email_file_path;
     s.ca_file = cfg.email_ca_file;

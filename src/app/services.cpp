@@ -97,6 +97,12 @@ auth::auth_settings auth_settings_of(const config& cfg)
     a.login_ip_limit = static_cast<int>(cfg.login_ip_limit);
     a.request_ip_limit = static_cast<int>(cfg.register_ip_limit);
     a.address_limit = static_cast<int>(cfg.address_limit);
+    a.login_account_limit = static_cast<int>(cfg.login_account_limit);
+    a.login_account_free = static_cast<int>(cfg.login_account_free_failures);
+    a.login_account_max_wait = cfg.login_account_max_delay;
+    a.password_check_limit = static_cast<int>(cfg.password_check_limit);
+    a.otp_ip_limit = static_cast<int>(cfg.otp_ip_limit);
+    a.max_sessions_per_user = static_cast<int>(cfg.max_sessions_per_user);
     auto exempt = cfg.rate_limit_exempt;
     a.ip_exempt = [exempt](std::string_view ip) {
         for (const auto& block : exempt) {
@@ -294,14 +300,18 @@ private:
     {
         std::int64_t tokens_total = 0;
         std::int64_t sessions_total = 0;
+        std::int64_t pending_total = 0;
         for (int round = 0; round < 100; ++round) {
             auto r = co_await tokens->async_purge(1000, core::steady_clock::now() + std::chrono::seconds(30));
             if (!r) co_return r.error();
             tokens_total += r->refresh_tokens;
             sessions_total += r->sessions;
-            if (r->refresh_tokens < 1000 && r->sessions < 1000) break;
+            pending_total += r->pending_users;
+            if (r->refresh_tokens < 1000 && r->sessions < 1000 && r->pending_users < 1000) break;
         }
-        core::log::info("purged_expired", {{"refresh_tokens", tokens_total}, {"sessions", sessions_total}});
+        core::log::info(
+            "purged_expired",
+            {{"refresh_tokens", tokens_total}, {"sessions", sessions_total}, {"pending_users", pending_total}});
         co_return core::result<void>{};
     }
 
@@ -446,6 +456,7 @@ public:
     {
         shared.register_cache(ioc, cache_);
         api_.cookie_secure = cfg.cookie_secure;
+        api_.cookie_prefix = cfg.cookie_name_prefix;
     }
 
     void start() override

@@ -118,3 +118,13 @@ TEST_CASE("session cache: a row refresh drops the user row but keeps the user's 
     CHECK(cache.find_user(7, now) == nullptr);
     CHECK(cache.find_session("s1", now) != nullptr);
 }
+
+TEST_CASE("per-IP limits key IPv6 clients by their /64")
+{
+    CHECK(auth::limit_network("192.0.2.7") == "192.0.2.7");
+    CHECK(auth::limit_network("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64");
+    CHECK(auth::limit_network("2001:db8:1:2::1") == auth::limit_network("2001:db8:1:2:ffff::9"));
+    CHECK(auth::limit_network("2001:db8:1:3::1") != auth::limit_network("2001:db8:1:2::1"));
+    CHECK(auth::limit_network("::ffff:192.0.2.7") == "192.0.2.7");
+    CHECK(auth::limit_network("fe80::1%eth0") == "fe80::/64");
+}

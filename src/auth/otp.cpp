@@ -36,13 +36,20 @@ bool is_otp_syntax(std::string_view code) noexcept
 
 std::string otp_digest(const hmac_key& otp_key, otp_purpose purpose, std::string_view email, std::string_view code)
 {
+    return otp_digest(otp_key, purpose, email, code, {});
+}
+
+std::string otp_digest(const hmac_key& otp_key, otp_purpose purpose, std::string_view email, std::string_view code,
+                       std::string_view binding)
+{
     std::string address(email);
     std::transform(address.begin(), address.end(), address.begin(),
                    [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
     // NUL separators: no field can contain one, so (purpose, email, code) is unambiguous.
     static constexpr char sep[1] = {'\0'};
     const std::string_view nul(sep, 1);
-    const auto mac = otp_key.mac({to_string(purpose), nul, address, nul, code});
+    const auto mac = binding.empty() ? otp_key.mac({to_string(purpose), nul, address, nul, code})
+                                     : otp_key.mac({to_string(purpose), nul, address, nul, code, nul, binding});
     return to_hex(mac);
 }
 

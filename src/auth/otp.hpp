@@ -29,6 +29,12 @@ bool is_otp_syntax(std::string_view code) noexcept;
 // address is expected already normalized by normalize_email().
 std::string otp_digest(const hmac_key& otp_key, otp_purpose purpose, std::string_view email, std::string_view code);
 
+// The same, also bound to `binding` (|| 0x00 || binding when not empty): a digest of the
+// account state the code was sent for, so that a code stops working when that state
+// changes (a later registration of the address, a new password).
+std::string otp_digest(const hmac_key& otp_key, otp_purpose purpose, std::string_view email, std::string_view code,
+                       std::string_view binding);
+
 // Constant-time comparison of two digests (as text).
 bool otp_digest_equal(std::string_view a, std::string_view b) noexcept;
 

@@ -18,8 +18,8 @@ namespace {
 
 // Refuse stored hashes whose cost would let one bad row stall a hashing thread or
 // exhaust memory (imports are data from elsewhere).
-constexpr std::uint32_t max_memory_kib = 2u * 1024 * 1024;  // 2 GiB
-constexpr std::uint32_t max_time_cost = 64;
+constexpr std::uint32_t max_memory_kib = max_argon2_memory_kib;
+constexpr std::uint32_t max_time_cost = max_argon2_iterations;
 constexpr std::uint32_t max_lanes = 64;
 constexpr std::uint64_t max_pbkdf2_iterations = 10'000'000;
 constexpr int max_bcrypt_cost = 16;                        // 2^16 rounds, about 4 s
@@ -191,8 +191,9 @@ bool verify_django_scrypt(std::string_view password, std::string_view stored)
 password_hasher::password_hasher(argon2_params params) : params_(params)
 {
     if (params_.parallelism < 1 || params_.parallelism > max_lanes || params_.iterations < 1 ||
-        params_.memory_kib < 8 * params_.parallelism || params_.memory_kib > max_memory_kib ||
-        params_.salt_length < 8 || params_.hash_length < 16 || params_.hash_length > 64) {
+        params_.iterations > max_time_cost || params_.memory_kib < 8 * params_.parallelism ||
+        params_.memory_kib > max_memory_kib || params_.salt_length < 8 || params_.hash_length < 16 ||
+        params_.hash_length > 64) {
         throw std::invalid_argument("argon2 parameters out of range");
     }
     std::string secret(32, '\0');
@@ -228,16 +229,22 @@ bool password_hasher::is_current(std::string_view stored) const
 verify_result password_hasher::verify(std::string_view password, std::string_view stored) const
 {
     verify_result r;
+    // An unusable ("!…"), unknown or refused hash costs what a real check costs, so
+    // timing does not tell such accounts from others.
+    const auto refuse = [&] {
+        verify_dummy(password);
+        return r;
+    };
     if (stored.starts_with("$argon2")) {
         phc_info info;
-        if (!parse_phc(stored, info)) return r;
+        if (!parse_phc(stored, info)) return refuse();
         r.ok = verify_phc(password, stored, info);
         r.needs_rehash = r.ok && !is_current(stored);
     } else if (stored.starts_with("argon2$argon2")) {
         // Django's Argon2PasswordHasher prefixes the PHC string with "argon2".
         stored.remove_prefix(6);
         phc_info info;
-        if (!parse_phc(stored, info)) return r;
+        if (!parse_phc(stored, info)) return refuse();
         r.ok = verify_phc(password, stored, info);
         r.needs_rehash = r.ok;
     } else if (stored.starts_with("pbkdf2_sha256$")) {
@@ -255,6 +262,8 @@ verify_result password_hasher::verify(std::string_view password, std::string_vie
     } else if (stored.starts_with("scrypt$")) {
         r.ok = verify_django_scrypt(password, stored);
         r.needs_rehash = r.ok;
+    } else {
+        return refuse();
     }
     return r;
 }

@@ -13,6 +13,11 @@
 
 namespace portcullis::auth {
 
+// The largest argon2 costs accepted, for new hashes (ARGON2_MEMORY_KIB, ARGON2_ITERATIONS
+// are validated against them) and for stored ones alike.
+inline constexpr std::uint32_t max_argon2_memory_kib = 2u * 1024 * 1024;  // 2 GiB
+inline constexpr std::uint32_t max_argon2_iterations = 64;
+
 // argon2id cost. Defaults are OWASP's first recommendation (19 MiB, 2 passes, 1 lane).
 struct argon2_params {
     std::uint32_t memory_kib = 19456;
@@ -42,7 +47,8 @@ public:
     // "pbkdf2_sha256$iter$salt$b64", "pbkdf2_sha1$…", "argon2$argon2id$…" /
     // "argon2$argon2i$…", "bcrypt_sha256$$2b$…", "bcrypt$$2b$…" and
     // "scrypt$N$salt$r$p$b64". Every match of a Django hash needs a rehash. Unusable
-    // ("!…"), unknown or malformed values and absurd costs give {false, false}.
+    // ("!…"), unknown or malformed values and absurd costs give {false, false} after
+    // the work of a dummy check, so they take as long as a real one.
     // Comparisons are constant-time.
     verify_result verify(std::string_view password, std::string_view stored) const;
 

@@ -44,6 +44,8 @@ std::u32string decode_utf8(std::string_view s)
     return out;
 }
 
+constexpr std::size_t max_attribute_length = 254;
+
 char32_t ascii_lower(char32_t c)
 {
     return c >= U'A' && c <= U'Z' ? c + 32 : c;
@@ -62,43 +64,29 @@ bool is_word(char32_t c)
     return (c >= U'a' && c <= U'z') || (c >= U'A' && c <= U'Z') || (c >= U'0' && c <= U'9') || c == U'_' || c > 0x7f;
 }
 
-// The longest common block of a[alo,ahi) and b[blo,bhi); ties go to the earliest in
-// a, then in b (difflib's find_longest_match without junk).
-struct block {
-    std::size_t i, j, size;
-};
-
-block longest_match(std::u32string_view a, std::size_t alo, std::size_t ahi, std::u32string_view b, std::size_t blo,
-                    std::size_t bhi)
-{
-    block best{alo, blo, 0};
-    // run[j - blo + 1] = length of the common run ending at a[i-1], b[j].
-    std::vector<std::size_t> prev(bhi - blo + 1, 0), cur(bhi - blo + 1, 0);
-    for (std::size_t i = alo; i < ahi; ++i) {
-        for (std::size_t j = blo; j < bhi; ++j) {
-            const std::size_t k = a[i] == b[j] ? prev[j - blo] + 1 : 0;
-            cur[j - blo + 1] = k;
-            if (k > best.size) best = {i + 1 - k, j + 1 - k, k};
-        }
-        std::swap(prev, cur);
-    }
-    return best;
-}
-
-std::size_t matched(std::u32string_view a, std::size_t alo, std::size_t ahi, std::u32string_view b, std::size_t blo,
-                    std::size_t bhi)
-{
-    if (alo >= ahi || blo >= bhi) return 0;
-    const block m = longest_match(a, alo, ahi, b, blo, bhi);
-    if (m.size == 0) return 0;
-    return m.size + matched(a, alo, m.i, b, blo, m.j) + matched(a, m.i + m.size, ahi, b, m.j + m.size, bhi);
-}
-
+// difflib's SequenceMatcher.quick_ratio(), which Django's similarity validator uses:
+// 2 * (characters in common, counted as multisets) / total length. Sorting bounds the
+// cost at n log n whatever the input (the longest-block ratio is quadratic or worse).
 double ratio(std::u32string_view a, std::u32string_view b)
 {
     const std::size_t total = a.size() + b.size();
     if (total == 0) return 1.0;
-    return 2.0 * static_cast<double>(matched(a, 0, a.size(), b, 0, b.size())) / static_cast<double>(total);
+    std::u32string x(a), y(b);
+    std::sort(x.begin(), x.end());
+    std::sort(y.begin(), y.end());
+    std::size_t common = 0;
+    for (std::size_t i = 0, j = 0; i < x.size() && j < y.size();) {
+        if (x[i] < y[j]) {
+            ++i;
+        } else if (y[j] < x[i]) {
+            ++j;
+        } else {
+            ++common;
+            ++i;
+            ++j;
+        }
+    }
+    return 2.0 * static_cast<double>(common) / static_cast<double>(total);
 }
 
 // Django's shortcut: a value much shorter than the password cannot reach the ratio.
@@ -111,7 +99,10 @@ bool exceeds_maximum_length_ratio(std::size_t pwd_len, double max_similarity, st
 bool too_similar(const std::u32string& pwd, std::string_view value, double max_similarity)
 {
     if (value.empty()) return false;
-    const std::u32string v = lower(decode_utf8(value));
+    // No stored attribute is longer than an e-mail address; a longer value (never valid)
+    // is compared by its first 254 characters, so the cost stays bounded.
+    std::u32string v = lower(decode_utf8(value.substr(0, 4 * max_attribute_length)));
+    if (v.size() > max_attribute_length) v.resize(max_attribute_length);
     std::vector<std::u32string_view> parts;
     std::size_t start = 0;
     for (std::size_t i = 0; i <= v.size(); ++i) {

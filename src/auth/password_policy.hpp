@@ -53,9 +53,10 @@ bool is_common_password(std::string_view password);
 // Number of entries in the embedded list.
 std::size_t common_password_count() noexcept;
 
-// Similarity of two strings as difflib.SequenceMatcher(a, b).ratio() computes it
-// (2 * matched / total length, matches found as longest blocks, recursively, without
-// the autojunk heuristic); 1.0 for two empty strings. Compares UTF-8 code points.
+// Similarity of two strings as difflib.SequenceMatcher(a, b).quick_ratio() computes it
+// (2 * characters in common, as multisets, / total length), the measure Django's
+// UserAttributeSimilarityValidator applies; 1.0 for two empty strings. Compares UTF-8
+// code points in O(n log n).
 double similarity_ratio(std::string_view a, std::string_view b);
 
 }  // namespace portcullis::auth

@@ -13,7 +13,10 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <arpa/inet.h>
+
 #include <charconv>
+#include <cstring>
 
 namespace portcullis::auth {
 
@@ -107,6 +110,19 @@ std::string storable_text(std::string_view in, std::size_t max_bytes)
     return out;
 }
 
+// Control characters (C0, DEL, C1) have no place in a name that mails quote.
+bool has_control(std::string_view s)
+{
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f) return true;
+        if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) < 0xa0) return true;
+    }
+    return false;
+}
+
+constexpr std::string_view control_message = "Control characters (such as line breaks) are not allowed.";
+
 // Length in characters, as Django counts max_length (input is valid UTF-8 JSON text).
 std::size_t char_count(std::string_view s)
 {
@@ -138,8 +154,26 @@ key_set::key_set(std::string_view secret_key)
       otp(derive_subkey(secret_key, "otp")),
       csrf(derive_subkey(secret_key, "csrf")),
       cursor(derive_subkey(secret_key, "cursor")),
+      ids(derive_subkey(secret_key, "ids")),
       seal(derive_subkey(secret_key, "seal"))
 {
+}
+
+std::string limit_network(std::string_view ip)
+{
+    if (ip.find(':') == std::string_view::npos || ip.size() >= INET6_ADDRSTRLEN) return std::string(ip);
+    std::string text(ip.substr(0, ip.find('%')));
+    in6_addr a{};
+    if (inet_pton(AF_INET6, text.c_str(), &a) != 1) return text;
+    static constexpr unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (std::memcmp(a.s6_addr, v4_mapped, sizeof v4_mapped) == 0) {
+        inet_ntop(AF_INET, a.s6_addr + 12, buf, sizeof buf);
+        return buf;
+    }
+    std::memset(a.s6_addr + 8, 0, 8);
+    inet_ntop(AF_INET6, &a, buf, sizeof buf);
+    return std::string(buf) + "/64";
 }
 
 std::string encode_cursor(const hmac_key& key, std::int64_t last_id)
@@ -163,6 +197,42 @@ std::optional<std::int64_t> decode_cursor(const hmac_key& key, std::string_view 
 }
 
 service::service(deps d, auth_settings settings) : d_(d), settings_(std::move(settings)) {}
+
+std::string service::key_id(std::string_view identifier) const
+{
+    return to_hex(d_.keys.ids.mac({"id:", identifier}), 16);
+}
+
+std::string service::state_id(std::string_view password_hash) const
+{
+    return to_hex(d_.keys.ids.mac({"state:", password_hash}), 16);
+}
+
+store::kv::password_guard service::password_guard_for(std::string account, const std::string& ip) const
+{
+    store::kv::password_guard g;
+    g.account = std::move(account);
+    g.network = limit_network(ip);
+    g.network_limited = !exempt(ip);
+    g.pair_max = settings_.login_fail_limit;
+    g.pair_window = settings_.login_fail_window;
+    g.network_max = settings_.login_ip_limit;
+    g.account_max = settings_.login_account_limit;
+    g.account_free = settings_.login_account_free;
+    g.account_max_wait = settings_.login_account_max_wait;
+    g.checks_max = settings_.password_check_limit;
+    return g;
+}
+
+boost::asio::awaitable<void> service::async_forget_sessions(const std::vector<std::string>& ids, core::deadline d)
+{
+    for (const auto& sid : ids) {
+        std::string event = "s:" + sid;
+        d_.sink.broadcast(event);
+        auto pub = co_await d_.kv.async_publish_invalidation(event, d);
+        if (!pub) core::log::warn("invalidation_publish_failed", {{"error", pub.error().message()}});
+    }
+}
 
 std::string service::csrf_for(std::string_view session_id) const
 {
@@ -309,11 +379,12 @@ std::vector<store::kv::limit> service::request_limits(std::string_view kind, con
 {
     std::vector<store::kv::limit> limits;
     if (!exempt(ip)) {
-        limits.push_back({"rl:" + std::string(kind) + ":ip:" + ip, settings_.request_ip_limit, std::chrono::hours(1)});
+        limits.push_back({"rl:" + std::string(kind) + ":ip:" + limit_network(ip), settings_.request_ip_limit,
+                          std::chrono::hours(1)});
     }
     if (!email.empty()) {
-        limits.push_back(
-            {"rl:" + std::string(kind) + ":addr:" + canonical(email), settings_.address_limit, std::chrono::hours(1)});
+        limits.push_back({"rl:" + std::string(kind) + ":addr:" + key_id(canonical(email)), settings_.address_limit,
+                          std::chrono::hours(1)});
     }
     return limits;
 }
@@ -357,7 +428,7 @@ async_outcome<void> service::async_send_code(const store::user& u, std::string_v
     std::string code = generate_otp();
     otp_purpose p = purpose == purpose_verify ? otp_purpose::verify_email : otp_purpose::reset_password;
     std::string key = canonical(u.email);
-    std::string digest = otp_digest(d_.keys.otp, p, key, code);
+    std::string digest = otp_digest(d_.keys.otp, p, key, code, state_id(u.password_hash));
     auto put = co_await d_.kv.async_put_otp(purpose, key, digest, settings_.otp_ttl, d);
     if (!put) co_return fail<void>(put.error());
     // The code travels to the worker sealed: Redis never holds it in plain text.
@@ -370,25 +441,36 @@ async_outcome<void> service::async_send_code(const store::user& u, std::string_v
 }
 
 async_outcome<std::string> service::async_check_code(std::string_view purpose, const std::string& email,
-                                                     const std::string& otp, core::deadline d)
+                                                     const std::string& otp, std::string_view binding,
+                                                     const std::string& ip, core::deadline d)
 {
     if (!is_otp_syntax(otp)) co_return fail<std::string>(make_error_code(errc::invalid_otp));
     otp_purpose p = purpose == purpose_verify ? otp_purpose::verify_email : otp_purpose::reset_password;
     std::string key = canonical(email);
-    std::string digest = otp_digest(d_.keys.otp, p, key, otp);
-    auto r = co_await d_.kv.async_check_otp(purpose, key, digest, settings_.max_otp_attempts,
-                                            settings_.otp_max_failures_per_hour, d);
+    // No account: a digest that no stored code can match (the check still counts).
+    std::string digest = otp_digest(d_.keys.otp, p, key, otp, binding.empty() ? std::string_view("-") : binding);
+    store::kv::otp_limits limits;
+    limits.max_attempts = settings_.max_otp_attempts;
+    limits.max_failures_per_hour = settings_.otp_max_failures_per_hour;
+    if (!exempt(ip)) limits.network_key = "rl:otp:ip:" + limit_network(ip);
+    limits.network_max_per_hour = settings_.otp_ip_limit;
+    auto r = co_await d_.kv.async_check_otp(purpose, key, digest, limits, d);
     if (!r) co_return fail<std::string>(r.error());
     switch (r->outcome) {
     case store::kv::otp_outcome::accepted:
         co_return std::string(email);
     case store::kv::otp_outcome::wrong: {
         failure f(errc::invalid_otp);
-        f.details.emplace_back("otp", "Wrong code; " + std::to_string(r->attempts_left) + " attempts left.");
+        if (p == otp_purpose::verify_email) {
+            f.details.emplace_back("otp", "Wrong code; " + std::to_string(r->attempts_left) + " attempts left.");
+        }
         co_return outcome<std::string>(boost::system::in_place_error, std::move(f));
     }
     case store::kv::otp_outcome::missing:
     case store::kv::otp_outcome::exhausted:
+        // A reset code that is wrong and one that was never sent answer alike, so the
+        // answer does not tell whether someone asked to reset the address's password.
+        if (p == otp_purpose::reset_password) co_return fail<std::string>(make_error_code(errc::invalid_otp));
         co_return fail<std::string>(make_error_code(errc::otp_expired));
     case store::kv::otp_outcome::locked: {
         co_return limited<std::string>(r->retry_after_s);
@@ -404,12 +486,22 @@ async_outcome<store::user> service::async_register(register_input in, core::dead
     if (!email.ok()) details.emplace_back("email", email.error);
     auto username = normalize_username(in.username);
     if (!username.ok()) details.emplace_back("username", username.error);
+    // Sizes first: a value over its limit never reaches the similarity check.
+    bool sized = true;
     if (char_count(in.full_name) > 150) {
         details.emplace_back("full_name", "Ensure this field has no more than 150 characters.");
+        sized = false;
+    } else if (has_control(in.full_name)) {
+        details.emplace_back("full_name", std::string(control_message));
     }
-    if (char_count(in.phone_number) > 32) details.emplace_back("phone_number", "Enter a valid phone number.");
-    user_attributes attrs{username.value, email.value, in.full_name};
-    for (auto& [field, msg] : d_.policy.validate(in.password, attrs)) details.emplace_back(field, msg);
+    if (char_count(in.phone_number) > 32) {
+        details.emplace_back("phone_number", "Enter a valid phone number.");
+        sized = false;
+    }
+    if (sized) {
+        user_attributes attrs{username.value, email.value, in.full_name};
+        for (auto& [field, msg] : d_.policy.validate(in.password, attrs)) details.emplace_back(field, msg);
+    }
     if (!details.empty()) co_return failure(errc::validation_failed, std::move(details));
     // No hash slot free: answer 503 at once, before any I/O.
     if (d_.hashes.saturated()) co_return fail<store::user>(make_error_code(errc::overloaded));
@@ -448,18 +540,26 @@ async_outcome<store::user> service::async_register(register_input in, core::dead
 async_outcome<store::user> service::async_verify_email(std::string email_in, std::string otp, std::string ip,
                                                        core::deadline d)
 {
-    (void)ip;
     auto email = normalize_email(email_in);
     if (!email.ok()) co_return validation("email", email.error);
     auto existing = co_await d_.users.async_find_by_email(email.value, d);
     if (!existing) co_return fail<store::user>(existing.error());
-    if (*existing && (*existing)->verified()) co_return fail<store::user>(make_error_code(errc::already_verified));
-
-    auto ok = co_await async_check_code(purpose_verify, email.value, otp, d);
+    // The code is checked (and a failure counted for the client's network) before the
+    // answer can tell a verified address: that answer is throttled like a guess.
+    std::string binding = *existing ? state_id((*existing)->password_hash) : std::string();
+    auto ok = co_await async_check_code(purpose_verify, email.value, otp, binding, ip, d);
+    if (*existing && (*existing)->verified()) {
+        if (!ok && ok.error().code == errc::rate_limited) {
+            co_return outcome<store::user>(boost::system::in_place_error, ok.error());
+        }
+        co_return fail<store::user>(make_error_code(errc::already_verified));
+    }
     if (!ok) co_return outcome<store::user>(boost::system::in_place_error, ok.error());
     if (!*existing) co_return fail<store::user>(make_error_code(errc::otp_expired));
 
-    auto act = co_await d_.users.async_activate((*existing)->id, d);
+    // Only the registration the code was sent for: a replacement since then stays pending.
+    auto act = co_await d_.users.async_activate((*existing)->id, (*existing)->password_hash, d);
+    if (!act && act.error() == errc::not_found) co_return fail<store::user>(make_error_code(errc::otp_expired));
     if (!act) co_return fail<store::user>(act.error());
     co_await async_invalidate("r:" + std::to_string(act->account.id));
     co_return std::move(act->account);
@@ -495,46 +595,43 @@ async_outcome<login_result> service::async_login(login_input in, core::deadline 
     std::string ident = in.identifier;
     while (!ident.empty() && ident.front() == ' ') ident.erase(0, 1);
     while (!ident.empty() && ident.back() == ' ') ident.pop_back();
+    // No account has a longer identifier (an address is at most 254 characters, a
+    // username 150): refused before any I/O, so it never reaches a key or the pool.
+    if (ident.size() > 4 * 254 || char_count(ident) > 254) {
+        co_return fail<login_result>(make_error_code(errc::invalid_credentials));
+    }
     if (ident.find('@') != std::string::npos) {
         auto e = normalize_email(ident);
         if (e.ok()) ident = e.value;
-    }
-    std::string account_key = ident;
-    for (auto& ch : account_key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    std::vector<store::kv::limit> limits;
-    limits.push_back(
-        {"rl:login:acct:" + account_key + ":" + in.ip, settings_.login_fail_limit, settings_.login_fail_window});
-    if (!exempt(in.ip)) {
-        limits.push_back({"rl:login:ip:" + in.ip, settings_.login_ip_limit, std::chrono::seconds(60)});
-    }
-    auto allowed = co_await d_.kv.async_peek(limits, d);
-    if (!allowed) co_return fail<login_result>(allowed.error());
-    if (!allowed->allowed) {
-        co_return limited<login_result>(allowed->retry_after_s);
     }
 
     auto found = co_await d_.users.async_find_by_login(ident, d);
     if (!found) co_return fail<login_result>(found.error());
     // A deactivated account is as unknown as a missing one.
     bool known = *found && ((*found)->is_active || !(*found)->verified());
+    // Limits are per account (whichever identifier names it), or per identifier for
+    // unknown ones; the attempt is counted before the check, atomically with the limits.
+    std::string account = known ? "u" + std::to_string((*found)->id) : "i" + key_id(canonical(ident));
+    auto guard = password_guard_for(std::move(account), in.ip);
+    auto allowed = co_await d_.kv.async_password_attempt(guard, d);
+    if (!allowed) co_return fail<login_result>(allowed.error());
+    if (!allowed->allowed) co_return limited<login_result>(allowed->retry_after_s);
+
     if (!known) {
         // The same hashing work as a real check, so timing reveals no accounts.
         auto dummy = co_await d_.hashes.async_verify_dummy(in.password);
         if (!dummy) co_return fail<login_result>(dummy.error());
-        auto counted = co_await d_.kv.async_count(limits, d);
-        (void)counted;
         co_return fail<login_result>(make_error_code(errc::invalid_credentials));
     }
     store::user u = std::move(**found);
     auto v = co_await d_.hashes.async_verify(in.password, u.password_hash);
     if (!v) co_return fail<login_result>(v.error());
-    if (!v->ok) {
-        auto counted = co_await d_.kv.async_count(limits, d);
-        (void)counted;
-        co_return fail<login_result>(make_error_code(errc::invalid_credentials));
-    }
+    if (!v->ok) co_return fail<login_result>(make_error_code(errc::invalid_credentials));
+    auto success = co_await d_.kv.async_password_success(guard, d);
+    if (!success) core::log::warn("login_success_not_recorded", {{"error", success.error().message()}});
     if (!u.verified()) co_return fail<login_result>(make_error_code(errc::email_not_verified));
 
+    std::string verified_hash = u.password_hash;
     if (v->needs_rehash) {
         // Imported (Django) or older hashes move to the current parameters; a failure
         // here must not fail the login.
@@ -542,6 +639,7 @@ async_outcome<login_result> service::async_login(login_input in, core::deadline 
         if (fresh) {
             auto rh = co_await d_.users.async_rehash_password(u.id, u.password_hash, *fresh, d);
             if (!rh) core::log::warn("rehash_failed", {{"user_id", u.id}, {"error", rh.error().message()}});
+            if (rh && *rh) verified_hash = std::move(*fresh);
         }
     }
 
@@ -550,8 +648,11 @@ async_outcome<login_result> service::async_login(login_input in, core::deadline 
     ns.expires_at = d_.clock.now() + settings_.refresh_lifetime;
     ns.user_agent = storable_text(in.user_agent, 512);
     ns.ip = in.ip;
+    ns.verified_hash = std::move(verified_hash);
+    ns.max_live = settings_.max_sessions_per_user;
     auto opened = co_await d_.sessions.async_open(ns, ns.expires_at, d);
     if (!opened) co_return fail<login_result>(opened.error());
+    if (!opened->ended.empty()) co_await async_forget_sessions(opened->ended, d);
     u.last_login = opened->token.issued_at;
     co_await async_invalidate("r:" + std::to_string(u.id));
     login_result out{issue(opened->token, u.id), std::move(u)};
@@ -675,7 +776,7 @@ async_outcome<void> service::async_apply_new_password(const store::user& u, std:
 }
 
 async_outcome<void> service::async_change_password(principal p, std::string old_password, std::string new_password,
-                                                   std::string confirm, core::deadline d)
+                                                   std::string confirm, std::string ip, core::deadline d)
 {
     auto found = co_await d_.users.async_find_by_id(p.user_id, d);
     if (!found) co_return fail<void>(found.error());
@@ -690,9 +791,16 @@ async_outcome<void> service::async_change_password(principal p, std::string old_
         std::vector<std::pair<std::string, std::string>> details(problems.begin(), problems.end());
         co_return failure(errc::validation_failed, std::move(details));
     }
+    // The current password is guessed no faster here than at login.
+    auto guard = password_guard_for("u" + std::to_string(u.id), ip);
+    auto allowed = co_await d_.kv.async_password_attempt(guard, d);
+    if (!allowed) co_return fail<void>(allowed.error());
+    if (!allowed->allowed) co_return limited<void>(allowed->retry_after_s);
     auto v = co_await d_.hashes.async_verify(old_password, u.password_hash);
     if (!v) co_return fail<void>(v.error());
     if (!v->ok) co_return validation("old_password", "Your old password was entered incorrectly.");
+    auto success = co_await d_.kv.async_password_success(guard, d);
+    if (!success) core::log::warn("password_success_not_recorded", {{"error", success.error().message()}});
     auto hash = co_await d_.hashes.async_hash(new_password);
     if (!hash) co_return fail<void>(hash.error());
     std::optional<std::string> keep = p.session_id;
@@ -723,20 +831,24 @@ async_outcome<void> service::async_forgot_password(std::string email_in, std::st
 async_outcome<std::string> service::async_verify_reset_otp(std::string email_in, std::string otp, std::string ip,
                                                            core::deadline d)
 {
-    (void)ip;
     auto email = normalize_email(email_in);
     if (!email.ok()) co_return validation("email", email.error);
-    auto ok = co_await async_check_code(purpose_reset, email.value, otp, d);
-    if (!ok) co_return outcome<std::string>(boost::system::in_place_error, ok.error());
     auto existing = co_await d_.users.async_find_by_email(email.value, d);
     if (!existing) co_return fail<std::string>(existing.error());
-    if (!*existing || !(*existing)->is_active) co_return fail<std::string>(make_error_code(errc::otp_expired));
+    bool usable = *existing && (*existing)->is_active && (*existing)->verified();
+    // Bound to the password the code was sent for: a change since then voids it.
+    std::string binding = usable ? state_id((*existing)->password_hash) : std::string();
+    auto ok = co_await async_check_code(purpose_reset, email.value, otp, binding, ip, d);
+    if (!ok) co_return outcome<std::string>(boost::system::in_place_error, ok.error());
+    if (!usable) co_return fail<std::string>(make_error_code(errc::invalid_otp));
     claims c;
     c.iss = d_.keys.jwt.settings().issuer;
     c.sub = std::to_string((*existing)->id);
     c.iat = core::to_unix(d_.clock.now());
     c.exp = c.iat + settings_.reset_lifetime.count();
-    c.jti = core::random_hex(16);
+    // The token names the password state it may replace: once the password changes (by
+    // this or another reset, or a change), every other outstanding reset token is void.
+    c.jti = core::random_hex(16) + "." + state_id((*existing)->password_hash);
     c.typ = token_type::reset;
     co_return sign(c, d_.keys.jwt);
 }
@@ -756,6 +868,10 @@ async_outcome<void> service::async_reset_password(std::string reset_token, std::
     if (!found) co_return fail<void>(found.error());
     if (!*found || !(*found)->is_active) co_return fail<void>(make_error_code(errc::invalid_token));
     const store::user& u = **found;
+    auto dot = cl->jti.find('.');
+    if (dot == std::string::npos || !otp_digest_equal(cl->jti.substr(dot + 1), state_id(u.password_hash))) {
+        co_return fail<void>(make_error_code(errc::token_revoked));
+    }
     user_attributes attrs{u.username, u.email, u.full_name};
     auto problems = d_.policy.validate(new_password, attrs, "new_password");
     if (!problems.empty()) {
@@ -769,7 +885,13 @@ async_outcome<void> service::async_reset_password(std::string reset_token, std::
     auto hash = co_await d_.hashes.async_hash(new_password);
     if (!hash) co_return fail<void>(hash.error());
     std::optional<std::string> keep;
-    co_return co_await async_apply_new_password(u, std::move(*hash), std::move(keep), "password_reset", d);
+    auto applied = co_await async_apply_new_password(u, std::move(*hash), std::move(keep), "password_reset", d);
+    if (!applied) co_return applied;
+    // The owner has proven control of the address: the account's failure run and
+    // back-off end, whatever someone else tried meanwhile.
+    auto cleared = co_await d_.kv.async_password_reset("u" + std::to_string(u.id), d);
+    if (!cleared) core::log::warn("login_backoff_not_cleared", {{"user_id", u.id}});
+    co_return outcome<void>{};
 }
 
 async_outcome<user_page> service::async_list_users(principal p, int limit, std::string cursor, std::string prefix,
@@ -814,6 +936,8 @@ async_outcome<store::user> service::async_update_me(principal p, store::profile_
     }
     if (u.full_name && char_count(*u.full_name) > 150) {
         details.emplace_back("full_name", "Ensure this field has no more than 150 characters.");
+    } else if (u.full_name && has_control(*u.full_name)) {
+        details.emplace_back("full_name", std::string(control_message));
     }
     if (u.phone_number && char_count(*u.phone_number) > 32) {
         details.emplace_back("phone_number", "Enter a valid phone number.");
@@ -830,15 +954,21 @@ async_outcome<store::user> service::async_update_me(principal p, store::profile_
     co_return std::move(**updated);
 }
 
-async_outcome<void> service::async_delete_me(principal p, std::string password, core::deadline d)
+async_outcome<void> service::async_delete_me(principal p, std::string password, std::string ip, core::deadline d)
 {
     auto found = co_await d_.users.async_find_by_id(p.user_id, d);
     if (!found) co_return fail<void>(found.error());
     if (!*found || !(*found)->is_active) co_return fail<void>(make_error_code(errc::token_revoked));
     if (password.empty()) co_return validation("password", "This field is required.");
+    auto guard = password_guard_for("u" + std::to_string(p.user_id), ip);
+    auto allowed = co_await d_.kv.async_password_attempt(guard, d);
+    if (!allowed) co_return fail<void>(allowed.error());
+    if (!allowed->allowed) co_return limited<void>(allowed->retry_after_s);
     auto v = co_await d_.hashes.async_verify(password, (*found)->password_hash);
     if (!v) co_return fail<void>(v.error());
     if (!v->ok) co_return validation("password", "Incorrect password.");
+    auto success = co_await d_.kv.async_password_success(guard, d);
+    if (!success) core::log::warn("password_success_not_recorded", {{"error", success.error().message()}});
     auto off = co_await d_.users.async_deactivate(p.user_id, d);
     if (!off) co_return fail<void>(off.error());
     co_return co_await async_end_sessions(p.user_id, std::nullopt, "account_deleted", d);

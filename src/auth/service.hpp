@@ -62,11 +62,17 @@ struct auth_settings {
     std::chrono::seconds otp_resend_cooldown{60};
     int otp_max_failures_per_hour = 10;
 
-    int login_fail_limit = 5;  // per account + IP
+    int login_fail_limit = 5;  // per account + IP (IPv6: /64)
     std::chrono::seconds login_fail_window{15 * 60};
-    int login_ip_limit = 100;   // failures per IP per minute
-    int request_ip_limit = 20;  // register/resend/forgot per IP per hour
-    int address_limit = 5;      // those per address per hour
+    int login_ip_limit = 100;       // failures per IP per minute
+    int login_account_limit = 100;  // consecutive failures per account from any IP
+    int login_account_free = 10;    // failures before the account's back-off starts
+    std::chrono::seconds login_account_max_wait{15 * 60};
+    int password_check_limit = 30;    // password checks per account per minute, successes included
+    int otp_ip_limit = 30;            // failed code checks per IP per hour
+    int max_sessions_per_user = 100;  // live sessions; the oldest end first
+    int request_ip_limit = 20;        // register/resend/forgot per IP per hour
+    int address_limit = 5;            // those per address per hour
 
     // Peers that skip the per-IP limits (RATE_LIMIT_EXEMPT).
     std::function<bool(std::string_view ip)> ip_exempt;
@@ -78,6 +84,7 @@ struct key_set {
     hmac_key otp;
     hmac_key csrf;
     hmac_key cursor;
+    hmac_key ids;      // digests of identifiers inside Redis key names
     std::string seal;  // 32 bytes, AES-256-GCM for secrets inside job payloads
 
     explicit key_set(std::string_view secret_key);
@@ -195,7 +202,7 @@ public:
     async_outcome<std::vector<store::session>> async_list_sessions(principal p, core::deadline d);
     async_outcome<void> async_end_session(principal p, std::string session_id, core::deadline d);
     async_outcome<void> async_change_password(principal p, std::string old_password, std::string new_password,
-                                              std::string confirm, core::deadline d);
+                                              std::string confirm, std::string ip, core::deadline d);
     async_outcome<void> async_forgot_password(std::string email, std::string ip, core::deadline d);
     async_outcome<std::string> async_verify_reset_otp(std::string email, std::string otp, std::string ip,
                                                       core::deadline d);
@@ -206,7 +213,7 @@ public:
                                               core::deadline d);
     async_outcome<store::user> async_me(principal p, core::deadline d);
     async_outcome<store::user> async_update_me(principal p, store::profile_update u, core::deadline d);
-    async_outcome<void> async_delete_me(principal p, std::string password, core::deadline d);
+    async_outcome<void> async_delete_me(principal p, std::string password, std::string ip, core::deadline d);
     // Any active user by id (own id included).
     async_outcome<store::user> async_get_user(principal p, std::string id, core::deadline d);
 
@@ -222,12 +229,25 @@ public:
 private:
     token_pair issue(const store::refresh_token& rt, std::int64_t user_id) const;
     async_outcome<void> async_check_address(const std::string& email, core::deadline d);
+    // Sends a new code for (purpose, u.email), bound to u's password hash: a later
+    // registration of the address or a new password makes it worthless.
     async_outcome<void> async_send_code(const store::user& u, std::string_view purpose, std::string_view tmpl,
                                         core::deadline d);
     async_outcome<void> async_enqueue_mail(std::string_view tmpl, const std::string& to, std::string values_json,
                                            core::deadline d);
+    // Checks `otp` for (purpose, email) bound to `binding` (see async_send_code), counting
+    // failures for the address and for the client's network.
     async_outcome<std::string> async_check_code(std::string_view purpose, const std::string& email,
-                                                const std::string& otp, core::deadline d);
+                                                const std::string& otp, std::string_view binding, const std::string& ip,
+                                                core::deadline d);
+    // The limits around a password check of `account` ("u<id>" or "i<digest>") from `ip`.
+    store::kv::password_guard password_guard_for(std::string account, const std::string& ip) const;
+    // Ends the sessions a login closed to stay within max_sessions_per_user.
+    boost::asio::awaitable<void> async_forget_sessions(const std::vector<std::string>& ids, core::deadline d);
+    // A short keyed digest of an identifier, for Redis key names (bounded, reveals nothing).
+    std::string key_id(std::string_view identifier) const;
+    // A keyed digest of a password hash: binds codes and reset tokens to the password.
+    std::string state_id(std::string_view password_hash) const;
     // Stores the new hash, ends every session but `keep_session`, and queues the
     // "password changed" notice.
     async_outcome<void> async_apply_new_password(const store::user& u, std::string hash,
@@ -246,6 +266,11 @@ private:
     deps d_;
     auth_settings settings_;
 };
+
+// The part of a client address that per-IP limits key on: IPv4 as it is, IPv6 by its
+// /64 (one subscriber's usual allocation, so rotating addresses inside it gains
+// nothing), an IPv4-mapped IPv6 address as IPv4.
+std::string limit_network(std::string_view ip);
 
 // Pagination cursor helpers (exposed for tests): opaque, tamper-evident.
 std::string encode_cursor(const hmac_key& key, std::int64_t last_id);

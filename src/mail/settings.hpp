@@ -22,6 +22,7 @@ struct settings {
     bool use_ssl = false;                               // EMAIL_USE_SSL: implicit TLS (usually port 465)
     std::string username;                               // EMAIL_HOST_USER: empty means no AUTH
     std::string password;                               // EMAIL_HOST_PASSWORD: never logged
+    bool allow_plaintext_auth = false;                  // EMAIL_ALLOW_PLAINTEXT_AUTH: AUTH without TLS
     std::string from = "webmaster@localhost";           // DEFAULT_FROM_EMAIL, "addr" or "Name <addr>"
     std::filesystem::path file_path;                    // EMAIL_FILE_PATH (file backend)
     std::filesystem::path ca_file;                      // EMAIL_CA_FILE: empty means the system CA store

@@ -195,6 +195,7 @@ smtp_pool::smtp_pool(asio::any_io_executor ex, settings s)
         s_.use_ssl ? smtp::tls_mode::implicit : (s_.use_tls ? smtp::tls_mode::starttls : smtp::tls_mode::none);
     dialogue_opts_.username = s_.username;
     dialogue_opts_.password = s_.password;
+    dialogue_opts_.allow_plaintext_auth = s_.allow_plaintext_auth;
 }
 
 asio::awaitable<bool> smtp_pool::async_acquire(core::deadline dl)

@@ -219,6 +219,13 @@ action dialogue::after_hello()
         return send(state::starttls, "STARTTLS");
     }
     if (!opts_.username.empty() && !authenticated_) {
+        // Credentials cross the network in clear without TLS: only when asked to.
+        if (!tls_active_ && !opts_.allow_plaintext_auth) {
+            return fail_local(core::make_error_code(errc::smtp_rejected),
+                              "refusing to send EMAIL_HOST_USER's credentials without TLS (set EMAIL_USE_TLS or "
+                              "EMAIL_USE_SSL, or EMAIL_ALLOW_PLAINTEXT_AUTH=true)",
+                              false);
+        }
         const std::string plain = base64_encode(std::string(1, '\0') + opts_.username + '\0' + opts_.password);
         if (ext_.auth_plain) return send(state::auth_plain, "AUTH PLAIN " + plain, true);
         if (ext_.auth_login) return send(state::auth_login_user, "AUTH LOGIN");

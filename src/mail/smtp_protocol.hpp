@@ -48,6 +48,7 @@ struct dialogue_options {
     tls_mode tls = tls_mode::none;
     std::string username;  // empty: no AUTH
     std::string password;
+    bool allow_plaintext_auth = false;  // send AUTH without TLS (EMAIL_ALLOW_PLAINTEXT_AUTH)
 };
 
 struct envelope {

@@ -34,7 +34,7 @@ action greet(dialogue& d, std::vector<std::string> ext)
 
 dialogue_options opts(tls_mode tls = tls_mode::none, std::string user = {}, std::string pass = {})
 {
-    return dialogue_options{"client.test", tls, std::move(user), std::move(pass)};
+    return dialogue_options{"client.test", tls, std::move(user), std::move(pass), false};
 }
 
 envelope env(std::size_t size = 100)
@@ -218,7 +218,7 @@ TEST_CASE("dialogue: AUTH LOGIN when only LOGIN is offered")
 
 TEST_CASE("dialogue: AUTH PLAIN without initial-response support")
 {
-    dialogue d(opts(tls_mode::none, "u", "p"));
+    dialogue d(opts(tls_mode::implicit, "u", "p"));
     greet(d, {"AUTH PLAIN"});
     action a = d.on_reply(one(334, ""));
     CHECK(a.line == mail::base64_encode(std::string("\0u\0p", 4)) + "\r\n");
@@ -227,7 +227,7 @@ TEST_CASE("dialogue: AUTH PLAIN without initial-response support")
 
 TEST_CASE("dialogue: wrong password is permanent, with the server's reply")
 {
-    dialogue d(opts(tls_mode::none, "u", "wrong"));
+    dialogue d(opts(tls_mode::implicit, "u", "wrong"));
     greet(d, {"AUTH PLAIN LOGIN"});
     action a = d.on_reply(one(535, "5.7.8 Authentication credentials invalid"));
     REQUIRE(a.what == kind::failed);
@@ -238,10 +238,26 @@ TEST_CASE("dialogue: wrong password is permanent, with the server's reply")
 
 TEST_CASE("dialogue: credentials but no usable AUTH mechanism")
 {
-    dialogue d(opts(tls_mode::none, "u", "p"));
+    dialogue d(opts(tls_mode::implicit, "u", "p"));
     action a = greet(d, {"AUTH CRAM-MD5"});
     REQUIRE(a.what == kind::failed);
     CHECK(is(a.error.ec, core::errc::smtp_rejected));
+}
+
+TEST_CASE("dialogue: credentials are never sent without TLS unless plaintext AUTH is allowed")
+{
+    dialogue d(opts(tls_mode::none, "u", "p"));
+    action a = greet(d, {"AUTH PLAIN LOGIN"});
+    REQUIRE(a.what == kind::failed);
+    CHECK(is(a.error.ec, core::errc::smtp_rejected));
+    CHECK(a.error.detail.find("without TLS") != std::string::npos);
+    CHECK(a.line.empty());
+
+    auto allowed = opts(tls_mode::none, "u", "p");
+    allowed.allow_plaintext_auth = true;
+    dialogue plain(allowed);
+    a = greet(plain, {"AUTH PLAIN"});
+    CHECK(a.line == "AUTH PLAIN " + mail::base64_encode(std::string("\0u\0p", 4)) + "\r\n");
 }
 
 TEST_CASE("dialogue: 4xx is transient, 5xx permanent; the session stays usable after a refused message")

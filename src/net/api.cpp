@@ -66,6 +66,14 @@ bool has_nul(std::string_view s)
     return s.find('\0') != std::string_view::npos;
 }
 
+// Characters of UTF-8 text (continuation bytes do not count).
+std::size_t char_count(std::string_view s)
+{
+    std::size_t n = 0;
+    for (char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+    return n;
+}
+
 // Reads typed fields out of a JSON body, collecting per-field problems.
 class fields {
 public:
@@ -104,11 +112,16 @@ public:
             details_.emplace_back(std::string(name), "Must be a string.");
             return std::nullopt;
         }
-        if (has_nul(it->value().as_string())) {
+        const auto& s = it->value().as_string();
+        if (s.size() > 4096) {
+            details_.emplace_back(std::string(name), "Ensure this field has no more than 4096 characters.");
+            return std::nullopt;
+        }
+        if (has_nul(s)) {
             details_.emplace_back(std::string(name), null_characters);
             return std::nullopt;
         }
-        return std::string(it->value().as_string());
+        return std::string(s);
     }
 
     bool boolean(std::string_view name)
@@ -165,13 +178,23 @@ std::string_view bearer_of(const request& req)
     return {};
 }
 
-auth::credentials credentials_of(const request& req)
+struct cookie_names {
+    std::string_view access, refresh, csrf;
+};
+
+cookie_names names_of(const api_options& opts)
+{
+    if (opts.cookie_prefix) return {"__Host-access", "__Secure-refresh", "__Host-csrf_token"};
+    return {"access", "refresh", "csrf_token"};
+}
+
+auth::credentials credentials_of(const request& req, const api_options& opts)
 {
     auth::credentials c;
     c.bearer = bearer_of(req);
-    c.access_cookie = req.cookie("access");
+    c.access_cookie = req.cookie(names_of(opts).access);
     c.csrf_header = req.header("x-csrf-token");
-    c.csrf_cookie = req.cookie("csrf_token");
+    c.csrf_cookie = req.cookie(names_of(opts).csrf);
     c.unsafe_method = req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS";
     return c;
 }
@@ -188,23 +211,29 @@ std::string cookie(std::string_view name, std::string_view value, std::string_vi
 
 void set_session_cookies(response& r, const auth::token_pair& t, const api_options& opts, std::int64_t refresh_age)
 {
-    r.add_header("Set-Cookie", cookie("access", t.access, "/", t.expires_in.count(), true, opts.cookie_secure));
-    r.add_header("Set-Cookie", cookie("refresh", t.refresh, "/api/auth", refresh_age, true, opts.cookie_secure));
-    r.add_header("Set-Cookie", cookie("csrf_token", t.csrf, "/", refresh_age, false, opts.cookie_secure));
+    auto n = names_of(opts);
+    r.add_header("Set-Cookie", cookie(n.access, t.access, "/", t.expires_in.count(), true, opts.cookie_secure));
+    r.add_header("Set-Cookie", cookie(n.refresh, t.refresh, "/api/auth", refresh_age, true, opts.cookie_secure));
+    r.add_header("Set-Cookie", cookie(n.csrf, t.csrf, "/", refresh_age, false, opts.cookie_secure));
 }
 
 void clear_session_cookies(response& r, const api_options& opts)
 {
-    r.add_header("Set-Cookie", cookie("access", "", "/", 0, true, opts.cookie_secure));
-    r.add_header("Set-Cookie", cookie("refresh", "", "/api/auth", 0, true, opts.cookie_secure));
-    r.add_header("Set-Cookie", cookie("csrf_token", "", "/", 0, false, opts.cookie_secure));
+    auto n = names_of(opts);
+    r.add_header("Set-Cookie", cookie(n.access, "", "/", 0, true, opts.cookie_secure));
+    r.add_header("Set-Cookie", cookie(n.refresh, "", "/api/auth", 0, true, opts.cookie_secure));
+    r.add_header("Set-Cookie", cookie(n.csrf, "", "/", 0, false, opts.cookie_secure));
 }
 
-json::object tokens_json(const auth::token_pair& t)
+// `with_tokens` false (cookie mode with "cookie_only"): the tokens travel only in their
+// HttpOnly cookies, out of reach of the page's scripts.
+json::object tokens_json(const auth::token_pair& t, bool with_tokens = true)
 {
     json::object o;
-    o["access"] = t.access;
-    o["refresh"] = t.refresh;
+    if (with_tokens) {
+        o["access"] = t.access;
+        o["refresh"] = t.refresh;
+    }
     o["token_type"] = "Bearer";
     o["expires_in"] = t.expires_in.count();
     return o;
@@ -275,8 +304,16 @@ boost::asio::awaitable<response> async_login(ctx c, request& req)
     auto username = f.optional_str("username");
     in.password = f.str("password", true);
     bool use_cookie = f.boolean("cookie");
+    bool cookie_only = f.boolean("cookie_only");
     if ((!email || email->empty()) && (!username || username->empty())) {
         f.details().emplace_back("email", "Provide an e-mail address or a username.");
+    }
+    // No account has a longer identifier; refused before it costs any I/O.
+    if (email && char_count(*email) > 254) {
+        f.details().emplace_back("email", "Ensure this field has no more than 254 characters.");
+    }
+    if (username && char_count(*username) > 150) {
+        f.details().emplace_back("username", "Ensure this field has no more than 150 characters.");
     }
     if (!f.ok()) co_return f.error();
     in.identifier = email && !email->empty() ? *email : *username;
@@ -284,7 +321,7 @@ boost::asio::awaitable<response> async_login(ctx c, request& req)
     in.user_agent = std::string(req.header("user-agent"));
     auto r = co_await c.svc->async_login(std::move(in), req.deadline);
     if (!r) co_return failure_response(r.error());
-    json::object o = tokens_json(r->tokens);
+    json::object o = tokens_json(r->tokens, !(use_cookie && cookie_only));
     o["user"] = own_view(r->user);
     response res = json_response(200, o);
     if (use_cookie) {
@@ -299,15 +336,16 @@ boost::asio::awaitable<response> async_refresh(ctx c, request& req)
     if (!body) co_return body_error(body.error());
     fields f(*body);
     std::string refresh = f.optional_str("refresh").value_or("");
+    bool cookie_only = f.boolean("cookie_only");
     if (!f.ok()) co_return f.error();
     bool from_cookie = false;
     if (refresh.empty()) {
         // Cookie mode: the refresh cookie, with the CSRF echo of its session.
-        std::string_view ck = req.cookie("refresh");
+        std::string_view ck = req.cookie(names_of(c.opts).refresh);
         std::string_view csrf = req.header("x-csrf-token");
         if (!ck.empty()) {
             // Checked before rotating: a refused request must not use up the token.
-            if (csrf.empty() || csrf != req.cookie("csrf_token") || c.svc->csrf_mismatch(ck, csrf)) {
+            if (csrf.empty() || csrf != req.cookie(names_of(c.opts).csrf) || c.svc->csrf_mismatch(ck, csrf)) {
                 co_return error_response(make_error_code(core::errc::csrf_failed));
             }
             refresh = std::string(ck);
@@ -316,7 +354,7 @@ boost::asio::awaitable<response> async_refresh(ctx c, request& req)
     }
     auto r = co_await c.svc->async_refresh(std::move(refresh), req.deadline);
     if (!r) co_return failure_response(r.error());
-    response res = json_response(200, tokens_json(*r));
+    response res = json_response(200, tokens_json(*r, !(from_cookie && cookie_only)));
     if (from_cookie) set_session_cookies(res, *r, c.opts, c.svc->settings().refresh_lifetime.count());
     co_return res;
 }
@@ -329,18 +367,18 @@ boost::asio::awaitable<response> async_logout(ctx c, request& req)
     std::string refresh = f.optional_str("refresh").value_or("");
     if (!f.ok()) co_return f.error();
     std::optional<auth::principal> caller;
-    auth::credentials cred = credentials_of(req);
+    auth::credentials cred = credentials_of(req, c.opts);
     if (!cred.bearer.empty() || !cred.access_cookie.empty()) {
         auto p = co_await c.svc->async_authenticate(cred, req.deadline);
         if (!p) co_return failure_response(p.error());
         caller = *p;
     }
     bool cookie_mode = false;
-    if (refresh.empty() && !req.cookie("refresh").empty()) {
+    if (refresh.empty() && !req.cookie(names_of(c.opts).refresh).empty()) {
         // The refresh cookie authenticates this request: it needs the CSRF echo too.
         std::string_view csrf = req.header("x-csrf-token");
-        std::string_view ck = req.cookie("refresh");
-        if (csrf.empty() || csrf != req.cookie("csrf_token") || c.svc->csrf_mismatch(ck, csrf)) {
+        std::string_view ck = req.cookie(names_of(c.opts).refresh);
+        if (csrf.empty() || csrf != req.cookie(names_of(c.opts).csrf) || c.svc->csrf_mismatch(ck, csrf)) {
             co_return error_response(make_error_code(core::errc::csrf_failed));
         }
         refresh = std::string(ck);
@@ -356,7 +394,7 @@ boost::asio::awaitable<response> async_logout(ctx c, request& req)
 // Authenticates or produces the error response.
 boost::asio::awaitable<auth::outcome<auth::principal>> async_auth(ctx c, const request& req)
 {
-    co_return co_await c.svc->async_authenticate(credentials_of(req), req.deadline);
+    co_return co_await c.svc->async_authenticate(credentials_of(req, c.opts), req.deadline);
 }
 
 boost::asio::awaitable<response> async_logout_all(ctx c, request& req)
@@ -433,7 +471,7 @@ boost::asio::awaitable<response> async_password_change(ctx c, request& req)
     std::string confirm = f.str("confirm_password", true);
     if (!f.ok()) co_return f.error();
     auto r = co_await c.svc->async_change_password(*p, std::move(old_pw), std::move(new_pw), std::move(confirm),
-                                                   req.deadline);
+                                                   std::string(req.peer_ip), req.deadline);
     if (!r) co_return failure_response(r.error());
     co_return message_response(200, "Password changed; every other session has ended.");
 }
@@ -573,7 +611,7 @@ boost::asio::awaitable<response> async_delete_me_for(ctx c, request& req, const 
     fields f(*body);
     std::string password = f.str("password", true);
     if (!f.ok()) co_return f.error();
-    auto r = co_await c.svc->async_delete_me(p, std::move(password), req.deadline);
+    auto r = co_await c.svc->async_delete_me(p, std::move(password), std::string(req.peer_ip), req.deadline);
     if (!r) co_return failure_response(r.error());
     response res;
     res.status = 204;

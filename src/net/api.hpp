@@ -8,6 +8,9 @@ namespace portcullis::net {
 
 struct api_options {
     bool cookie_secure = true;  // the Secure attribute on session cookies (COOKIE_SECURE)
+    // COOKIE_NAME_PREFIX: __Host-access, __Secure-refresh, __Host-csrf_token instead of
+    // access, refresh, csrf_token (a sibling subdomain cannot set or shadow them).
+    bool cookie_prefix = false;
 };
 
 // Registers every /api route of the contract on `routes`. `svc` must outlive the router.

@@ -1,5 +1,6 @@
 #include "verify/mailboxlayer.hpp"
 
+#include "auth/validation.hpp"
 #include "core/log.hpp"
 #include "core/percent.hpp"
 #include "core/timeout.hpp"
@@ -125,9 +126,13 @@ core::result<auth::address_verdict> read_mailboxlayer_answer(std::string_view bo
         v2 = {false, "This mailbox does not exist."};
     }
     if (!v2.accepted) {
+        // Only a well-formed address is repeated to the client, never other remote text.
         if (const auto* dym = field(o, "did_you_mean");
             dym != nullptr && dym->is_string() && !dym->as_string().empty()) {
-            v2.reason += " Did you mean " + std::string(dym->as_string()) + "?";
+            auto suggestion = auth::normalize_email(std::string_view(dym->as_string()));
+            if (suggestion.ok() && suggestion.value == std::string_view(dym->as_string())) {
+                v2.reason += " Did you mean " + suggestion.value + "?";
+            }
         }
     }
     return v2;

@@ -66,6 +66,11 @@ TEST_CASE("mailboxlayer: each refusing member gives its own reason, with the sug
     REQUIRE(no_box.has_value());
     CHECK(no_box->reason == "This mailbox does not exist.");
 
+    // A suggestion that is not a plain address is not repeated to the client.
+    auto odd = read_mailboxlayer_answer(answer(R"("mx_found":false,"did_you_mean":"visit http://evil.example now")"));
+    REQUIRE(odd.has_value());
+    CHECK(odd->reason == "The domain of this address does not receive mail.");
+
     auto disposable = read_mailboxlayer_answer(answer(R"("disposable":true)"));
     REQUIRE(disposable.has_value());
     CHECK(disposable->reason == "Disposable e-mail addresses are not accepted.");

@@ -131,7 +131,10 @@ TEST_CASE("login timing: unknown user and wrong password have medians within 25%
                                {"ARGON2_ITERATIONS", "2"},
                                {"RATE_LIMIT_EXEMPT", "127.0.0.1/32"},
                                {"LOGIN_FAIL_LIMIT", "100000"},
-                               {"LOGIN_IP_LIMIT", "100000"}});
+                               {"LOGIN_IP_LIMIT", "100000"},
+                               {"LOGIN_ACCOUNT_LIMIT", "100000"},
+                               {"LOGIN_ACCOUNT_FREE_FAILURES", "100000"},
+                               {"PASSWORD_CHECK_LIMIT", "100000"}});
     client c(srv.port());
     account a = register_active(c, "timing");
     const int tries = 30;

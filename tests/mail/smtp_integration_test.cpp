@@ -366,6 +366,7 @@ TEST_CASE("AUTH required and checked: PLAIN, LOGIN, wrong password")
         auto st = base_settings(s);
         st.username = "mailer";
         st.password = "s3cret pass";
+        st.allow_plaintext_auth = true;
         client c(st);
         auto r = c.send_code("a@example.com", "100001");
         INFO(r.describe());
@@ -375,6 +376,7 @@ TEST_CASE("AUTH required and checked: PLAIN, LOGIN, wrong password")
         auto st = base_settings(s);
         st.username = "mailer";
         st.password = "wrong";
+        st.allow_plaintext_auth = true;
         client c(st);
         auto r = c.send_code("a@example.com", "100002");
         CHECK(r.permanent());
@@ -394,11 +396,26 @@ TEST_CASE("AUTH required and checked: PLAIN, LOGIN, wrong password")
     auto st = base_settings(login_only);
     st.username = "u";
     st.password = "p";
+    st.allow_plaintext_auth = true;
     client c(st);
     auto r = c.send_code("a@example.com", "100004");
     INFO(r.describe());
     CHECK(r.ok());
     CHECK(login_only.wait_files(1).size() == 1);
+}
+
+TEST_CASE("AUTH without TLS is refused unless plaintext AUTH is allowed: nothing is sent")
+{
+    sink s({"--auth", "mailer:s3cret pass"});
+    auto st = base_settings(s);
+    st.username = "mailer";
+    st.password = "s3cret pass";
+    client c(st);
+    auto r = c.send_code("a@example.com", "100005");
+    CHECK_FALSE(r.ok());
+    CHECK(r.permanent());
+    CHECK(r.detail.find("without TLS") != std::string::npos);
+    CHECK(s.files().empty());
 }
 
 TEST_CASE("STARTTLS with a private CA, AUTH offered only after TLS")

@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <libpq-fe.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -80,16 +82,16 @@ asio::awaitable<void> async_users_round_trip(pg::pool& pool)
     REQUIRE_FALSE(taken.has_value());
     CHECK(taken.error() == core::errc::username_taken);
 
-    auto act = co_await users.async_activate(created->id, soon());
+    auto act = co_await users.async_activate(created->id, "hash-2", soon());
     REQUIRE(act.has_value());
     CHECK(act->activated);
     CHECK(act->account.is_active);
     CHECK(act->account.verified());
-    auto act2 = co_await users.async_activate(created->id, soon());
+    auto act2 = co_await users.async_activate(created->id, "hash-2", soon());
     REQUIRE(act2.has_value());
     CHECK_FALSE(act2->activated);
     CHECK(act2->account.is_active);
-    auto none = co_await users.async_activate(-5, soon());
+    auto none = co_await users.async_activate(-5, "hash-2", soon());
     REQUIRE_FALSE(none.has_value());
     CHECK(none.error() == core::errc::not_found);
 
@@ -172,7 +174,7 @@ asio::awaitable<void> async_list_users(pg::pool& pool)
         auto u = make_user(tag + "_" + std::to_string(i));
         auto c = co_await users.async_create_pending(u, soon());
         REQUIRE(c.has_value());
-        auto a = co_await users.async_activate(c->id, soon());
+        auto a = co_await users.async_activate(c->id, c->password_hash, soon());
         REQUIRE(a.has_value());
         ids.push_back(c->id);
     }
@@ -180,7 +182,7 @@ asio::awaitable<void> async_list_users(pg::pool& pool)
     auto wild = make_user(tag + "%w");
     auto w = co_await users.async_create_pending(wild, soon());
     REQUIRE(w.has_value());
-    auto wa = co_await users.async_activate(w->id, soon());
+    auto wa = co_await users.async_activate(w->id, w->password_hash, soon());
     REQUIRE(wa.has_value());
     const auto nu4 = make_user(tag + "_9");
 
@@ -237,7 +239,8 @@ asio::awaitable<void> async_parallel_activation(pg::pool& pool, int* activated, 
         }
     };
     for (int i = 0; i < 10; ++i) {
-        asio::co_spawn(ex, users.async_activate(created->id, soon()), tally{activated, active_seen, &done});
+        asio::co_spawn(ex, users.async_activate(created->id, created->password_hash, soon()),
+                       tally{activated, active_seen, &done});
     }
     asio::steady_timer t(ex);
     while (done < 10) {
@@ -259,8 +262,9 @@ asio::awaitable<void> async_sessions_round_trip(pg::pool& pool)
     auto other = co_await users.async_create_pending(nu7, soon());
     REQUIRE(other.has_value());
 
+    REQUIRE((co_await users.async_activate(u->id, u->password_hash, soon())).has_value());
     auto now = system_clock::now();
-    new_session ns{u->id, now + hours(24), "agent/1.0", "127.0.0.1"};
+    new_session ns{u->id, now + hours(24), "agent/1.0", "127.0.0.1", u->password_hash, 0};
     auto s1 = co_await sessions.async_create(ns, soon());
     REQUIRE(s1.has_value());
     CHECK(pg::is_uuid(s1->id));
@@ -337,7 +341,8 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
     auto u = co_await users.async_create_pending(nu8, soon());
     REQUIRE(u.has_value());
     auto now = system_clock::now();
-    const new_session arg10{u->id, now + hours(24), "", ""};
+    REQUIRE((co_await users.async_activate(u->id, u->password_hash, soon())).has_value());
+    const new_session arg10{u->id, now + hours(24), "", "", u->password_hash, 0};
 
     auto opened = co_await sessions.async_open(arg10, now + hours(24), soon());
     REQUIRE(opened.has_value());
@@ -395,7 +400,7 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
     CHECK((*sess)->revoke_reason == std::optional<std::string>("logout"));
 
     // Purge removes the expired token (and expired sessions).
-    const new_session arg12{u->id, now - seconds(1), "", ""};
+    const new_session arg12{u->id, now - seconds(1), "", "", "", 0};
 
     auto expired_session = co_await sessions.async_create(arg12, soon());
     REQUIRE(expired_session.has_value());
@@ -437,7 +442,8 @@ asio::awaitable<void> async_parallel_rotation(pg::pool& pool, int* wins, int* lo
     auto u = co_await users.async_create_pending(nu9, soon());
     REQUIRE(u.has_value());
     auto now = system_clock::now();
-    const new_session arg13{u->id, now + hours(1), "", ""};
+    REQUIRE((co_await users.async_activate(u->id, u->password_hash, soon())).has_value());
+    const new_session arg13{u->id, now + hours(1), "", "", u->password_hash, 0};
 
     auto opened = co_await sessions.async_open(arg13, now + hours(1), soon());
     REQUIRE(opened.has_value());
@@ -453,6 +459,135 @@ asio::awaitable<void> async_parallel_rotation(pg::pool& pool, int* wins, int* lo
         t.expires_after(std::chrono::milliseconds(5));
         co_await t.async_wait(asio::use_awaitable);
     }
+}
+
+// An active user whose password hash is "hash-<tag>".
+asio::awaitable<user> async_active_user(pg::users& users, const std::string& tag)
+{
+    auto c = co_await users.async_create_pending(make_user(tag), soon());
+    REQUIRE(c.has_value());
+    auto a = co_await users.async_activate(c->id, c->password_hash, soon());
+    REQUIRE(a.has_value());
+    co_return a->account;
+}
+
+asio::awaitable<void> async_open_checks_state(pg::pool& pool)
+{
+    pg::users users(pool);
+    pg::sessions sessions(pool);
+    auto now = system_clock::now();
+
+    // The password changed after the login checked the old one: no session.
+    auto u = co_await async_active_user(users, test::unique_name("m1a"));
+    auto set = co_await users.async_set_password(u.id, "hash-new", soon());
+    REQUIRE(set.has_value());
+    new_session stale{u.id, now + hours(1), "", "", u.password_hash, 0};
+    auto refused = co_await sessions.async_open(stale, now + hours(1), soon());
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error() == core::errc::invalid_credentials);
+    auto none = co_await sessions.async_list_live(u.id, 100, soon());
+    REQUIRE(none.has_value());
+    CHECK(none->empty());
+    new_session fresh{u.id, now + hours(1), "", "", "hash-new", 0};
+    CHECK((co_await sessions.async_open(fresh, now + hours(1), soon())).has_value());
+
+    // The account was deleted (deactivated) meanwhile: no session.
+    auto v = co_await async_active_user(users, test::unique_name("m1b"));
+    REQUIRE((co_await users.async_deactivate(v.id, soon())).has_value());
+    new_session gone{v.id, now + hours(1), "", "", v.password_hash, 0};
+    auto refused2 = co_await sessions.async_open(gone, now + hours(1), soon());
+    REQUIRE_FALSE(refused2.has_value());
+    CHECK(refused2.error() == core::errc::invalid_credentials);
+}
+
+asio::awaitable<void> async_session_cap(pg::pool& pool)
+{
+    pg::users users(pool);
+    pg::sessions sessions(pool);
+    auto u = co_await async_active_user(users, test::unique_name("cap"));
+    auto now = system_clock::now();
+    new_session ns{u.id, now + hours(1), "", "", u.password_hash, 3};
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        auto o = co_await sessions.async_open(ns, now + hours(1), soon());
+        REQUIRE(o.has_value());
+        ids.push_back(o->sess.id);
+        // The 4th and 5th logins end the oldest live session each.
+        if (i < 3) {
+            CHECK(o->ended.empty());
+        } else {
+            REQUIRE(o->ended.size() == 1);
+            CHECK(o->ended[0] == ids[static_cast<std::size_t>(i) - 3]);
+        }
+    }
+    auto live = co_await sessions.async_list_live(u.id, 100, soon());
+    REQUIRE(live.has_value());
+    REQUIRE(live->size() == 3);
+    auto first = co_await sessions.async_find(ids[0], soon());
+    REQUIRE(first.has_value());
+    CHECK((*first)->revoke_reason == std::optional<std::string>("session_limit"));
+}
+
+asio::awaitable<void> async_activation_bound(pg::pool& pool)
+{
+    pg::users users(pool);
+    auto tag = test::unique_name("m8");
+    // The owner registers; before the code is used, someone registers the address again.
+    auto mine = co_await users.async_create_pending(make_user(tag), soon());
+    REQUIRE(mine.has_value());
+    auto theirs_in = make_user(tag);
+    theirs_in.username = tag + "_x";
+    theirs_in.password_hash = "hash-attacker";
+    auto theirs = co_await users.async_create_pending(theirs_in, soon());
+    REQUIRE(theirs.has_value());
+    CHECK(theirs->id == mine->id);
+    // The owner's code (bound to the owner's registration) does not activate the other one.
+    auto act = co_await users.async_activate(mine->id, mine->password_hash, soon());
+    REQUIRE_FALSE(act.has_value());
+    CHECK(act.error() == core::errc::not_found);
+    auto row = co_await users.async_find_by_id(mine->id, soon());
+    REQUIRE(row.has_value());
+    CHECK_FALSE((*row)->verified());
+    CHECK_FALSE((*row)->is_active);
+    auto ok = co_await users.async_activate(mine->id, "hash-attacker", soon());
+    REQUIRE(ok.has_value());
+    CHECK(ok->activated);
+}
+
+asio::awaitable<void> async_purge_pending(pg::pool& pool, const std::string& url)
+{
+    pg::users users(pool);
+    pg::refresh_tokens tokens(pool);
+    auto tag = test::unique_name("old");
+    auto in = make_user(tag);
+    in.password_hash = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    auto stale = co_await users.async_create_pending(in, soon());
+    REQUIRE(stale.has_value());
+    auto in2 = make_user(tag + "_v");
+    in2.password_hash = in.password_hash;
+    auto kept = co_await users.async_create_pending(in2, soon());
+    REQUIRE(kept.has_value());
+    REQUIRE((co_await users.async_activate(kept->id, kept->password_hash, soon())).has_value());
+    auto in3 = make_user(tag + "_n");
+    in3.password_hash = in.password_hash;
+    auto recent = co_await users.async_create_pending(in3, soon());
+    REQUIRE(recent.has_value());
+    test::admin_exec(url,
+                     "UPDATE users SET date_joined = now() - interval '8 days', updated_at = now() - interval "
+                     "'8 days' WHERE id IN (" +
+                         std::to_string(stale->id) + ", " + std::to_string(kept->id) + ")");
+    auto purged = co_await tokens.async_purge(10000, soon());
+    REQUIRE(purged.has_value());
+    CHECK(purged->pending_users >= 1);
+    auto a = co_await users.async_find_by_id(stale->id, soon());
+    REQUIRE(a.has_value());
+    CHECK_FALSE(a->has_value());
+    auto b = co_await users.async_find_by_id(kept->id, soon());
+    REQUIRE(b.has_value());
+    CHECK(b->has_value());
+    auto c = co_await users.async_find_by_id(recent->id, soon());
+    REQUIRE(c.has_value());
+    CHECK(c->has_value());
 }
 
 }  // namespace
@@ -498,4 +633,68 @@ TEST_CASE("refresh tokens: of 20 parallel rotations of one token exactly one win
     CHECK(wins == 1);
     CHECK(losses == 19);
     CHECK(errors == 0);
+}
+
+TEST_CASE("sessions: a login opens no session once the password changed or the account was deleted")
+{
+    test::pool_fixture f(test::migrated_database().url());
+    test::run(f.ioc, async_open_checks_state(*f.pool));
+}
+
+TEST_CASE("sessions: a login waiting on a concurrent password change sees the new hash and opens nothing")
+{
+    const std::string url = test::migrated_database().url();
+    test::pool_fixture f(url);
+    pg::users users(*f.pool);
+    user u = test::run(f.ioc, async_active_user(users, test::unique_name("m1c")));
+
+    // Another transaction changes the password and has not committed yet.
+    PGconn* other = PQconnectdb(url.c_str());
+    REQUIRE(PQstatus(other) == CONNECTION_OK);
+    PQclear(PQexec(other, "BEGIN"));
+    PGresult* upd = PQexec(other, ("UPDATE users SET password_hash = 'hash-changed', password_changed_at = now()"
+                                   " WHERE id = " +
+                                   std::to_string(u.id))
+                                      .c_str());
+    REQUIRE(PQresultStatus(upd) == PGRES_COMMAND_OK);
+    PQclear(upd);
+
+    pg::sessions sessions(*f.pool);
+    auto now = system_clock::now();
+    static new_session ns;
+    ns = new_session{u.id, now + hours(1), "", "", u.password_hash, 0};
+    std::optional<core::result<opened_session>> result;
+    asio::co_spawn(f.ioc, sessions.async_open(ns, now + hours(1), soon()),
+                   [&](std::exception_ptr, core::result<opened_session> r) { result = std::move(r); });
+    // Until the login's statement waits for the row lock.
+    const std::string waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = '" +
+                                test::migrated_database().name() + "'";
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (test::admin_value(url, waiting) == "0" && std::chrono::steady_clock::now() < until) {
+        f.ioc.run_for(std::chrono::milliseconds(20));
+    }
+    CHECK(test::admin_value(url, waiting) == "1");
+    PQclear(PQexec(other, "COMMIT"));
+    PQfinish(other);
+    while (!result) f.ioc.run_one();
+    REQUIRE_FALSE(result->has_value());
+    CHECK(result->error() == core::errc::invalid_credentials);
+}
+
+TEST_CASE("sessions: a login beyond the per-user cap ends the oldest live session")
+{
+    test::pool_fixture f(test::migrated_database().url());
+    test::run(f.ioc, async_session_cap(*f.pool));
+}
+
+TEST_CASE("users: a code's activation applies only to the registration it was sent for")
+{
+    test::pool_fixture f(test::migrated_database().url());
+    test::run(f.ioc, async_activation_bound(*f.pool));
+}
+
+TEST_CASE("users: registrations left unverified for 7 days are purged; verified and recent ones stay")
+{
+    test::pool_fixture f(test::migrated_database().url());
+    test::run(f.ioc, async_purge_pending(*f.pool, test::migrated_database().url()));
 }

@@ -10,23 +10,46 @@ using redis::command;
 using redis::reply;
 using redis::script;
 
-// KEYS[1] code hash, KEYS[2] failures-per-hour counter.
-// ARGV[1] digest, ARGV[2] max attempts, ARGV[3] max failures per hour.
+// KEYS[1] code hash, KEYS[2] failures-per-hour counter of the address, KEYS[3]
+// failures-per-hour counter of the client's network (ignored when ARGV[5] is '0').
+// ARGV[1] digest, ARGV[2] max attempts, ARGV[3] max failures per hour (address),
+// ARGV[4] max failures per hour (network).
 // Returns {outcome, attempts_left, retry_after}: outcome 1 accepted, 2 wrong,
-// 3 missing, 4 exhausted, 5 locked. The digest comparison happens on HMACs, so its
-// timing reveals nothing about the code.
+// 3 missing, 4 exhausted, 5 locked. Every failure counts for the network, so guessing
+// spread over many addresses is bounded too. The digest comparison happens on HMACs,
+// so its timing reveals nothing about the code.
 const script otp_check_script(R"lua(
-local fails = tonumber(redis.call('GET', KEYS[2]) or '0')
-if fails >= tonumber(ARGV[3]) then
-  local ttl = redis.call('TTL', KEYS[2])
-  if ttl < 0 then ttl = 3600 end
-  return {5, 0, ttl}
+local by_ip = ARGV[5] == '1'
+local function locked(key, max)
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n < max then return nil end
+  local ttl = redis.call('TTL', key)
+  if ttl < 1 then ttl = 3600 end
+  return ttl
+end
+local ttl = locked(KEYS[2], tonumber(ARGV[3]))
+if by_ip then
+  local t = locked(KEYS[3], tonumber(ARGV[4]))
+  if t and (not ttl or t > ttl) then ttl = t end
+end
+if ttl then return {5, 0, ttl} end
+local function failed()
+  if by_ip then
+    local n = redis.call('INCR', KEYS[3])
+    if n == 1 then redis.call('EXPIRE', KEYS[3], 3600) end
+  end
 end
 local h = redis.call('HMGET', KEYS[1], 'd', 'a')
-if not h[1] then return {3, 0, 0} end
+if not h[1] then
+  failed()
+  return {3, 0, 0}
+end
 local attempts = tonumber(h[2] or '0')
 local max = tonumber(ARGV[2])
-if attempts >= max then return {4, 0, 0} end
+if attempts >= max then
+  failed()
+  return {4, 0, 0}
+end
 if h[1] == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return {1, max - attempts, 0}
@@ -34,7 +57,79 @@ end
 attempts = redis.call('HINCRBY', KEYS[1], 'a', 1)
 local f = redis.call('INCR', KEYS[2])
 if f == 1 then redis.call('EXPIRE', KEYS[2], 3600) end
+failed()
 return {2, math.max(max - attempts, 0), 0}
+)lua");
+
+// KEYS[1] the code's hash. ARGV[1] digest, ARGV[2] ttl seconds. One script, so a
+// broken connection can never leave a code without its expiry.
+const script otp_put_script(R"lua(
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'a', '0')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+)lua");
+
+// Before a password check. KEYS[1] failures of (account, network), KEYS[2] failures of
+// the network (ignored when ARGV[11] is '0'), KEYS[3] consecutive failures of the
+// account, KEYS[4] the account's back-off marker, KEYS[5] "this network logged in to
+// this account", KEYS[6] password checks of the account (successes included).
+// ARGV: 1-2 (account, network) max and window, 3-4 network max and window, 5 account
+// max, 6 failures before back-off starts, 7 longest back-off, 8 account window,
+// 9-10 checks max and window, 11 per-network limits apply.
+// Refused (nothing counted): {0, retry_after}. Admitted: the attempt is counted as a
+// failure everywhere at once, {1, 0}; a success gives it back (password_success).
+// A network that has logged in to the account before skips the account-wide limit and
+// back-off, so failures from elsewhere cannot lock its owner out.
+const script password_attempt_script(R"lua(
+local retry = 0
+local function over(key, max)
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n >= max then
+    local ttl = redis.call('TTL', key)
+    if ttl < 1 then ttl = 1 end
+    if ttl > retry then retry = ttl end
+  end
+end
+local by_ip = ARGV[11] == '1'
+over(KEYS[1], tonumber(ARGV[1]))
+if by_ip then over(KEYS[2], tonumber(ARGV[3])) end
+over(KEYS[6], tonumber(ARGV[9]))
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  over(KEYS[3], tonumber(ARGV[5]))
+  local wait = redis.call('TTL', KEYS[4])
+  if wait > retry then retry = wait end
+end
+if retry > 0 then return {0, retry} end
+local function count(key, window)
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, tonumber(window)) end
+  return n
+end
+count(KEYS[1], ARGV[2])
+if by_ip then count(KEYS[2], ARGV[4]) end
+count(KEYS[6], ARGV[10])
+local f = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
+local free = tonumber(ARGV[6])
+if f > free then
+  local wait = math.min(2 ^ math.min(f - free, 20), tonumber(ARGV[7]))
+  redis.call('SET', KEYS[4], '1', 'EX', math.max(math.floor(wait), 1))
+end
+return {1, 0}
+)lua");
+
+// After a correct password: gives back the failure counted by password_attempt, ends
+// the account's failure run and back-off, and remembers the network (ARGV[2] seconds).
+const script password_success_script(R"lua(
+local function refund(key)
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+refund(KEYS[1])
+if ARGV[1] == '1' then refund(KEYS[2]) end
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('SET', KEYS[5], '1', 'EX', tonumber(ARGV[2]))
+return 1
 )lua");
 
 // KEYS: counters. ARGV: pairs of (max, window seconds), then a mode: "hit" counts
@@ -84,16 +179,13 @@ auth_kv::auth_kv(redis::connection& conn, std::string prefix) : conn_(conn), pre
 async_result<void> auth_kv::async_put_otp(std::string_view purpose, std::string_view email, std::string_view digest,
                                           std::chrono::seconds ttl, core::deadline d)
 {
-    std::string key = prefix_ + "otp:" + std::string(purpose) + ":" + std::string(email);
-    redis::pipeline p;
-    p.push(command("DEL", key));
-    p.push(command("HSET", key, "d", digest, "a", "0"));
-    p.push(command("EXPIRE", key, static_cast<std::int64_t>(ttl.count())));
-    auto r = co_await conn_.async_exec(std::move(p), d);
+    command keys;
+    keys.arg(prefix_ + "otp:" + std::string(purpose) + ":" + std::string(email));
+    command args;
+    args.arg(digest).arg(static_cast<std::int64_t>(ttl.count()));
+    auto r = co_await conn_.async_eval(otp_put_script, std::move(keys), std::move(args), d);
     if (!r) co_return r.error();
-    for (const auto& rep : *r) {
-        if (rep.is_error()) co_return make_error_code(core::errc::redis_unavailable);
-    }
+    if (r->is_error()) co_return make_error_code(core::errc::redis_unavailable);
     co_return core::result<void>{};
 }
 
@@ -107,14 +199,15 @@ async_result<void> auth_kv::async_drop_otp(std::string_view purpose, std::string
 }
 
 async_result<otp_check> auth_kv::async_check_otp(std::string_view purpose, std::string_view email,
-                                                 std::string_view digest, int max_attempts, int max_failures_per_hour,
-                                                 core::deadline d)
+                                                 std::string_view digest, const otp_limits& limits, core::deadline d)
 {
     command keys;
     keys.arg(prefix_ + "otp:" + std::string(purpose) + ":" + std::string(email));
     keys.arg(prefix_ + "otpfail:" + std::string(email));
+    keys.arg(prefix_ + (limits.network_key.empty() ? std::string("otpfail:-") : limits.network_key));
     command args;
-    args.arg(digest).arg(max_attempts).arg(max_failures_per_hour);
+    args.arg(digest).arg(limits.max_attempts).arg(limits.max_failures_per_hour).arg(limits.network_max_per_hour);
+    args.arg(limits.network_key.empty() ? "0" : "1");
     auto r = co_await conn_.async_eval(otp_check_script, std::move(keys), std::move(args), d);
     auto v = int_array(r);
     if (!v) co_return v.error();
@@ -213,6 +306,58 @@ async_result<bool> auth_kv::async_consume_once(std::string_view key, std::chrono
 async_result<void> auth_kv::async_publish_invalidation(std::string_view event, core::deadline d)
 {
     auto r = co_await conn_.async_exec(command("XADD", prefix_ + "inval", "MAXLEN", "~", "100000", "*", "e", event), d);
+    if (!r) co_return r.error();
+    if (r->is_error()) co_return make_error_code(core::errc::redis_unavailable);
+    co_return core::result<void>{};
+}
+
+namespace {
+
+command password_keys(const std::string& prefix, const password_guard& g)
+{
+    command keys;
+    keys.arg(prefix + "rl:login:acct:" + g.account + ":" + g.network);
+    keys.arg(prefix + "rl:login:ip:" + g.network);
+    keys.arg(prefix + "rl:login:acct:" + g.account);
+    keys.arg(prefix + "rl:login:wait:" + g.account);
+    keys.arg(prefix + "rl:login:known:" + g.account + ":" + g.network);
+    keys.arg(prefix + "rl:pwcheck:" + g.account);
+    return keys;
+}
+
+}  // namespace
+
+async_result<limit_decision> auth_kv::async_password_attempt(const password_guard& g, core::deadline d)
+{
+    command args;
+    args.arg(g.pair_max).arg(static_cast<std::int64_t>(g.pair_window.count()));
+    args.arg(g.network_max).arg(static_cast<std::int64_t>(g.network_window.count()));
+    args.arg(g.account_max).arg(g.account_free).arg(static_cast<std::int64_t>(g.account_max_wait.count()));
+    args.arg(static_cast<std::int64_t>(g.account_window.count()));
+    args.arg(g.checks_max).arg(static_cast<std::int64_t>(g.checks_window.count()));
+    args.arg(g.network_limited ? "1" : "0");
+    auto r = co_await conn_.async_eval(password_attempt_script, password_keys(prefix_, g), std::move(args), d);
+    auto v = int_array(r);
+    if (!v) co_return v.error();
+    if (v->size() != 2) co_return make_error_code(core::errc::redis_unavailable);
+    co_return limit_decision{(*v)[0] == 1, (*v)[1]};
+}
+
+async_result<void> auth_kv::async_password_success(const password_guard& g, core::deadline d)
+{
+    command args;
+    args.arg(g.network_limited ? "1" : "0").arg(static_cast<std::int64_t>(g.known_for.count()));
+    auto r = co_await conn_.async_eval(password_success_script, password_keys(prefix_, g), std::move(args), d);
+    if (!r) co_return r.error();
+    if (r->is_error()) co_return make_error_code(core::errc::redis_unavailable);
+    co_return core::result<void>{};
+}
+
+async_result<void> auth_kv::async_password_reset(std::string_view account, core::deadline d)
+{
+    std::string a(account);
+    auto r =
+        co_await conn_.async_exec(command("DEL", prefix_ + "rl:login:acct:" + a, prefix_ + "rl:login:wait:" + a), d);
     if (!r) co_return r.error();
     if (r->is_error()) co_return make_error_code(core::errc::redis_unavailable);
     co_return core::result<void>{};

@@ -41,6 +41,34 @@ struct otp_check {
     std::int64_t retry_after_s = 0;  // for locked
 };
 
+// Limits of one OTP check beyond the code's own attempts.
+struct otp_limits {
+    int max_attempts = 3;            // wrong tries per code
+    int max_failures_per_hour = 10;  // wrong codes per address, across resends
+    std::string network_key;         // e.g. "rl:otp:ip:<net>"; empty: no per-network limit
+    int network_max_per_hour = 30;   // failed checks (wrong, expired, unknown) per network
+};
+
+// The limits around one password check of an account (login, password change, account
+// deletion). `account` and `network` are short key parts (a digest of the account, the
+// client's address or IPv6 /64).
+struct password_guard {
+    std::string account;
+    std::string network;
+    bool network_limited = true;  // false: the network is exempt from the per-network limit
+    std::int64_t pair_max = 5;    // failures per (account, network)
+    std::chrono::seconds pair_window{15 * 60};
+    std::int64_t network_max = 100;  // failures per network
+    std::chrono::seconds network_window{60};
+    std::int64_t account_max = 100;  // consecutive failures per account, any network
+    std::int64_t account_free = 10;  // failures before the back-off starts (2 s, doubling)
+    std::chrono::seconds account_max_wait{15 * 60};
+    std::chrono::seconds account_window{24 * 60 * 60};
+    std::int64_t checks_max = 30;  // password checks per account, successes included
+    std::chrono::seconds checks_window{60};
+    std::chrono::seconds known_for{30 * 24 * 60 * 60};  // a network that logged in is known this long
+};
+
 struct limit {
     std::string key;  // without prefix, e.g. "rl:login:ip:1.2.3.4"
     std::int64_t max = 0;
@@ -58,7 +86,7 @@ public:
     auth_kv(redis::connection& conn, std::string prefix);
 
     // Stores the digest of a new code for (purpose, email), replacing any previous
-    // code and its attempt count, for `ttl`.
+    // code and its attempt count, for `ttl` (one atomic script).
     async_result<void> async_put_otp(std::string_view purpose, std::string_view email, std::string_view digest,
                                      std::chrono::seconds ttl, core::deadline d);
 
@@ -68,9 +96,20 @@ public:
 
     // Check-and-count in one script: parallel guesses can never exceed `max_attempts`,
     // and a code is accepted at most once. Wrong codes also count towards
-    // `max_failures_per_hour` for the address, across resends.
+    // `max_failures_per_hour` for the address, across resends, and every failed check
+    // (wrong, expired or no code) towards the network's limit; either limit reached
+    // gives `locked`.
     async_result<otp_check> async_check_otp(std::string_view purpose, std::string_view email, std::string_view digest,
-                                            int max_attempts, int max_failures_per_hour, core::deadline d);
+                                            const otp_limits& limits, core::deadline d);
+
+    // Before checking a password: refused (nothing counted) when a limit of `g` is
+    // reached, otherwise counts the attempt as a failure in one atomic script.
+    async_result<limit_decision> async_password_attempt(const password_guard& g, core::deadline d);
+    // The password was right: gives the counted failure back, ends the account's
+    // failure run and back-off, and remembers the network as known.
+    async_result<void> async_password_success(const password_guard& g, core::deadline d);
+    // A completed password reset: ends the account's failure run and back-off.
+    async_result<void> async_password_reset(std::string_view account, core::deadline d);
 
     // Counts one event against every limit; refused (without counting) when any
     // limit is already reached. retry_after_s is the longest wait among those reached.

@@ -39,7 +39,7 @@ const statement user_by_login{"users_by_login", "SELECT " PORTCULLIS_USER_COLUMN
                                                 " ORDER BY (lower(email) = lower($1)) DESC LIMIT 1"};
 const statement user_activate{"users_activate",
                               "UPDATE users SET is_active = true, email_verified_at = now(), updated_at = now()"
-                              " WHERE id = $1 AND email_verified_at IS NULL"
+                              " WHERE id = $1 AND email_verified_at IS NULL AND password_hash = $2"
                               " RETURNING " PORTCULLIS_USER_COLUMNS};
 const statement user_set_password{"users_set_password",
                                   "UPDATE users SET password_hash = $2, password_changed_at = now(), updated_at = now()"
@@ -68,20 +68,30 @@ const statement user_list_active_prefix{"users_list_active_prefix",
 const statement session_create{"sessions_create",
                                "INSERT INTO sessions (user_id, expires_at, user_agent, ip) VALUES ($1, $2, $3, $4)"
                                " RETURNING " PORTCULLIS_SESSION_COLUMNS};
+// The user's row is locked (FOR NO KEY UPDATE, as the last_login update needs anyway)
+// and re-checked: a concurrent password change or deactivation either commits first, so
+// the row no longer qualifies, or waits for this statement and then sees its session.
 const statement session_open{
     "sessions_open",
-    "WITH s AS ("
-    "  INSERT INTO sessions (user_id, expires_at, user_agent, ip) VALUES ($1, $2, $3, $4)"
+    "WITH u AS ("
+    "  SELECT id FROM users WHERE id = $1 AND is_active AND password_hash = $7 FOR NO KEY UPDATE"
+    "), s AS ("
+    "  INSERT INTO sessions (user_id, expires_at, user_agent, ip) SELECT id, $2, $3, $4 FROM u"
     "  RETURNING " PORTCULLIS_SESSION_COLUMNS
     "), t AS ("
     "  INSERT INTO refresh_tokens (jti, session_id, user_id, expires_at)"
     "  SELECT $6::uuid, s.id, s.user_id, $5 FROM s"
     "  RETURNING " PORTCULLIS_TOKEN_COLUMNS
     "), l AS ("
-    "  UPDATE users SET last_login = now() WHERE id = $1"
+    "  UPDATE users SET last_login = now() WHERE id IN (SELECT id FROM u)"
+    "), old AS ("
+    "  UPDATE sessions SET revoked_at = now(), revoke_reason = 'session_limit'"
+    "  WHERE $8 > 0 AND id IN (SELECT o.id FROM sessions o, u WHERE o.user_id = u.id AND o.revoked_at IS NULL"
+    "   AND o.expires_at > now() ORDER BY o.created_at DESC, o.id OFFSET greatest($8 - 1, 0))"
+    "  RETURNING id"
     ") SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.revoke_reason,"
     "  s.user_agent, s.ip, t.jti, t.session_id, t.user_id, t.issued_at, t.expires_at, t.used_at, t.replaced_by,"
-    "  t.blacklisted_at FROM s, t"};
+    "  t.blacklisted_at, (SELECT coalesce(string_agg(id::text, ','), '') FROM old) FROM s, t"};
 const statement session_find{"sessions_find", "SELECT " PORTCULLIS_SESSION_COLUMNS " FROM sessions WHERE id = $1"};
 const statement session_touch{"sessions_touch",
                               "UPDATE sessions SET last_used_at = now() WHERE id = $1 AND revoked_at IS NULL"};
@@ -144,6 +154,13 @@ const statement token_purge{"refresh_tokens_purge",
 const statement session_purge{"sessions_purge",
                               "DELETE FROM sessions WHERE id IN"
                               " (SELECT id FROM sessions WHERE expires_at < now() LIMIT $1)"};
+// Registrations made here (argon2id hashes; imported rows keep Django's) that were never
+// verified within 7 days: they would otherwise hold their username forever.
+const statement pending_purge{"users_purge_pending",
+                              "DELETE FROM users WHERE id IN"
+                              " (SELECT id FROM users WHERE email_verified_at IS NULL"
+                              "  AND date_joined < now() - interval '7 days' AND updated_at < now() - interval '7 days'"
+                              "  AND password_hash LIKE '$argon2id$%' LIMIT $1)"};
 
 // result<bool> would take a bare error_code as a bool value.
 core::result<bool> bool_error(const boost::system::error_code& ec)
@@ -250,17 +267,21 @@ async_result<std::optional<user>> users::async_find_by_login(std::string_view id
     co_return co_await async_find_one(user_by_login, args, d);
 }
 
-async_result<activation> users::async_activate(std::int64_t id, core::deadline d)
+async_result<activation> users::async_activate(std::int64_t id, std::string_view password_hash, core::deadline d)
 {
-    const params args(id);
+    const params args(id, password_hash);
     auto r = co_await pool_.async_query(user_activate, args, d);
     if (!r) co_return r.error();
     if (!r->empty()) co_return activation{detail::read_user(r->front()), true};
-    // Someone else activated it (or no such user). A fresh statement (new snapshot) sees
-    // the committed activation, so every caller returns the same final state.
-    auto again = co_await async_find_one(user_by_id, args, d);
+    // Someone else activated it, or a later registration replaced the row (or no such
+    // user). A fresh statement (new snapshot) sees the committed state, so every caller
+    // of an activated registration returns the same final row.
+    const params by_id(id);
+    auto again = co_await async_find_one(user_by_id, by_id, d);
     if (!again) co_return again.error();
-    if (!*again) co_return core::make_error_code(errc::not_found);
+    if (!*again || !(*again)->verified() || (*again)->password_hash != password_hash) {
+        co_return core::make_error_code(errc::not_found);
+    }
     co_return activation{std::move(**again), false};
 }
 
@@ -333,11 +354,19 @@ async_result<session> sessions::async_create(const new_session& s, core::deadlin
 
 async_result<opened_session> sessions::async_open(const new_session& s, time_point refresh_expires, core::deadline d)
 {
-    const params args(s.user_id, s.expires_at, s.user_agent, s.ip, refresh_expires, random_uuid());
+    const params args(s.user_id, s.expires_at, s.user_agent, s.ip, refresh_expires, random_uuid(), s.verified_hash,
+                      s.max_live);
     auto r = co_await pool_.async_query(session_open, args, d);
     if (!r) co_return r.error();
-    if (r->empty()) co_return core::make_error_code(errc::internal);
-    co_return opened_session{detail::read_session(r->front(), 0), detail::read_refresh_token(r->front(), 9)};
+    if (r->empty()) co_return core::make_error_code(errc::invalid_credentials);
+    opened_session out{detail::read_session(r->front(), 0), detail::read_refresh_token(r->front(), 9), {}};
+    const std::string ended = r->front().get<std::string>(17);
+    for (std::size_t start = 0; start < ended.size();) {
+        std::size_t comma = std::min(ended.find(',', start), ended.size());
+        out.ended.push_back(ended.substr(start, comma - start));
+        start = comma + 1;
+    }
+    co_return out;
 }
 
 async_result<std::optional<session>> sessions::async_find(std::string_view id, core::deadline d)
@@ -457,10 +486,10 @@ async_result<purge_report> refresh_tokens::async_purge(std::int64_t batch, core:
 {
     const params args(std::max<std::int64_t>(batch, 1));
     // Independent statements: one round trip through the pipeline.
-    const command cmds[] = {{&token_purge, &args}, {&session_purge, &args}};
+    const command cmds[] = {{&token_purge, &args}, {&session_purge, &args}, {&pending_purge, &args}};
     auto r = co_await pool_.async_batch(cmds, d);
     if (!r) co_return r.error();
-    co_return purge_report{(*r)[0].affected(), (*r)[1].affected()};
+    co_return purge_report{(*r)[0].affected(), (*r)[1].affected(), (*r)[2].affected()};
 }
 
 }  // namespace portcullis::store::pg

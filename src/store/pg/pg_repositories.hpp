@@ -16,7 +16,7 @@ public:
     async_result<std::optional<user>> async_find_by_email(std::string_view email, core::deadline d) override;
     async_result<std::optional<user>> async_find_by_username(std::string_view username, core::deadline d) override;
     async_result<std::optional<user>> async_find_by_login(std::string_view identifier, core::deadline d) override;
-    async_result<activation> async_activate(std::int64_t id, core::deadline d) override;
+    async_result<activation> async_activate(std::int64_t id, std::string_view password_hash, core::deadline d) override;
     async_result<bool> async_set_password(std::int64_t id, std::string_view hash, core::deadline d) override;
     async_result<bool> async_rehash_password(std::int64_t id, std::string_view old_hash, std::string_view new_hash,
                                              core::deadline d) override;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace portcullis::store {
 
@@ -72,6 +73,10 @@ struct new_session {
     time_point expires_at{};
     std::string user_agent;
     std::string ip;
+    // The session opens only while the user is active and still has this hash (the
+    // one the login verified).
+    std::string verified_hash;
+    int max_live = 0;  // live sessions kept per user, the new one included (oldest end first); 0: no cap
 };
 
 struct refresh_token {
@@ -95,6 +100,7 @@ struct new_refresh_token {
 struct opened_session {
     session sess;
     refresh_token token;
+    std::vector<std::string> ended;  // sessions ended to keep the user within max_live
 };
 
 // Why a refresh token cannot be rotated.
@@ -126,6 +132,7 @@ struct refresh_token_state {
 struct purge_report {
     std::int64_t refresh_tokens = 0;
     std::int64_t sessions = 0;
+    std::int64_t pending_users = 0;  // registrations never verified within 7 days
 };
 
 }  // namespace portcullis::store

@@ -37,9 +37,13 @@ public:
     virtual async_result<std::optional<user>> async_find_by_username(std::string_view username, core::deadline d) = 0;
     // Login identifier: an e-mail (case-insensitive) or a username; an e-mail match wins.
     virtual async_result<std::optional<user>> async_find_by_login(std::string_view identifier, core::deadline d) = 0;
-    // Verifies the e-mail and activates, once: of any number of parallel calls exactly one
-    // reports activated = true; all return the resulting row. Errors: not_found.
-    virtual async_result<activation> async_activate(std::int64_t id, core::deadline d) = 0;
+    // Verifies the e-mail and activates, once, the registration that stored
+    // `password_hash` (a later registration of the address replaces the hash, and is not
+    // activated by the earlier one's code): of any number of parallel calls exactly one
+    // reports activated = true; all return the resulting row. Errors: not_found (no such
+    // user, or the pending row now belongs to another registration).
+    virtual async_result<activation> async_activate(std::int64_t id, std::string_view password_hash,
+                                                    core::deadline d) = 0;
     // New password: sets the hash and password_changed_at. False: no such user.
     virtual async_result<bool> async_set_password(std::int64_t id, std::string_view hash, core::deadline d) = 0;
     // Re-hash of the same password (new parameters): replaces the hash only if it is still
@@ -63,7 +67,11 @@ public:
 
     virtual async_result<session> async_create(const new_session& s, core::deadline d) = 0;
     // Login in one round trip: a session, its first refresh token (expiring at
-    // refresh_expires), and users.last_login = now().
+    // refresh_expires), and users.last_login = now(); the oldest live sessions beyond
+    // s.max_live end. Only while the user is active and its hash is s.verified_hash; the
+    // user's row is locked meanwhile, so a password change, reset or deactivation either
+    // comes first (and no session opens) or waits and then ends this one too.
+    // Errors: invalid_credentials (the account changed since the password was checked).
     virtual async_result<opened_session> async_open(const new_session& s, time_point refresh_expires,
                                                     core::deadline d) = 0;
     // By primary key (one indexed lookup). nullopt: unknown or malformed id.
@@ -102,8 +110,9 @@ public:
     // (nullopt: unknown jti).
     virtual async_result<std::optional<std::string>> async_blacklist(std::string_view jti, std::string_view reason,
                                                                      core::deadline d) = 0;
-    // Deletes up to `batch` expired refresh tokens and up to `batch` expired sessions (with
-    // their tokens), in one round trip. Call again while the counts equal `batch`.
+    // Deletes up to `batch` expired refresh tokens, up to `batch` expired sessions (with
+    // their tokens) and up to `batch` registrations of this service left unverified for 7
+    // days, in one round trip. Call again while a count equals `batch`.
     virtual async_result<purge_report> async_purge(std::int64_t batch, core::deadline d) = 0;
 };
 
