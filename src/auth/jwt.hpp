@@ -42,7 +42,7 @@ struct claims {
 
 struct jwt_settings {
     std::string issuer = "portcullis";
-    std::string audience;                 // when set, tokens carry `aud` and must name it
+    std::string audience{};               // when set, tokens carry `aud` and must name it
     std::chrono::seconds leeway{0};       // tolerated clock skew on exp and nbf
     std::size_t max_token_length = 4096;  // longer input is refused before any work
 };
