@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include "auth/jwt.hpp"
 #include "core/random.hpp"
 #include "verify/dns.hpp"
 
@@ -171,17 +172,20 @@ bool parse_listen(std::string_view text, std::string& host, std::uint16_t& port)
 
 void read_jwt(reader& r, config& c)
 {
-    r.one_of("JWT_ALGORITHM", c.jwt_algorithm, {"HS256", "EdDSA", "ES256"});
+    using auth::jws_alg;
+    const std::string_view hs256 = auth::to_string(jws_alg::hs256);
+    r.one_of("JWT_ALGORITHM", c.jwt_algorithm,
+             {hs256, auth::to_string(jws_alg::eddsa), auth::to_string(jws_alg::es256)});
     r.str("JWT_ISSUER", c.jwt_issuer);
     if (c.jwt_issuer.empty()) r.fail("JWT_ISSUER", "must not be empty");
     r.str("JWT_AUDIENCE", c.jwt_audience);
     r.str("JWT_SIGNING_KEY", c.jwt_signing_key);
     if (!c.jwt_signing_key.empty()) {
-        if (c.jwt_algorithm != "HS256") r.fail("JWT_SIGNING_KEY", "applies to JWT_ALGORITHM=HS256 only");
+        if (c.jwt_algorithm != hs256) r.fail("JWT_SIGNING_KEY", "applies to JWT_ALGORITHM=HS256 only");
         if (c.jwt_signing_key.size() < 32 && !c.development) r.fail("JWT_SIGNING_KEY", "must be at least 32 characters");
     }
     r.str("JWT_PRIVATE_KEY_FILE", c.jwt_private_key_file);
-    if (!c.jwt_private_key_file.empty() && c.jwt_algorithm == "HS256") {
+    if (!c.jwt_private_key_file.empty() && c.jwt_algorithm == hs256) {
         r.fail("JWT_PRIVATE_KEY_FILE", "needs JWT_ALGORITHM=EdDSA or ES256");
     }
     if (auto files = r.raw("JWT_VERIFY_KEY_FILES")) {
@@ -204,7 +208,7 @@ void read_jwt(reader& r, config& c)
         r.fail("JWT_KEY_PUBLISH_AHEAD", "must be at least twice JWT_KEY_REFRESH, so every instance sees a key before it signs");
     }
     if (c.jwt_key_rotation.count() > 0) {
-        if (c.jwt_algorithm == "HS256") r.fail("JWT_KEY_ROTATION", "needs JWT_ALGORITHM=EdDSA or ES256");
+        if (c.jwt_algorithm == hs256) r.fail("JWT_KEY_ROTATION", "needs JWT_ALGORITHM=EdDSA or ES256");
         if (!c.jwt_private_key_file.empty()) r.fail("JWT_KEY_ROTATION", "cannot rotate keys given as files");
         if (c.jwt_key_rotation <= c.jwt_key_publish_ahead) {
             r.fail("JWT_KEY_ROTATION", "must be longer than JWT_KEY_PUBLISH_AHEAD");
