@@ -18,7 +18,6 @@ boost::asio::awaitable<response> async_jwks(std::shared_ptr<const well_known> w,
 {
     response r;
     r.body = w->keys->jwks(std::chrono::system_clock::now());
-    r.content_type = "application/jwk-set+json";
     r.add_header("Cache-Control", w->cache_control);
     co_return r;
 }
