@@ -61,14 +61,21 @@ struct cached_token {
     const ring_entry* entry = nullptr;
 };
 
+// Looked up by string_view: a cache hit allocates nothing.
+struct token_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+using token_cache = std::unordered_map<std::string, cached_token, token_hash, std::equal_to<>>;
+
 }  // namespace
 
 struct key_ring::thread_view {
     std::uint64_t ring = 0;
     std::uint64_t version = 0;
     std::shared_ptr<const key_snapshot> snapshot;
-    std::unordered_map<std::string, cached_token> fresh;
-    std::unordered_map<std::string, cached_token> old;
+    token_cache fresh;
+    token_cache old;
 };
 
 std::string_view to_string(key_state s) noexcept
@@ -251,14 +258,13 @@ core::result<claims> key_ring::verify(std::string_view token, token_type expecte
 {
     auto& v = view();
     if (token.size() <= settings_.max_token_length) {
-        std::string key(token);
-        auto hit = v.fresh.find(key);
+        auto hit = v.fresh.find(token);
         if (hit == v.fresh.end()) {
-            auto aged = v.old.find(key);
+            auto aged = v.old.find(token);
             if (aged != v.old.end()) {
                 if (v.fresh.size() >= cache_generation_size) v.fresh.clear();
-                hit = v.fresh.emplace(std::move(aged->first), std::move(aged->second)).first;
-                v.old.erase(aged);
+                auto node = v.old.extract(aged);
+                hit = v.fresh.insert(std::move(node)).position;
             }
         }
         if (hit != v.fresh.end() && hit->second.c.typ == expected) {
