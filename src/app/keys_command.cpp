@@ -135,7 +135,8 @@ int run_keys(const config& cfg, const std::vector<std::string>& args)
     store::pg::pool pool(ioc.get_executor(), blocking, settings);
     pool.start();
     int code = 1;
-    asio::co_spawn(ioc, async_run(req, &cfg, &pool, &code), [](std::exception_ptr e) {
+    asio::co_spawn(ioc, async_run(req, &cfg, &pool, &code), [&ioc](std::exception_ptr e) {
+        ioc.stop();
         if (!e) return;
         try {
             std::rethrow_exception(e);

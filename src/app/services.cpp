@@ -221,9 +221,12 @@ public:
             store::pg::pool pool(ioc.get_executor(), blocking_, small_pool(1));
             store::pg::signing_keys repo(pool);
             pool.start();
-            auto fut = asio::co_spawn(ioc, async_initial_keys(&repo, &pool), asio::use_future);
+            bool synced = false;
+            asio::co_spawn(ioc, async_initial_keys(&repo, &pool), [&ioc, &synced](std::exception_ptr e, bool ok) {
+                synced = !e && ok;
+                ioc.stop();
+            });
             ioc.run_for(cfg_.database_timeout * 3);
-            bool synced = fut.wait_for(std::chrono::seconds(0)) == std::future_status::ready && fut.get();
             if (!synced && key_policy_.algorithm != auth::jws_alg::hs256) {
                 core::log::error("signing_keys_unavailable", {{"note", "cannot load the keys from PostgreSQL"}});
                 return false;
