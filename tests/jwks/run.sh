@@ -23,4 +23,6 @@ if ! cmp -s "$pkg/package-lock.json" "$work/package-lock.json" || [ ! -d "$work/
 fi
 cp "$pkg/verify_jose.mjs" "$pkg/verify_pyjwt.py" "$work/"
 export PORTCULLIS_JWKS_TOOLS="$work"
+PORTCULLIS_NODE=$(command -v node)
+export PORTCULLIS_NODE
 exec "$bin"
