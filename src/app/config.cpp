@@ -182,7 +182,8 @@ void read_jwt(reader& r, config& c)
     r.str("JWT_SIGNING_KEY", c.jwt_signing_key);
     if (!c.jwt_signing_key.empty()) {
         if (c.jwt_algorithm != hs256) r.fail("JWT_SIGNING_KEY", "applies to JWT_ALGORITHM=HS256 only");
-        if (c.jwt_signing_key.size() < 32 && !c.development) r.fail("JWT_SIGNING_KEY", "must be at least 32 characters");
+        if (c.jwt_signing_key.size() < 32 && !c.development)
+            r.fail("JWT_SIGNING_KEY", "must be at least 32 characters");
     }
     r.str("JWT_PRIVATE_KEY_FILE", c.jwt_private_key_file);
     if (!c.jwt_private_key_file.empty() && c.jwt_algorithm == hs256) {
@@ -205,7 +206,8 @@ void read_jwt(reader& r, config& c)
     r.span("JWT_KEY_PUBLISH_AHEAD", c.jwt_key_publish_ahead, 1, 365 * 86400L);
     r.span("JWT_KEY_REFRESH", c.jwt_key_refresh, 1, 3600);
     if (c.jwt_key_publish_ahead < 2 * c.jwt_key_refresh) {
-        r.fail("JWT_KEY_PUBLISH_AHEAD", "must be at least twice JWT_KEY_REFRESH, so every instance sees a key before it signs");
+        r.fail("JWT_KEY_PUBLISH_AHEAD",
+               "must be at least twice JWT_KEY_REFRESH, so every instance sees a key before it signs");
     }
     if (c.jwt_key_rotation.count() > 0) {
         if (c.jwt_algorithm == hs256) r.fail("JWT_KEY_ROTATION", "needs JWT_ALGORITHM=EdDSA or ES256");

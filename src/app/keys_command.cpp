@@ -75,8 +75,8 @@ asio::awaitable<int> async_rotate(store::signing_key_repository& repo, const con
     co_return 0;
 }
 
-asio::awaitable<int> async_retire(store::signing_key_repository& repo, const auth::rotation_policy& p,
-                                  std::string kid, core::deadline d)
+asio::awaitable<int> async_retire(store::signing_key_repository& repo, const auth::rotation_policy& p, std::string kid,
+                                  core::deadline d)
 {
     auto keys = co_await repo.async_list(d);
     if (!keys) co_return fail(keys.error().message());
@@ -84,8 +84,7 @@ asio::awaitable<int> async_retire(store::signing_key_repository& repo, const aut
     for (std::size_t i = 0; i < keys->size(); ++i) {
         if ((*keys)[i].kid != kid) continue;
         if (states[i].state == auth::key_state::active) {
-            co_return fail("key " + kid +
-                           " signs tokens now; `portcullis keys rotate --now` first, then retire it");
+            co_return fail("key " + kid + " signs tokens now; `portcullis keys rotate --now` first, then retire it");
         }
         auto done = co_await repo.async_retire(kid, d);
         if (!done) co_return fail(done.error().message());

@@ -125,7 +125,8 @@ std::pair<std::string, std::string> public_coordinates(EVP_PKEY* pkey, jws_alg a
     bn_ptr by(y);
     std::array<unsigned char, es256_half> bufx{};
     std::array<unsigned char, es256_half> bufy{};
-    if (BN_bn2binpad(x, bufx.data(), es256_half) != es256_half || BN_bn2binpad(y, bufy.data(), es256_half) != es256_half) {
+    if (BN_bn2binpad(x, bufx.data(), es256_half) != es256_half ||
+        BN_bn2binpad(y, bufy.data(), es256_half) != es256_half) {
         openssl_failed("BN_bn2binpad");
     }
     return {base64url_encode(bytes_view(bufx.data(), bufx.size())),
@@ -155,9 +156,8 @@ std::shared_ptr<signing_key::state> make_asymmetric(EVP_PKEY* pkey, jws_alg alg,
     s->has_private = has_private;
     auto [x, y] = public_coordinates(pkey, alg);
     // RFC 7638: the required members in lexicographic order, no whitespace.
-    std::string canonical = alg == jws_alg::eddsa
-                                ? R"({"crv":"Ed25519","kty":"OKP","x":")" + x + "\"}"
-                                : R"({"crv":"P-256","kty":"EC","x":")" + x + R"(","y":")" + y + "\"}";
+    std::string canonical = alg == jws_alg::eddsa ? R"({"crv":"Ed25519","kty":"OKP","x":")" + x + "\"}"
+                                                  : R"({"crv":"P-256","kty":"EC","x":")" + x + R"(","y":")" + y + "\"}";
     s->kid = base64url_encode(as_string_view(sha256(canonical)));
     s->header = header_of(alg, s->kid);
     canonical.pop_back();
@@ -356,7 +356,8 @@ std::string signing_key::sign(std::string_view input) const
     }
     md_ctx_ptr ctx(EVP_MD_CTX_new());
     const EVP_MD* md = s_->alg == jws_alg::es256 ? EVP_sha256() : nullptr;
-    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, s_->pkey) != 1) openssl_failed("EVP_DigestSignInit");
+    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, s_->pkey) != 1)
+        openssl_failed("EVP_DigestSignInit");
     std::array<unsigned char, 80> sig{};  // Ed25519: 64; ECDSA P-256 DER: at most 72
     std::size_t len = sig.size();
     const auto* in = reinterpret_cast<const unsigned char*>(input.data());
@@ -530,7 +531,8 @@ core::result<claims> verify(std::string_view token, const key_lookup& keys, cons
         if (aud != nullptr && aud->is_string()) {
             ours = aud->get_string() == settings.audience;
         } else if (aud != nullptr && aud->is_array()) {
-            for (const auto& a : aud->get_array()) ours = ours || (a.is_string() && a.get_string() == settings.audience);
+            for (const auto& a : aud->get_array())
+                ours = ours || (a.is_string() && a.get_string() == settings.audience);
         }
         if (!ours) return invalid();
     }

@@ -198,9 +198,9 @@ TEST_CASE("jwt attacks: algorithm confusion")
         CHECK_FALSE(verify(craft(R"({"typ":"JWT","alg":"HS256","kid":"1"})", good_payload, secret), key,
                            token_type::access, now)
                         .has_value());
-        CHECK_FALSE(verify(craft(R"({"typ":"JWT","alg":"HS256","kid":""})", good_payload, secret), key,
-                           token_type::access, now)
-                        .has_value());
+        CHECK_FALSE(
+            verify(craft(R"({"typ":"JWT","alg":"HS256","kid":""})", good_payload, secret), key, token_type::access, now)
+                .has_value());
         CHECK_FALSE(
             verify(craft(R"({"alg":"HS256","typ":"at+jwt"})", good_payload, secret), key, token_type::access, now)
                 .has_value());

@@ -124,8 +124,8 @@ std::vector<key_status> classify(const std::vector<store::signing_key_record>& k
     return out;
 }
 
-std::optional<rotation_due> next_rotation(const std::vector<store::signing_key_record>& keys,
-                                          const rotation_policy& p, sys_time now)
+std::optional<rotation_due> next_rotation(const std::vector<store::signing_key_record>& keys, const rotation_policy& p,
+                                          sys_time now)
 {
     if (p.algorithm == jws_alg::hs256) return std::nullopt;
     const std::string alg(to_string(p.algorithm));
@@ -286,9 +286,9 @@ core::result<claims> key_ring::verify(std::string_view token, token_type expecte
         v.fresh.clear();
     }
     const std::int64_t leeway = settings_.leeway.count();
-    const std::int64_t deadline =
-        c->exp > std::numeric_limits<std::int64_t>::max() - leeway ? std::numeric_limits<std::int64_t>::max()
-                                                                   : c->exp + leeway;
+    const std::int64_t deadline = c->exp > std::numeric_limits<std::int64_t>::max() - leeway
+                                      ? std::numeric_limits<std::int64_t>::max()
+                                      : c->exp + leeway;
     v.fresh.insert_or_assign(std::string(token), cached_token{*c, deadline, lookup.found});
     return c;
 }

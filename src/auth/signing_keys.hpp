@@ -57,8 +57,8 @@ struct rotation_due {
     sys_time signs_from;
     std::string newest;
 };
-std::optional<rotation_due> next_rotation(const std::vector<store::signing_key_record>& keys,
-                                          const rotation_policy& p, sys_time now);
+std::optional<rotation_due> next_rotation(const std::vector<store::signing_key_record>& keys, const rotation_policy& p,
+                                          sys_time now);
 
 // One key as the ring holds it.
 struct ring_entry {

@@ -1,6 +1,6 @@
+#include "auth/signing_keys.hpp"
 #include "auth/jwt.hpp"
 #include "auth/sealed.hpp"
-#include "auth/signing_keys.hpp"
 
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
@@ -96,8 +96,9 @@ TEST_CASE("keys: RFC 8037 Ed25519 public key gives the RFC 7638 thumbprint of RF
     CHECK(k->alg() == jws_alg::eddsa);
     CHECK_FALSE(k->can_sign());
     CHECK(k->kid() == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
-    CHECK(k->public_jwk() ==
-          R"({"crv":"Ed25519","kty":"OKP","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k","alg":"EdDSA","use":"sig"})");
+    CHECK(
+        k->public_jwk() ==
+        R"({"crv":"Ed25519","kty":"OKP","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k","alg":"EdDSA","use":"sig"})");
     CHECK_THROWS(k->sign("x"));
 }
 
@@ -177,8 +178,8 @@ TEST_CASE("keys attacks: kid, algorithm confusion, key-choosing headers, issuer 
         std::string raw_x;
         REQUIRE(base64url_decode(pub.public_jwk().substr(pub.public_jwk().find("\"x\":\"") + 5, 43), raw_x));
         for (const std::string& secret : {pub.public_pem(), raw_x, pub.public_jwk()}) {
-            const std::string token = hmac_token(R"({"alg":"HS256","kid":")" + kid + R"(","typ":"JWT"})",
-                                                 good_payload, secret);
+            const std::string token =
+                hmac_token(R"({"alg":"HS256","kid":")" + kid + R"(","typ":"JWT"})", good_payload, secret);
             CHECK(error_of(verify(token, verifier, s, token_type::access, now)) == errc::invalid_token);
         }
     }
@@ -194,8 +195,8 @@ TEST_CASE("keys attacks: kid, algorithm confusion, key-choosing headers, issuer 
     {
         const std::string attacker_jwk = signing_key::generate(jws_alg::eddsa).public_jwk();
         for (const std::string& extra : {R"("jwk":)" + attacker_jwk, std::string(R"("jku":"https://evil.example/k")"),
-                                        std::string(R"("x5u":"https://evil.example/c")"),
-                                        std::string(R"("x5c":["MIIB"])"), std::string(R"("crit":["exp"])")}) {
+                                         std::string(R"("x5u":"https://evil.example/c")"),
+                                         std::string(R"("x5c":["MIIB"])"), std::string(R"("crit":["exp"])")}) {
             CAPTURE(extra);
             const std::string header = R"({"alg":"EdDSA","kid":")" + kid + R"(",)" + extra + "}";
             CHECK(error_of(verify(signed_with(ed, header, good_payload), verifier, s, token_type::access, now)) ==

@@ -27,8 +27,8 @@ bool plain_host(std::string_view h)
 {
     if (h.empty() || h.size() > 255) return false;
     for (char ch : h) {
-        const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                        ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
+        const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                        ch == '-' || ch == ':' || ch == '[' || ch == ']';
         if (!ok) return false;
     }
     return true;
@@ -69,8 +69,7 @@ void add_well_known_routes(router& routes, const auth::key_ring& keys, well_know
     w->opts = std::move(opts);
     std::shared_ptr<const well_known> shared = w;
     routes.add("GET", "/.well-known/jwks.json", [shared](request& r) { return async_jwks(shared, r); });
-    routes.add("GET", "/.well-known/openid-configuration",
-               [shared](request& r) { return async_discovery(shared, r); });
+    routes.add("GET", "/.well-known/openid-configuration", [shared](request& r) { return async_discovery(shared, r); });
 }
 
 }  // namespace portcullis::net
