@@ -247,8 +247,10 @@ TEST_CASE("attacks: unknown kid, HS256 under the public key, jwk/jku/x5u headers
     const std::string evil = "http://127.0.0.1:" + std::to_string(srv.port()) + "/evil.json";
     expect_refused(c, signed_by(attacker, {{"alg", "EdDSA"}, {"kid", attacker.kid()}, {"jku", evil}}, claims), "jku");
     expect_refused(c, signed_by(attacker, {{"alg", "EdDSA"}, {"kid", attacker.kid()}, {"x5u", evil}}, claims), "x5u");
-    // The genuine token still works after all of that.
+    // The genuine token still works after all of that, and so does an HS256 token of the
+    // default mode (SECRET_KEY-derived key, as before the switch to EdDSA).
     CHECK(c.get("/api/users/me", s.access).status == 200);
+    CHECK(c.get("/api/users/me", sign_jwt({{"alg", "HS256"}, {"typ", "JWT"}}, claims, jwt_key())).status == 200);
 }
 
 TEST_CASE("keys from files: another issuer or audience sharing the key is refused; PyJWT and jose verify")
