@@ -87,6 +87,16 @@ def read_codes(mail_dir, seen, codes):
             codes[to] = match.group(1)
 
 
+def write_tokens(out, emails, tokens):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "users.txt"), "w") as f:
+        f.writelines(f"{e}\t{PASSWORD}\n" for e in emails)
+    with open(os.path.join(out, "access.txt"), "w") as f:
+        f.writelines(a + "\n" for a, _ in tokens)
+    with open(os.path.join(out, "refresh.txt"), "w") as f:
+        f.writelines(r + "\n" for _, r in tokens)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", default="127.0.0.1")
@@ -96,6 +106,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--prefix", default="bench")
+    ap.add_argument("--login-only", action="store_true",
+                    help="the users exist and are verified: only log them in again (new tokens)")
     args = ap.parse_args()
 
     c = client(args.host, args.port)
@@ -108,6 +120,19 @@ def main():
                                "full_name": f"Bench User {i}"})
         if status not in (201, 409):
             raise RuntimeError(f"register {emails[i]}: {status} {body}")
+
+    def login(i):
+        status, body = c.call("POST", "/api/auth/login", {"email": emails[i], "password": PASSWORD})
+        if status != 200:
+            raise RuntimeError(f"login {emails[i]}: {status} {body}")
+        return body["access"], body["refresh"]
+
+    if args.login_only:
+        with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
+            tokens = list(pool.map(login, range(args.users)))
+        write_tokens(args.out, emails, tokens)
+        print(f"logged {args.users} users in again in {time.time() - started:.1f} s", file=sys.stderr)
+        return
 
     with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
         list(pool.map(register, range(args.users)))
@@ -129,22 +154,10 @@ def main():
         if status not in (200, 409):
             raise RuntimeError(f"verify {emails[i]}: {status} {body}")
 
-    def login(i):
-        status, body = c.call("POST", "/api/auth/login", {"email": emails[i], "password": PASSWORD})
-        if status != 200:
-            raise RuntimeError(f"login {emails[i]}: {status} {body}")
-        return body["access"], body["refresh"]
-
     with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
         list(pool.map(verify, range(args.users)))
         tokens = list(pool.map(login, range(args.users)))
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "users.txt"), "w") as f:
-        f.writelines(f"{e}\t{PASSWORD}\n" for e in emails)
-    with open(os.path.join(args.out, "access.txt"), "w") as f:
-        f.writelines(a + "\n" for a, _ in tokens)
-    with open(os.path.join(args.out, "refresh.txt"), "w") as f:
-        f.writelines(r + "\n" for _, r in tokens)
+    write_tokens(args.out, emails, tokens)
     print(f"prepared {args.users} verified users with tokens in {time.time() - started:.1f} s", file=sys.stderr)
 
 

@@ -80,6 +80,7 @@ LABELS = {
     "register": "`POST /api/auth/register`",
     "mixed": "mixed: 80% me, 10% users, 5% login, 5% refresh",
     "me_alone": "`me` alone (isolation baseline)",
+    "me_eddsa": "`GET /api/users/me`, EdDSA access tokens (JWT_ALGORITHM=EdDSA)",
     "login_flood": "login flood at 2× the ceiling (256 connections, paced)",
     "me_during_flood": "`me` during the login flood",
     "me_with_idle": "`me` with 10,000 idle keep-alive connections open",
@@ -205,6 +206,11 @@ if facts.get("idle_fds_after"):
     target(f"9. {int(idle_n):,} idle connections + `me` for {facts.get('idle_seconds', '?')} s: accept errors; "
            "server fds after vs before", after, before, "no accept error, fds back to the baseline", ok,
            value_fmt=f"{errors} errors, {after} fds", ref_fmt=f"{before} fds")
+if "me_eddsa" in rows and "me" in rows:
+    r = pct(rps("me_eddsa"), rps("me"))
+    ok = r >= 90 and num(rows["me_eddsa"].get("non2xx")) == 0
+    results_met["me_eddsa"] = ok
+    target("7. `me` with EdDSA tokens vs `me` with HS256 tokens", rps("me_eddsa"), rps("me"), "≥ 90%", ok)
 if "nginx_healthz" in rows and "healthz" in rows:
     r = pct(rps("healthz"), rps("nginx_healthz"))
     ok = r >= 80

@@ -72,7 +72,7 @@ SERVER_PACKAGES=(postgresql redis-server:redis-server)
 # (NodeSource's bundles the package manager and conflicts with Debian's), never.
 # Django itself (with its bcrypt and argon2 hashers and PostgreSQL driver) builds the
 # source database of the import-django test.
-TEST_PACKAGES=(python3-aiosmtpd openssl:openssl curl:curl clang-format:clang-format clang-tidy:clang-tidy
+TEST_PACKAGES=(python3-aiosmtpd python3-jwt python3-cryptography openssl:openssl curl:curl clang-format:clang-format clang-tidy:clang-tidy
   prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq python3-django python3-bcrypt python3-argon2
   python3-psycopg2)
 if command -v node >/dev/null 2>&1; then

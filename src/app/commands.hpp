@@ -21,4 +21,7 @@ int run_queue(const config& cfg, const std::vector<std::string>& args);
 // parameters on HASH_THREADS threads, no HTTP.
 int run_bench_hash(const config& cfg, const std::vector<std::string>& args);
 
+// `portcullis keys list|rotate [--now]|retire KID`: the stored access-token signing keys.
+int run_keys(const config& cfg, const std::vector<std::string>& args);
+
 }  // namespace portcullis::app

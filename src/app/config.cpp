@@ -1,6 +1,7 @@
 #include "app/config.hpp"
 
 #include "auth/password_hash.hpp"
+#include "auth/jwt.hpp"
 #include "core/random.hpp"
 #include "verify/dns.hpp"
 
@@ -120,6 +121,33 @@ public:
         out = std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(std::chrono::seconds(secs));
     }
 
+    // Whole seconds, or a number followed by s, m, h or d ("7d").
+    void span(const char* name, std::chrono::seconds& out, std::int64_t min, std::int64_t max)
+    {
+        auto v = raw(name);
+        if (!v) return;
+        std::string_view s = trim(*v);
+        std::int64_t unit = 1;
+        if (!s.empty() && std::string_view("smhd").find(s.back()) != std::string_view::npos) {
+            constexpr std::int64_t units[] = {1, 60, 3600, 86400};
+            unit = units[std::string_view("smhd").find(s.back())];
+            s.remove_suffix(1);
+        }
+        std::int64_t parsed = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
+        if (ec != std::errc{} || p != s.data() + s.size() || s.empty() || parsed < 0 || parsed > max / unit) {
+            fail(name, "must be a duration in seconds, or with a unit: 90s, 15m, 12h, 7d (at most " +
+                           std::to_string(max) + " seconds)");
+            return;
+        }
+        parsed *= unit;
+        if (parsed < min) {
+            fail(name, "must be at least " + std::to_string(min) + " seconds");
+            return;
+        }
+        out = std::chrono::seconds(parsed);
+    }
+
     void boolean(const char* name, bool& out)
     {
         auto v = raw(name);
@@ -172,6 +200,58 @@ bool parse_listen(std::string_view text, std::string& host, std::uint16_t& port)
     host = hs;
     port = static_cast<std::uint16_t>(value);
     return true;
+}
+
+void read_jwt(reader& r, config& c)
+{
+    using auth::jws_alg;
+    const std::string_view hs256 = auth::to_string(jws_alg::hs256);
+    r.one_of("JWT_ALGORITHM", c.jwt_algorithm,
+             {hs256, auth::to_string(jws_alg::eddsa), auth::to_string(jws_alg::es256)});
+    r.str("JWT_ISSUER", c.jwt_issuer);
+    if (c.jwt_issuer.empty()) r.fail("JWT_ISSUER", "must not be empty");
+    r.str("JWT_AUDIENCE", c.jwt_audience);
+    r.str("JWT_SIGNING_KEY", c.jwt_signing_key);
+    if (!c.jwt_signing_key.empty()) {
+        if (c.jwt_algorithm != hs256) r.fail("JWT_SIGNING_KEY", "applies to JWT_ALGORITHM=HS256 only");
+        if (c.jwt_signing_key.size() < 32 && !c.development)
+            r.fail("JWT_SIGNING_KEY", "must be at least 32 characters");
+    }
+    r.str("JWT_PRIVATE_KEY_FILE", c.jwt_private_key_file);
+    if (!c.jwt_private_key_file.empty() && c.jwt_algorithm == hs256) {
+        r.fail("JWT_PRIVATE_KEY_FILE", "needs JWT_ALGORITHM=EdDSA or ES256");
+    }
+    if (auto files = r.raw("JWT_VERIFY_KEY_FILES")) {
+        std::string_view rest = *files;
+        while (!rest.empty()) {
+            auto comma = rest.find(',');
+            std::string_view item = trim(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            if (!item.empty()) c.jwt_verify_key_files.emplace_back(item);
+        }
+        if (!c.jwt_verify_key_files.empty() && c.jwt_private_key_file.empty()) {
+            r.fail("JWT_VERIFY_KEY_FILES", "needs JWT_PRIVATE_KEY_FILE");
+        }
+    }
+    r.span("JWT_KEY_ROTATION", c.jwt_key_rotation, 0, 3650 * 86400L);
+    c.jwt_key_publish_ahead = c.access_token_lifetime + std::chrono::minutes(5);
+    r.span("JWT_KEY_PUBLISH_AHEAD", c.jwt_key_publish_ahead, 1, 365 * 86400L);
+    r.span("JWT_KEY_REFRESH", c.jwt_key_refresh, 1, 3600);
+    if (c.jwt_key_publish_ahead < 2 * c.jwt_key_refresh) {
+        r.fail("JWT_KEY_PUBLISH_AHEAD",
+               "must be at least twice JWT_KEY_REFRESH, so every instance sees a key before it signs");
+    }
+    if (c.jwt_key_rotation.count() > 0) {
+        if (c.jwt_algorithm == hs256) r.fail("JWT_KEY_ROTATION", "needs JWT_ALGORITHM=EdDSA or ES256");
+        if (!c.jwt_private_key_file.empty()) r.fail("JWT_KEY_ROTATION", "cannot rotate keys given as files");
+        if (c.jwt_key_rotation <= c.jwt_key_publish_ahead) {
+            r.fail("JWT_KEY_ROTATION", "must be longer than JWT_KEY_PUBLISH_AHEAD");
+        }
+    }
+    r.str("JWT_JWKS_URI", c.jwt_jwks_uri);
+    if (!c.jwt_jwks_uri.empty() && !c.jwt_jwks_uri.starts_with("https://") && !c.jwt_jwks_uri.starts_with("http://")) {
+        r.fail("JWT_JWKS_URI", "must be an absolute http(s) URL");
+    }
 }
 
 }  // namespace
@@ -354,6 +434,7 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     r.seconds("REFRESH_REUSE_INTERVAL", c.refresh_reuse_interval, 0, 300);
     r.seconds("OTP_TTL", c.otp_ttl, 30, 86400);
     r.number<unsigned>("MAX_OTP_ATTEMPTS", c.max_otp_attempts, 1, 100);
+    read_jwt(r, c);
     r.seconds("OTP_RESEND_COOLDOWN", c.otp_resend_cooldown, 0, 86400);
     r.number<unsigned>("OTP_MAX_FAILURES_PER_HOUR", c.otp_max_failures_per_hour, 1, 10000);
 

@@ -61,6 +61,18 @@ struct config {
     std::chrono::milliseconds email_timeout{10'000};
     std::string templates_dir;  // TEMPLATES_DIR; unset: default_templates_dir()
 
+    // Access tokens: JWT_ALGORITHM HS256 | EdDSA | ES256 and where their keys come from.
+    std::string jwt_algorithm = "HS256";
+    std::string jwt_issuer = "portcullis";
+    std::string jwt_audience;                       // JWT_AUDIENCE: `aud` of access tokens when set
+    std::string jwt_signing_key;                    // JWT_SIGNING_KEY: HS256 key used as is (migration mode)
+    std::string jwt_private_key_file;               // JWT_PRIVATE_KEY_FILE: PEM; keys managed outside
+    std::vector<std::string> jwt_verify_key_files;  // JWT_VERIFY_KEY_FILES: more PEM keys, verify only
+    std::chrono::seconds jwt_key_rotation{0};       // JWT_KEY_ROTATION: 0 = no automatic rotation
+    std::chrono::seconds jwt_key_publish_ahead{0};  // JWT_KEY_PUBLISH_AHEAD: default access lifetime + 5 min
+    std::chrono::seconds jwt_key_refresh{30};       // JWT_KEY_REFRESH: how often instances re-read the keys
+    std::string jwt_jwks_uri;                       // JWT_JWKS_URI: advertised in the discovery document
+
     std::chrono::seconds access_token_lifetime{15 * 60};
     std::chrono::seconds refresh_token_lifetime{24 * 60 * 60};
     std::chrono::seconds refresh_reuse_interval{0};

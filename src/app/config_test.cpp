@@ -199,4 +199,40 @@ TEST_CASE("the new limits have their defaults and ranges")
     auto env = prod;
     env["MAX_SESSIONS_PER_USER"] = "0";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("MAX_SESSIONS_PER_USER"), config_error);
+TEST_CASE("JWT settings: defaults, durations with units, and combinations that cannot work")
+{
+    config c = load_config(prod, none);
+    CHECK(c.jwt_algorithm == "HS256");
+    CHECK(c.jwt_issuer == "portcullis");
+    CHECK(c.jwt_key_rotation == std::chrono::seconds(0));
+    CHECK(c.jwt_key_publish_ahead == std::chrono::minutes(20));  // access lifetime + 5 min
+    CHECK(c.jwt_key_refresh == std::chrono::seconds(30));
+
+    auto with = [](std::map<std::string, std::string> extra) {
+        for (const auto& [k, v] : prod) extra.emplace(k, v);
+        return load_config(extra, none);
+    };
+    config ed = with({{"JWT_ALGORITHM", "EdDSA"}, {"JWT_KEY_ROTATION", "7d"}, {"ACCESS_TOKEN_LIFETIME", "300"}});
+    CHECK(ed.jwt_key_rotation == std::chrono::hours(7 * 24));
+    CHECK(ed.jwt_key_publish_ahead == std::chrono::minutes(10));
+    CHECK(with({{"JWT_ALGORITHM", "ES256"}, {"JWT_KEY_PUBLISH_AHEAD", "90m"}}).jwt_key_publish_ahead ==
+          std::chrono::minutes(90));
+
+    auto refused = [&](std::map<std::string, std::string> extra, const char* variable) {
+        CAPTURE(variable);
+        CHECK_THROWS_WITH_AS(with(std::move(extra)), doctest::Contains(variable), config_error);
+    };
+    refused({{"JWT_ALGORITHM", "RS256"}}, "JWT_ALGORITHM");
+    refused({{"JWT_ALGORITHM", "none"}}, "JWT_ALGORITHM");
+    refused({{"JWT_ALGORITHM", "EdDSA"}, {"JWT_SIGNING_KEY", std::string(40, 's')}}, "JWT_SIGNING_KEY");
+    refused({{"JWT_SIGNING_KEY", "short"}}, "JWT_SIGNING_KEY");
+    refused({{"JWT_PRIVATE_KEY_FILE", "/etc/key.pem"}}, "JWT_PRIVATE_KEY_FILE");  // HS256
+    refused({{"JWT_VERIFY_KEY_FILES", "/a.pem"}, {"JWT_ALGORITHM", "EdDSA"}}, "JWT_VERIFY_KEY_FILES");
+    refused({{"JWT_KEY_ROTATION", "7d"}}, "JWT_KEY_ROTATION");  // HS256 has nothing to rotate
+    refused({{"JWT_ALGORITHM", "EdDSA"}, {"JWT_KEY_ROTATION", "10m"}}, "JWT_KEY_ROTATION");  // <= publish ahead
+    refused({{"JWT_ALGORITHM", "EdDSA"}, {"JWT_KEY_ROTATION", "7x"}}, "JWT_KEY_ROTATION");
+    refused({{"JWT_ALGORITHM", "EdDSA"}, {"JWT_KEY_ROTATION", "-5"}}, "JWT_KEY_ROTATION");
+    refused({{"JWT_KEY_PUBLISH_AHEAD", "30"}, {"JWT_KEY_REFRESH", "20"}}, "JWT_KEY_PUBLISH_AHEAD");
+    refused({{"JWT_ISSUER", ""}}, "JWT_ISSUER");
+    refused({{"JWT_JWKS_URI", "/relative"}}, "JWT_JWKS_URI");
 }

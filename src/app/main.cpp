@@ -31,6 +31,10 @@ Usage:
   portcullis queue show ID      one job's state, attempts and last error
   portcullis import-django --database-url URL [--table auth_user] [--map field=column]... [--dry-run]
                                 copy users from a Django database
+  portcullis keys list          the stored access-token keys and their states
+  portcullis keys rotate [--now]
+                                a new key, signing after JWT_KEY_PUBLISH_AHEAD (--now: at once)
+  portcullis keys retire KID    stop publishing and accepting a key
   portcullis bench-hash [--seconds N]
                                 password hashes per second with the configured parameters
   portcullis --version
@@ -54,6 +58,7 @@ const command_entry commands[] = {
     {"queue", portcullis::app::run_queue},
     {"bench-hash", portcullis::app::run_bench_hash},
     {"import-django", portcullis::app::run_import_django},
+    {"keys", portcullis::app::run_keys},
 };
 
 const command_entry* find_command(std::string_view name)

@@ -137,6 +137,7 @@ int run_serve(const config& cfg, const serve_options& opts)
     }
     auto shared = make_shared_services(cfg, opts.workers);
     if (opts.migrate && cfg.migrate_on_start && !shared->migrate(cfg)) return 1;
+    if (!shared->load_keys()) return 1;
 
     // Installed before READY=1 so that an early signal is never the default action.
     asio::io_context control{1};

@@ -6,6 +6,7 @@
 #include "auth/password_policy.hpp"
 #include "auth/service.hpp"
 #include "auth/session_cache.hpp"
+#include "auth/signing_keys.hpp"
 #include "core/log.hpp"
 #include "core/spawn.hpp"
 #include "jobs/beat.hpp"
@@ -13,10 +14,12 @@
 #include "jobs/worker_pool.hpp"
 #include "mail/mailer.hpp"
 #include "net/api.hpp"
+#include "net/well_known.hpp"
 #include "store/kv/auth_kv.hpp"
 #include "store/pg/blocking_pool.hpp"
 #include "store/pg/migrate.hpp"
 #include "store/pg/pg_repositories.hpp"
+#include "store/pg/pg_signing_keys.hpp"
 #include "store/pg/pool.hpp"
 #include "store/redis/connection.hpp"
 #include "verify/address_checker.hpp"
@@ -31,8 +34,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <fstream>
 #include <future>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 namespace portcullis::app {
@@ -66,9 +71,48 @@ jobs::queue_settings queue_settings(const config& cfg)
     return q;
 }
 
+auth::rotation_policy rotation_policy_of(const config& cfg)
+{
+    auth::rotation_policy p;
+    p.algorithm = auth::parse_jws_alg(cfg.jwt_algorithm).value_or(auth::jws_alg::hs256);
+    p.rotation = cfg.jwt_key_rotation;
+    p.publish_ahead = cfg.jwt_key_publish_ahead;
+    p.access_lifetime = cfg.access_token_lifetime;
+    p.refresh_interval = cfg.jwt_key_refresh;
+    return p;
+}
+
+// The key that seals private signing keys in PostgreSQL.
+std::string signing_key_seal(const config& cfg)
+{
+    return auth::derive_subkey(cfg.secret_key, "signing-keys");
+}
+
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+auth::jwt_settings jwt_settings_of(const config& cfg)
+{
+    auth::jwt_settings j;
+    j.issuer = cfg.jwt_issuer;
+    j.audience = cfg.jwt_audience;
+    return j;
+}
+
+auth::signing_key read_key_file(const std::string& path, const char* variable)
+{
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) throw config_error(std::string(variable) + ": cannot read " + path + "\n");
+    auto key = auth::signing_key::from_pem(text.str());
+    if (!key) {
+        throw config_error(std::string(variable) + ": " + path +
+                           " holds no unencrypted Ed25519 or P-256 key in PEM form\n");
+    }
+    return *key;
+}
 
 auth::hash_pool_settings hash_settings(const config& cfg)
 {
@@ -139,13 +183,16 @@ class shared_impl final : public shared_services, public auth::invalidation_sink
 public:
     shared_impl(const config& cfg, bool workers)
         : cfg_(cfg),
-          keys_(cfg.secret_key),
+          keys_(cfg.secret_key, jwt_settings_of(cfg)),
+          key_policy_(rotation_policy_of(cfg)),
+          key_seal_(signing_key_seal(cfg)),
           hashes_(hash_settings(cfg)),
           checker_(verify::make_address_checker(checker_settings_of(cfg))),
           redis_settings_(redis_settings(cfg)),
           counters_(std::make_shared<jobs::counters>()),
           workers_enabled_(workers && cfg.job_workers > 0)
     {
+        init_keys();
     }
 
     ~shared_impl() override
@@ -170,6 +217,39 @@ public:
         }
         core::log::info("migrations_applied", {{"applied", static_cast<std::int64_t>(r->applied)},
                                                {"version", static_cast<std::int64_t>(r->version)}});
+        return true;
+    }
+
+    bool load_keys() override
+    {
+        if (keys_from_db_) {
+            asio::io_context ioc{1};
+            store::pg::pool pool(ioc.get_executor(), blocking_, small_pool(1));
+            store::pg::signing_keys repo(pool);
+            pool.start();
+            bool synced = false;
+            asio::co_spawn(ioc, async_initial_keys(&repo, &pool), [&ioc, &synced](std::exception_ptr e, bool ok) {
+                synced = !e && ok;
+                ioc.stop();
+            });
+            ioc.run_for(cfg_.database_timeout * 3);
+            if (!synced && key_policy_.algorithm != auth::jws_alg::hs256) {
+                core::log::error("signing_keys_unavailable", {{"note", "cannot load the keys from PostgreSQL"}});
+                return false;
+            }
+            if (!synced) core::log::warn("signing_keys_unavailable", {{"note", "HS256 tokens only until they load"}});
+        }
+        try {
+            auth::claims probe;
+            probe.iss = cfg_.jwt_issuer;
+            probe.sub = "0";
+            probe.jti = "probe";
+            probe.sid = "probe";
+            (void)keys_.access->sign(probe, std::chrono::system_clock::now());
+        } catch (const std::exception& e) {
+            core::log::error("signing_keys_unusable", {{"error", e.what()}});
+            return false;
+        }
         return true;
     }
 
@@ -215,6 +295,13 @@ public:
             asio::co_spawn(bg_ioc_, async_invalidation_reader(), core::log_escape{"invalidation_reader"});
         }
         if (workers_enabled_) start_workers(bg_ioc_, bg_conn_.get());
+        if (reader && keys_from_db_) {
+            keys_pool_ = std::make_unique<store::pg::pool>(bg_ioc_.get_executor(), blocking_, small_pool(1));
+            keys_pool_->start();
+            keys_repo_ = std::make_unique<store::pg::signing_keys>(*keys_pool_);
+            keys_timer_ = std::make_unique<asio::steady_timer>(bg_ioc_);
+            asio::co_spawn(bg_ioc_, async_refresh_keys(), core::log_escape{"signing_keys_refresh"});
+        }
         bg_thread_ = std::thread([this] {
             core::log::set_thread_buffered(false);
             bg_ioc_.run();
@@ -283,11 +370,75 @@ public:
     const config& cfg() const noexcept { return cfg_; }
 
 private:
-    store::pg::settings small_pool() const
+    store::pg::settings small_pool(unsigned size = 2) const
     {
         store::pg::settings s = pg_settings(cfg_);
-        s.pool_size = 2;
+        s.pool_size = size;
         return s;
+    }
+
+    // The HMAC keys and key files; stored keys are added by load_keys and each refresh.
+    void init_keys()
+    {
+        const bool hs = key_policy_.algorithm == auth::jws_alg::hs256;
+        const auto epoch = auth::sys_time{};
+        base_keys_.push_back({keys_.jwt.key(), epoch, std::nullopt, hs && cfg_.jwt_signing_key.empty(), true});
+        if (!cfg_.jwt_signing_key.empty()) {
+            base_keys_.push_back({auth::signing_key::hs256(cfg_.jwt_signing_key), epoch, std::nullopt, true, false});
+        }
+        if (!cfg_.jwt_private_key_file.empty()) {
+            auto key = read_key_file(cfg_.jwt_private_key_file, "JWT_PRIVATE_KEY_FILE");
+            if (!key.can_sign()) throw config_error("JWT_PRIVATE_KEY_FILE: holds a public key, not a private one\n");
+            if (key.alg() != key_policy_.algorithm) {
+                throw config_error("JWT_PRIVATE_KEY_FILE: the key is for " + std::string(auth::to_string(key.alg())) +
+                                   ", not JWT_ALGORITHM=" + cfg_.jwt_algorithm + "\n");
+            }
+            base_keys_.push_back({key, epoch, std::nullopt, true, false});
+            for (const auto& path : cfg_.jwt_verify_key_files) {
+                base_keys_.push_back({read_key_file(path, "JWT_VERIFY_KEY_FILES"), epoch, std::nullopt, false, false});
+            }
+            keys_from_db_ = false;
+        }
+        keys_.access->publish(auth::key_snapshot{base_keys_});
+    }
+
+    auth::key_snapshot snapshot_of(const std::vector<store::signing_key_record>& stored) const
+    {
+        auth::key_snapshot s{base_keys_};
+        auto more = auth::entries_of(stored, key_policy_, key_seal_, std::chrono::system_clock::now());
+        s.entries.insert(s.entries.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+        return s;
+    }
+
+    asio::awaitable<bool> async_sync_keys_once(store::signing_key_repository* repo)
+    {
+        auto deadline = core::steady_clock::now() + cfg_.database_timeout * 2;
+        auto stored = co_await auth::async_sync_keys(*repo, key_policy_, key_seal_, deadline);
+        if (!stored) {
+            core::log::warn("signing_keys_refresh_failed", {{"error", stored.error().message()}});
+            co_return false;
+        }
+        keys_.access->publish(snapshot_of(*stored));
+        co_return true;
+    }
+
+    asio::awaitable<bool> async_initial_keys(store::signing_key_repository* repo, store::pg::pool* pool)
+    {
+        bool ok = co_await async_sync_keys_once(repo);
+        pool->stop();
+        co_return ok;
+    }
+
+    // Every JWT_KEY_REFRESH: re-read the keys (another instance or `portcullis keys` may
+    // have changed them) and create the next key when rotation is due.
+    asio::awaitable<void> async_refresh_keys()
+    {
+        while (!stopping_) {
+            keys_timer_->expires_after(cfg_.jwt_key_refresh);
+            auto [ec] = co_await keys_timer_->async_wait(use_tuple);
+            if (ec || stopping_) co_return;
+            co_await async_sync_keys_once(keys_repo_.get());
+        }
     }
 
     static asio::awaitable<void> async_run_workers(jobs::worker_pool* pool, std::shared_ptr<bool> done)
@@ -387,6 +538,7 @@ private:
             if (reader_conn_) reader_conn_->stop();
             if (workers_) workers_->stop(deadline);
             if (beat_) beat_->stop();
+            if (keys_timer_) keys_timer_->cancel();
         });
         asio::co_spawn(bg_ioc_, async_stop_rest(deadline), [&done](std::exception_ptr) { done.set_value(); });
         fut.wait();
@@ -407,6 +559,7 @@ private:
         }
         if (mail_) co_await mail_->async_close(deadline);
         if (purge_pool_) purge_pool_->stop();
+        if (keys_pool_) keys_pool_->stop();
         if (bg_conn_) bg_conn_->stop();
     }
 
@@ -414,6 +567,10 @@ private:
 
     const config& cfg_;
     auth::key_set keys_;
+    auth::rotation_policy key_policy_;
+    std::string key_seal_;
+    std::vector<auth::ring_entry> base_keys_;
+    bool keys_from_db_ = true;
     auth::hash_pool hashes_;
     auth::password_policy policy_;
     std::unique_ptr<verify::address_checker> checker_;
@@ -436,6 +593,9 @@ private:
     std::unique_ptr<jobs::beat> beat_;
     std::unique_ptr<store::pg::pool> purge_pool_;
     std::unique_ptr<store::pg::refresh_tokens> purge_tokens_;
+    std::unique_ptr<store::pg::pool> keys_pool_;
+    std::unique_ptr<store::pg::signing_keys> keys_repo_;
+    std::unique_ptr<asio::steady_timer> keys_timer_;
     std::shared_ptr<bool> workers_done_flag_;
 };
 
@@ -450,6 +610,7 @@ public:
           kv_(redis_, cfg.redis_prefix),
           producer_(redis_, queue_settings(cfg), shared.counters()),
           queue_settings_(queue_settings(cfg)),
+          keys_(shared.keys()),
           svc_(auth::service::deps{users_, sessions_, tokens_, kv_, producer_, shared.hashes(), shared.keys(),
                                    shared.policy(), cache_, shared, shared.checker()},
                auth_settings_of(cfg))
@@ -457,6 +618,12 @@ public:
         shared.register_cache(ioc, cache_);
         api_.cookie_secure = cfg.cookie_secure;
         api_.cookie_prefix = cfg.cookie_name_prefix;
+        well_known_.issuer = cfg.jwt_issuer;
+        well_known_.jwks_uri = cfg.jwt_jwks_uri;
+        // Verifiers must see a new key before it signs: their cache lives at most a
+        // quarter of the publish-ahead time (and at most five minutes).
+        well_known_.max_age =
+            std::clamp(cfg.jwt_key_publish_ahead / 4, std::chrono::seconds(1), std::chrono::seconds(300));
     }
 
     void start() override
@@ -471,7 +638,11 @@ public:
         redis_.stop();
     }
 
-    void add_routes(net::router& routes) override { net::add_api_routes(routes, svc_, api_); }
+    void add_routes(net::router& routes) override
+    {
+        net::add_api_routes(routes, svc_, api_);
+        net::add_well_known_routes(routes, *keys_.access, well_known_);
+    }
 
     asio::awaitable<readiness> async_check_ready(core::deadline d) override
     {
@@ -518,8 +689,10 @@ private:
     jobs::producer producer_;
     jobs::queue_settings queue_settings_;
     auth::session_cache cache_;
+    const auth::key_set& keys_;
     auth::service svc_;
     net::api_options api_;
+    net::well_known_options well_known_;
 };
 
 }  // namespace

@@ -32,6 +32,10 @@ public:
     // Applies database migrations (blocking; before the I/O threads start). Logs and
     // returns false on failure.
     virtual bool migrate(const config& cfg) = 0;
+    // Loads the access-token keys from PostgreSQL, creating the first key when
+    // JWT_ALGORITHM asks for one (blocking; before the I/O threads start). Logs and
+    // returns false when no key could sign.
+    virtual bool load_keys() = 0;
     // Starts periodic tasks that belong to the control thread: WATCHDOG=1 pings every
     // half WATCHDOG_USEC, each sent only while `healthy()` (when given) returns true.
     virtual void start_control(boost::asio::io_context& control, std::function<bool()> healthy) = 0;

@@ -7,23 +7,70 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include <array>
 #include <limits>
+#include <stdexcept>
 
 namespace portcullis::auth {
+
+struct signing_key::state {
+    jws_alg alg = jws_alg::hs256;
+    std::string kid;
+    std::string header;
+    std::optional<hmac_key> mac;  // HS256
+    EVP_PKEY* pkey = nullptr;     // EdDSA / ES256
+    bool has_private = false;
+    std::string jwk;
+
+    state() = default;
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+    ~state() { EVP_PKEY_free(pkey); }
+};
+
 namespace {
 
 using core::errc;
 
-// base64url('{"alg":"HS256","typ":"JWT"}'): the only header this service writes.
-constexpr std::string_view signed_header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
-constexpr std::size_t signature_b64_len = 43;  // 32 bytes, unpadded
 constexpr std::size_t max_header_bytes = 512;
+constexpr std::size_t max_kid_length = 128;
+constexpr std::size_t es256_half = 32;
 
 boost::system::error_code invalid()
 {
     return make_error_code(errc::invalid_token);
 }
+
+[[noreturn]] void openssl_failed(const char* what)
+{
+    ERR_clear_error();
+    throw std::runtime_error(std::string("OpenSSL failure: ") + what);
+}
+
+struct bio_free {
+    void operator()(BIO* b) const noexcept { BIO_free(b); }
+};
+using bio_ptr = std::unique_ptr<BIO, bio_free>;
+struct md_ctx_free {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+using md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, md_ctx_free>;
+struct bn_free {
+    void operator()(BIGNUM* b) const noexcept { BN_free(b); }
+};
+using bn_ptr = std::unique_ptr<BIGNUM, bn_free>;
+struct sig_free {
+    void operator()(ECDSA_SIG* s) const noexcept { ECDSA_SIG_free(s); }
+};
+using sig_ptr = std::unique_ptr<ECDSA_SIG, sig_free>;
 
 const boost::json::string* string_member(const boost::json::object& o, std::string_view key)
 {
@@ -39,6 +86,123 @@ bool int_member(const boost::json::object& o, std::string_view key, std::int64_t
     if (v == nullptr || !v->is_int64()) return false;
     out = v->get_int64();
     return true;
+}
+
+std::string header_of(jws_alg alg, std::string_view kid)
+{
+    std::string json = "{\"alg\":\"";
+    json += to_string(alg);
+    json += "\",\"kid\":\"";
+    core::log::append_json_escaped(json, kid);
+    json += "\",\"typ\":\"JWT\"}";
+    return base64url_encode(json);
+}
+
+std::string_view bytes_view(const unsigned char* p, std::size_t n)
+{
+    return {reinterpret_cast<const char*>(p), n};
+}
+
+// The public coordinates of the key as base64url: x for Ed25519, x and y for P-256.
+std::pair<std::string, std::string> public_coordinates(EVP_PKEY* pkey, jws_alg alg)
+{
+    if (alg == jws_alg::eddsa) {
+        std::array<unsigned char, 32> raw{};
+        std::size_t len = raw.size();
+        if (EVP_PKEY_get_raw_public_key(pkey, raw.data(), &len) != 1 || len != raw.size()) {
+            openssl_failed("EVP_PKEY_get_raw_public_key");
+        }
+        return {base64url_encode(bytes_view(raw.data(), len)), {}};
+    }
+    BIGNUM* x = nullptr;
+    BIGNUM* y = nullptr;
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
+        EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1) {
+        BN_free(x);
+        openssl_failed("EVP_PKEY_get_bn_param(EC public point)");
+    }
+    bn_ptr bx(x);
+    bn_ptr by(y);
+    std::array<unsigned char, es256_half> bufx{};
+    std::array<unsigned char, es256_half> bufy{};
+    if (BN_bn2binpad(x, bufx.data(), es256_half) != es256_half ||
+        BN_bn2binpad(y, bufy.data(), es256_half) != es256_half) {
+        openssl_failed("BN_bn2binpad");
+    }
+    return {base64url_encode(bytes_view(bufx.data(), bufx.size())),
+            base64url_encode(bytes_view(bufy.data(), bufy.size()))};
+}
+
+std::optional<jws_alg> alg_of(EVP_PKEY* pkey)
+{
+    if (EVP_PKEY_is_a(pkey, "ED25519") == 1) return jws_alg::eddsa;
+    if (EVP_PKEY_is_a(pkey, "EC") == 1) {
+        char group[64] = {};
+        std::size_t len = 0;
+        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) == 1 &&
+            (std::string_view(group, len) == "prime256v1" || std::string_view(group, len) == "P-256")) {
+            return jws_alg::es256;
+        }
+    }
+    return std::nullopt;
+}
+
+// Takes ownership of `pkey`.
+std::shared_ptr<signing_key::state> make_asymmetric(EVP_PKEY* pkey, jws_alg alg, bool has_private)
+{
+    auto s = std::make_shared<signing_key::state>();
+    s->pkey = pkey;
+    s->alg = alg;
+    s->has_private = has_private;
+    auto [x, y] = public_coordinates(pkey, alg);
+    // RFC 7638: the required members in lexicographic order, no whitespace.
+    std::string canonical = alg == jws_alg::eddsa ? R"({"crv":"Ed25519","kty":"OKP","x":")" + x + "\"}"
+                                                  : R"({"crv":"P-256","kty":"EC","x":")" + x + R"(","y":")" + y + "\"}";
+    s->kid = base64url_encode(as_string_view(sha256(canonical)));
+    s->header = header_of(alg, s->kid);
+    canonical.pop_back();
+    s->jwk = canonical + R"(,"kid":")" + s->kid + R"(","alg":")" + std::string(to_string(alg)) + R"(","use":"sig"})";
+    return s;
+}
+
+int no_password(char*, int, int, void*)
+{
+    return -1;
+}
+
+std::string der_to_raw(const unsigned char* der, std::size_t len)
+{
+    const unsigned char* p = der;
+    sig_ptr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
+    if (!sig) openssl_failed("d2i_ECDSA_SIG");
+    std::string out(2 * es256_half, '\0');
+    auto* o = reinterpret_cast<unsigned char*>(out.data());
+    if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), o, es256_half) != es256_half ||
+        BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), o + es256_half, es256_half) != es256_half) {
+        openssl_failed("BN_bn2binpad");
+    }
+    return out;
+}
+
+// R‖S → DER for OpenSSL; empty on malformed input.
+std::string raw_to_der(std::string_view raw)
+{
+    if (raw.size() != 2 * es256_half) return {};
+    const auto* r = reinterpret_cast<const unsigned char*>(raw.data());
+    sig_ptr sig(ECDSA_SIG_new());
+    BIGNUM* br = BN_bin2bn(r, es256_half, nullptr);
+    BIGNUM* bs = BN_bin2bn(r + es256_half, es256_half, nullptr);
+    if (!sig || br == nullptr || bs == nullptr || ECDSA_SIG_set0(sig.get(), br, bs) != 1) {
+        BN_free(br);
+        BN_free(bs);
+        return {};
+    }
+    unsigned char* der = nullptr;
+    int len = i2d_ECDSA_SIG(sig.get(), &der);
+    if (len <= 0) return {};
+    std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+    OPENSSL_free(der);
+    return out;
 }
 
 }  // namespace
@@ -64,12 +228,182 @@ std::optional<token_type> parse_token_type(std::string_view s) noexcept
     return std::nullopt;
 }
 
-jwt_key::jwt_key(std::string_view secret, jwt_settings settings) : mac_(secret), settings_(std::move(settings)) {}
+std::string_view to_string(jws_alg a) noexcept
+{
+    switch (a) {
+    case jws_alg::hs256:
+        return "HS256";
+    case jws_alg::eddsa:
+        return "EdDSA";
+    case jws_alg::es256:
+        return "ES256";
+    }
+    return "HS256";
+}
 
-std::string sign(const claims& c, const jwt_key& key)
+std::optional<jws_alg> parse_jws_alg(std::string_view s) noexcept
+{
+    if (s == "HS256") return jws_alg::hs256;
+    if (s == "EdDSA") return jws_alg::eddsa;
+    if (s == "ES256") return jws_alg::es256;
+    return std::nullopt;
+}
+
+signing_key signing_key::hs256(std::string_view secret)
+{
+    auto s = std::make_shared<state>();
+    s->alg = jws_alg::hs256;
+    s->mac.emplace(secret);
+    s->has_private = true;
+    auto id = s->mac->mac("portcullis/kid");
+    s->kid = "hs-" + base64url_encode(as_string_view(id)).substr(0, 16);
+    s->header = header_of(jws_alg::hs256, s->kid);
+    return signing_key(std::move(s));
+}
+
+signing_key signing_key::generate(jws_alg alg)
+{
+    EVP_PKEY* pkey = nullptr;
+    switch (alg) {
+    case jws_alg::eddsa:
+        pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+        break;
+    case jws_alg::es256:
+        pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+        break;
+    case jws_alg::hs256:
+        throw std::invalid_argument("HS256 keys are not generated");
+    }
+    if (pkey == nullptr) openssl_failed("EVP_PKEY_Q_keygen");
+    return signing_key(make_asymmetric(pkey, alg, true));
+}
+
+std::optional<signing_key> signing_key::from_pem(std::string_view pem)
+{
+    if (pem.empty() || pem.size() > 64 * 1024) return std::nullopt;
+    bool has_private = true;
+    bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    if (!bio) return std::nullopt;
+    EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr);
+    if (pkey == nullptr) {
+        has_private = false;
+        bio.reset(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+        if (bio) pkey = PEM_read_bio_PUBKEY(bio.get(), nullptr, no_password, nullptr);
+    }
+    ERR_clear_error();
+    if (pkey == nullptr) return std::nullopt;
+    auto alg = alg_of(pkey);
+    if (!alg) {
+        EVP_PKEY_free(pkey);
+        return std::nullopt;
+    }
+    return signing_key(make_asymmetric(pkey, *alg, has_private));
+}
+
+jws_alg signing_key::alg() const noexcept
+{
+    return s_->alg;
+}
+
+const std::string& signing_key::kid() const noexcept
+{
+    return s_->kid;
+}
+
+bool signing_key::can_sign() const noexcept
+{
+    return s_->has_private;
+}
+
+const std::string& signing_key::header() const noexcept
+{
+    return s_->header;
+}
+
+std::string signing_key::public_jwk() const
+{
+    return s_->jwk;
+}
+
+std::string signing_key::public_pem() const
+{
+    if (s_->pkey == nullptr) throw std::logic_error("HS256 keys have no public part");
+    bio_ptr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_PUBKEY(bio.get(), s_->pkey) != 1) openssl_failed("PEM_write_bio_PUBKEY");
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio.get(), &data);
+    return {data, static_cast<std::size_t>(n)};
+}
+
+std::string signing_key::private_pem() const
+{
+    if (s_->pkey == nullptr || !s_->has_private) throw std::logic_error("no private key to export");
+    bio_ptr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_PrivateKey(bio.get(), s_->pkey, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+        openssl_failed("PEM_write_bio_PrivateKey");
+    }
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio.get(), &data);
+    return {data, static_cast<std::size_t>(n)};
+}
+
+std::string signing_key::sign(std::string_view input) const
+{
+    if (!s_->has_private) throw std::logic_error("signing needs the private key");
+    if (s_->mac) {
+        auto mac = s_->mac->mac(input);
+        return std::string(as_string_view(mac));
+    }
+    md_ctx_ptr ctx(EVP_MD_CTX_new());
+    const EVP_MD* md = s_->alg == jws_alg::es256 ? EVP_sha256() : nullptr;
+    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, s_->pkey) != 1)
+        openssl_failed("EVP_DigestSignInit");
+    std::array<unsigned char, 80> sig{};  // Ed25519: 64; ECDSA P-256 DER: at most 72
+    std::size_t len = sig.size();
+    const auto* in = reinterpret_cast<const unsigned char*>(input.data());
+    if (EVP_DigestSign(ctx.get(), sig.data(), &len, in, input.size()) != 1) openssl_failed("EVP_DigestSign");
+    if (s_->alg == jws_alg::es256) return der_to_raw(sig.data(), len);
+    return std::string(bytes_view(sig.data(), len));
+}
+
+bool signing_key::verify(std::string_view input, std::string_view signature) const noexcept
+{
+    if (s_->mac) {
+        if (signature.size() != sha256_size) return false;
+        auto mac = s_->mac->mac(input);
+        return constant_time_equal(signature, as_string_view(mac));
+    }
+    std::string der;
+    if (s_->alg == jws_alg::es256) {
+        der = raw_to_der(signature);
+        if (der.empty()) return false;
+        signature = der;
+    } else if (signature.size() != 64) {
+        return false;
+    }
+    md_ctx_ptr ctx(EVP_MD_CTX_new());
+    const EVP_MD* md = s_->alg == jws_alg::es256 ? EVP_sha256() : nullptr;
+    bool ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, s_->pkey) == 1 &&
+              EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                               reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
+jwt_key::jwt_key(std::string_view secret, jwt_settings settings)
+    : key_(signing_key::hs256(secret)), settings_(std::move(settings))
+{
+}
+
+const signing_key* jwt_key::find(std::string_view kid) const noexcept
+{
+    return kid.empty() || kid == key_.kid() ? &key_ : nullptr;
+}
+
+std::string sign(const claims& c, const signing_key& key, std::string_view audience)
 {
     std::string payload;
-    payload.reserve(160 + c.iss.size() + c.sub.size() + c.jti.size() + c.sid.size());
+    payload.reserve(160 + c.iss.size() + c.sub.size() + c.jti.size() + c.sid.size() + audience.size());
     auto str = [&payload](std::string_view name, std::string_view value) {
         payload += '"';
         payload += name;
@@ -79,6 +413,7 @@ std::string sign(const claims& c, const jwt_key& key)
     };
     payload += '{';
     str("iss", c.iss);
+    if (!audience.empty()) str("aud", audience);
     str("sub", c.sub);
     payload += "\"iat\":" + std::to_string(c.iat) + ",\"exp\":" + std::to_string(c.exp) + ',';
     str("jti", c.jti);
@@ -87,20 +422,22 @@ std::string sign(const claims& c, const jwt_key& key)
     payload += to_string(c.typ);
     payload += "\"}";
 
+    const std::string& header = key.header();
     std::string token;
-    token.reserve(signed_header.size() + payload.size() * 4 / 3 + 48);
-    token += signed_header;
+    token.reserve(header.size() + payload.size() * 4 / 3 + 96);
+    token += header;
     token += '.';
     base64url_encode_append(token, payload);
-    const auto mac = key.mac().mac(token);
+    const std::string signature = key.sign(token);
     token += '.';
-    base64url_encode_append(token, as_string_view(mac));
+    base64url_encode_append(token, signature);
     return token;
 }
 
 namespace detail {
 
-core::result<std::string> verify_hs256(std::string_view token, const hmac_key& key, std::size_t max_length)
+core::result<std::string> verify_jws(std::string_view token, const key_lookup& keys, std::size_t max_length,
+                                     const signing_key** used)
 {
     if (token.size() > max_length) return invalid();
     const auto dot1 = token.find('.');
@@ -110,53 +447,63 @@ core::result<std::string> verify_hs256(std::string_view token, const hmac_key& k
     const std::string_view header_b64 = token.substr(0, dot1);
     const std::string_view payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
     const std::string_view signature_b64 = token.substr(dot2 + 1);
-    if (header_b64.empty() || payload_b64.empty() || signature_b64.size() != signature_b64_len) return invalid();
-
-    // Authenticate before parsing anything: forged input never reaches the JSON parser.
-    std::array<char, sha256_size> signature{};
-    if (base64url_decode(signature_b64, signature) != static_cast<std::ptrdiff_t>(signature.size())) {
-        return invalid();
-    }
-    const auto expected = key.mac(token.substr(0, dot2));
-    if (!constant_time_equal(std::string_view(signature.data(), signature.size()), as_string_view(expected))) {
+    if (header_b64.empty() || payload_b64.empty() || signature_b64.empty() || signature_b64.size() > 128) {
         return invalid();
     }
 
-    // Our own tokens carry one fixed header; others (test vectors, other issuers
-    // sharing the key) are parsed and checked.
-    if (header_b64 != signed_header) {
-        std::array<char, max_header_bytes> header{};
-        auto n = base64url_decode(header_b64, header);
-        if (n <= 0) return invalid();
-        unsigned char arena[2048];
-        boost::json::monotonic_resource mr(arena, sizeof arena);
-        boost::system::error_code ec;
-        boost::json::value hv =
-            boost::json::parse(std::string_view(header.data(), static_cast<std::size_t>(n)), ec, &mr);
-        if (ec || !hv.is_object()) return invalid();
-        const auto& h = hv.get_object();
-        const auto* alg = string_member(h, "alg");
-        if (alg == nullptr || *alg != "HS256") return invalid();
-        if (const auto* typ = h.if_contains("typ");
-            typ != nullptr && !(typ->is_string() && typ->get_string() == "JWT")) {
-            return invalid();
-        }
-        // RFC 7515 §4.1.11: extensions we do not understand must make the token invalid.
-        if (h.contains("crit")) return invalid();
+    // The header is read first (bounded, on the stack) because it names the key; the
+    // payload is not parsed until the signature has been checked.
+    std::array<char, max_header_bytes> header{};
+    auto n = base64url_decode(header_b64, header);
+    if (n <= 0) return invalid();
+    unsigned char arena[2048];
+    boost::json::monotonic_resource mr(arena, sizeof arena);
+    boost::system::error_code ec;
+    boost::json::value hv = boost::json::parse(std::string_view(header.data(), static_cast<std::size_t>(n)), ec, &mr);
+    if (ec || !hv.is_object()) return invalid();
+    const auto& h = hv.get_object();
+    // Only the members this service writes. Everything else is refused: `crit`
+    // (RFC 7515 §4.1.11), and headers that would let the token choose its own key
+    // (`jwk`, `jku`, `x5u`, `x5c`).
+    for (const auto& member : h) {
+        const auto k = member.key();
+        if (k != "alg" && k != "kid" && k != "typ") return invalid();
+    }
+    const auto* alg_text = string_member(h, "alg");
+    if (alg_text == nullptr) return invalid();
+    const auto alg = parse_jws_alg(*alg_text);
+    if (!alg) return invalid();
+    if (const auto* typ = h.if_contains("typ"); typ != nullptr && !(typ->is_string() && typ->get_string() == "JWT")) {
+        return invalid();
+    }
+    std::string_view kid;
+    if (const auto* k = h.if_contains("kid"); k != nullptr) {
+        if (!k->is_string() || k->get_string().empty() || k->get_string().size() > max_kid_length) return invalid();
+        kid = k->get_string();
+    }
+    const signing_key* key = keys.find(kid);
+    // The algorithm is the key's, never the token's choice.
+    if (key == nullptr || key->alg() != *alg) return invalid();
+
+    std::array<char, 96> signature{};
+    auto sig_len = base64url_decode(signature_b64, signature);
+    if (sig_len <= 0) return invalid();
+    if (!key->verify(token.substr(0, dot2), std::string_view(signature.data(), static_cast<std::size_t>(sig_len)))) {
+        return invalid();
     }
 
     std::string payload;
     if (!base64url_decode(payload_b64, payload)) return invalid();
+    if (used != nullptr) *used = key;
     return payload;
 }
 
 }  // namespace detail
 
-core::result<claims> verify(std::string_view token, const jwt_key& key, token_type expected,
-                            std::chrono::system_clock::time_point now)
+core::result<claims> verify(std::string_view token, const key_lookup& keys, const jwt_settings& settings,
+                            token_type expected, std::chrono::system_clock::time_point now)
 {
-    const auto& settings = key.settings();
-    auto payload = detail::verify_hs256(token, key.mac(), settings.max_token_length);
+    auto payload = detail::verify_jws(token, keys, settings.max_token_length);
     if (!payload) return payload.error();
 
     // Claims are small: parse into a stack arena so a verify does not touch the heap
@@ -177,6 +524,18 @@ core::result<claims> verify(std::string_view token, const jwt_key& key, token_ty
     if (iss == nullptr || sub == nullptr || jti == nullptr || sid == nullptr || typ == nullptr) return invalid();
     if (!int_member(o, "iat", c.iat) || !int_member(o, "exp", c.exp)) return invalid();
     if (*iss != settings.issuer || sub->empty() || jti->empty()) return invalid();
+    if (!settings.audience.empty()) {
+        // RFC 7519 §4.1.3: a string or an array of strings, one of which must be ours.
+        const auto* aud = o.if_contains("aud");
+        bool ours = false;
+        if (aud != nullptr && aud->is_string()) {
+            ours = aud->get_string() == settings.audience;
+        } else if (aud != nullptr && aud->is_array()) {
+            for (const auto& a : aud->get_array())
+                ours = ours || (a.is_string() && a.get_string() == settings.audience);
+        }
+        if (!ours) return invalid();
+    }
     auto parsed_typ = parse_token_type(*typ);
     if (!parsed_typ || *parsed_typ != expected) return invalid();
     if (sid->empty() && expected != token_type::reset) return invalid();

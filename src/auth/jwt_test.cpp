@@ -67,15 +67,15 @@ TEST_CASE("jwt: RFC 7515 appendix A.1 HS256 example verifies with its JWK key")
         "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
         ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
         ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    auto payload = detail::verify_hs256(token, hmac_key(key));
+    auto payload = detail::verify_jws(token, jwt_key(key));
     REQUIRE(payload.has_value());
     CHECK(*payload == "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}");
 
     // One flipped signature character, or another key, and it no longer verifies.
     std::string bad = token;
     bad.back() = bad.back() == 'k' ? 'j' : 'k';
-    CHECK_FALSE(detail::verify_hs256(bad, hmac_key(key)).has_value());
-    CHECK_FALSE(detail::verify_hs256(token, hmac_key(secret)).has_value());
+    CHECK_FALSE(detail::verify_jws(bad, jwt_key(key)).has_value());
+    CHECK_FALSE(detail::verify_jws(token, jwt_key(secret)).has_value());
 
     // It lacks our claims (typ, sub, jti, sid, our issuer): the full check refuses it.
     jwt_key k(key, {.issuer = "joe"});
@@ -87,7 +87,12 @@ TEST_CASE("jwt: sign then verify round trip")
     jwt_key key(secret);
     const claims c = sample();
     const std::string token = sign(c, key);
-    CHECK(token.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."));
+    CHECK(token.starts_with(key.key().header() + "."));
+    std::string header;
+    REQUIRE(base64url_decode(token.substr(0, token.find('.')), header));
+    CHECK(header == R"({"alg":"HS256","kid":")" + key.key().kid() + R"(","typ":"JWT"})");
+    CHECK(key.key().kid().starts_with("hs-"));
+    CHECK(key.key().kid() != jwt_key("another secret").key().kid());
     CHECK(std::count(token.begin(), token.end(), '.') == 2);
     CHECK(token.find('=') == std::string::npos);
 
@@ -187,9 +192,15 @@ TEST_CASE("jwt attacks: algorithm confusion")
     SUBCASE("an otherwise fine header is accepted only with typ JWT or none, and no crit")
     {
         CHECK(verify(craft(R"({"alg":"HS256"})", good_payload, secret), key, token_type::access, now).has_value());
-        CHECK(verify(craft(R"({"typ":"JWT","alg":"HS256","kid":"1"})", good_payload, secret), key, token_type::access,
-                     now)
+        CHECK(verify(craft(R"({"typ":"JWT","alg":"HS256","kid":")" + key.key().kid() + "\"}", good_payload, secret),
+                     key, token_type::access, now)
                   .has_value());
+        CHECK_FALSE(verify(craft(R"({"typ":"JWT","alg":"HS256","kid":"1"})", good_payload, secret), key,
+                           token_type::access, now)
+                        .has_value());
+        CHECK_FALSE(
+            verify(craft(R"({"typ":"JWT","alg":"HS256","kid":""})", good_payload, secret), key, token_type::access, now)
+                .has_value());
         CHECK_FALSE(
             verify(craft(R"({"alg":"HS256","typ":"at+jwt"})", good_payload, secret), key, token_type::access, now)
                 .has_value());

@@ -147,16 +147,25 @@ boost::asio::awaitable<void> async_touch_session(store::session_repository* sess
     if (!r) core::log::debug("session_touch_failed", {{"error", r.error().message()}});
 }
 
+// Only access tokens are for other services: refresh and reset tokens carry no audience.
+jwt_settings without_audience(jwt_settings s)
+{
+    s.audience.clear();
+    return s;
+}
+
 }  // namespace
 
-key_set::key_set(std::string_view secret_key)
-    : jwt(derive_subkey(secret_key, "jwt")),
+key_set::key_set(std::string_view secret_key, jwt_settings settings)
+    : jwt(derive_subkey(secret_key, "jwt"), without_audience(settings)),
       otp(derive_subkey(secret_key, "otp")),
       csrf(derive_subkey(secret_key, "csrf")),
       cursor(derive_subkey(secret_key, "cursor")),
       ids(derive_subkey(secret_key, "ids")),
       seal(derive_subkey(secret_key, "seal"))
 {
+    access = std::make_shared<key_ring>(std::move(settings),
+                                        key_snapshot{{ring_entry{jwt.key(), {}, std::nullopt, true, true}}});
 }
 
 std::string limit_network(std::string_view ip)
@@ -264,7 +273,7 @@ token_pair service::issue(const store::refresh_token& rt, std::int64_t user_id) 
     access.typ = token_type::access;
 
     token_pair out;
-    out.access = sign(access, d_.keys.jwt);
+    out.access = d_.keys.access->sign(access, d_.clock.now());
     out.refresh = sign(refresh, d_.keys.jwt);
     out.expires_in = settings_.access_lifetime;
     out.session_id = rt.session_id;
@@ -335,7 +344,7 @@ async_outcome<principal> service::async_authenticate(credentials c, core::deadli
         via_cookie = true;
     }
     if (token.empty()) co_return fail<principal>(make_error_code(errc::not_authenticated));
-    auto cl = verify(token, d_.keys.jwt, token_type::access, d_.clock.now());
+    auto cl = d_.keys.access->verify(token, token_type::access, d_.clock.now());
     if (!cl) co_return fail<principal>(cl.error());
     auto uid = parse_id(cl->sub);
     if (!uid || cl->sid.empty()) co_return fail<principal>(make_error_code(errc::invalid_token));

@@ -10,6 +10,7 @@
 #include "auth/jwt.hpp"
 #include "auth/password_policy.hpp"
 #include "auth/session_cache.hpp"
+#include "auth/signing_keys.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "core/timeout.hpp"
@@ -80,14 +81,16 @@ struct auth_settings {
 
 // Where the flows' derived keys live (built once from SECRET_KEY, shared read-only).
 struct key_set {
-    jwt_key jwt;
+    jwt_key jwt;  // refresh and reset tokens (and access tokens of earlier versions)
     hmac_key otp;
     hmac_key csrf;
     hmac_key cursor;
     hmac_key ids;      // digests of identifiers inside Redis key names
     std::string seal;  // 32 bytes, AES-256-GCM for secrets inside job payloads
+    // Access tokens: by default HS256 under `jwt`; the wiring swaps in the configured keys.
+    std::shared_ptr<key_ring> access;
 
-    explicit key_set(std::string_view secret_key);
+    explicit key_set(std::string_view secret_key, jwt_settings settings = {});
 };
 
 // What a deliverability check found about an address.
