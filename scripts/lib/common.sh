@@ -4,7 +4,8 @@
 # shellcheck shell=bash
 
 PORTCULLIS_ROOT=${PORTCULLIS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
+# Empty until PostgreSQL is installed (a fresh machine): `|| true` keeps `set -e` callers alive.
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)}
 SYS_PYTHON=/usr/bin/python3   # Debian's, which has aiosmtpd (a pyenv python may not)
 
 log() { printf '[portcullis] %s\n' "$*" >&2; }
@@ -60,7 +61,7 @@ ensure_packages() {
       [ ${#failed[@]} -eq 0 ] || die "could not install ${failed[*]}; apt said:$errors"
     fi
   fi
-  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 }
 
 BUILD_PACKAGES=(g++:g++ meson:meson ninja-build:ninja pkg-config:pkg-config libboost1.81-dev libboost-json1.81-dev
