@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Opens N keep-alive connections to the server, sends one GET /healthz on each (so the
+"""Opens N keep-alive connections to the server, sends one GET /healthz on each as it opens (so the
 server treats them as idle keep-alive connections, not as clients still sending their
 first request), reads the answers and then holds them open, idle, until SIGTERM.
 
@@ -47,13 +47,15 @@ def main():
         else:
             print(f"could not open connection {i}", file=sys.stderr)
             return 1
+        # The request goes out at once: a connection that sends nothing is closed after
+        # FIRST_BYTE_TIMEOUT (or shed at the connection cap).
+        s.sendall(request)
         s.setblocking(False)
         socks.append(s)
 
     sel = selectors.DefaultSelector()
     pending = {}
     for s in socks:
-        s.sendall(request)
         sel.register(s, selectors.EVENT_READ)
         pending[s.fileno()] = b""
     deadline = time.time() + 60

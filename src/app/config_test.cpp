@@ -235,4 +235,31 @@ TEST_CASE("JWT settings: defaults, durations with units, and combinations that c
     refused({{"JWT_KEY_PUBLISH_AHEAD", "30"}, {"JWT_KEY_REFRESH", "20"}}, "JWT_KEY_PUBLISH_AHEAD");
     refused({{"JWT_ISSUER", ""}}, "JWT_ISSUER");
     refused({{"JWT_JWKS_URI", "/relative"}}, "JWT_JWKS_URI");
+
+TEST_CASE("TRUSTED_PROXIES, TRUSTED_PROXY_HEADER and the connection limits")
+{
+    auto env = prod;
+    env["TRUSTED_PROXIES"] = "127.0.0.1, 10.0.0.0/8";
+    env["TRUSTED_PROXY_HEADER"] = "forwarded";
+    env["MAX_CONNECTIONS_PER_IP"] = "0";
+    env["FIRST_BYTE_TIMEOUT"] = "3";
+    env["MIN_INGRESS_RATE"] = "1024";
+    config c = load_config(env, none);
+    REQUIRE(c.http.trusted_proxies.size() == 2);
+    CHECK(c.http.trusted_proxies[1].contains(boost::asio::ip::make_address("10.9.8.7")));
+    CHECK(c.http.proxy_header == portcullis::net::forwarding_header::forwarded);
+    CHECK(c.http.max_connections_per_ip == 0);
+    CHECK(c.http.first_byte_timeout == std::chrono::seconds(3));
+    CHECK(c.http.min_ingress_rate == 1024);
+
+    env["TRUSTED_PROXIES"] = "nginx";
+    env["TRUSTED_PROXY_HEADER"] = "x-real-ip";
+    try {
+        load_config(env, none);
+        FAIL("expected config_error");
+    } catch (const config_error& e) {
+        std::string msg = e.what();
+        CHECK(msg.find("TRUSTED_PROXIES") != std::string::npos);
+        CHECK(msg.find("TRUSTED_PROXY_HEADER") != std::string::npos);
+    }
 }

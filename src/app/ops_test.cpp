@@ -24,6 +24,8 @@ TEST_CASE("metrics rendering: families, cumulative buckets, escaped labels")
     m.on_request("GET", "/healthz", 200, std::chrono::microseconds(300));
     m.on_request("GET", "/healthz", 200, std::chrono::milliseconds(20));
     m.on_request("GET", "/api/users/{id}", 404, std::chrono::milliseconds(2));
+    m.on_close(net::close_reason::shed_idle);
+    m.on_close(net::close_reason::shed_idle);
 
     app::metrics_snapshot s;
     s.version = "1.2.3";
@@ -47,6 +49,8 @@ TEST_CASE("metrics rendering: families, cumulative buckets, escaped labels")
                    "portcullis_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"+Inf\"} 2"));
     CHECK(has_line(text, "portcullis_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 2"));
     CHECK(has_line(text, "portcullis_http_request_duration_seconds_count{method=\"-\",route=\"-\"} 0"));
+    CHECK(has_line(text, "portcullis_http_connections_closed_total{reason=\"shed_idle\"} 2"));
+    CHECK(has_line(text, "portcullis_http_connections_closed_total{reason=\"slow_ingress\"} 0"));
     CHECK(has_line(text, "portcullis_jobs_latency_seconds_bucket{le=\"0.01\"} 2"));
     CHECK(has_line(text, "portcullis_jobs_latency_seconds_bucket{le=\"+Inf\"} 2"));
     CHECK(has_line(text, "portcullis_jobs_done_total 2"));
