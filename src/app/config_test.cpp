@@ -199,6 +199,8 @@ TEST_CASE("the new limits have their defaults and ranges")
     auto env = prod;
     env["MAX_SESSIONS_PER_USER"] = "0";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("MAX_SESSIONS_PER_USER"), config_error);
+}
+
 TEST_CASE("JWT settings: defaults, durations with units, and combinations that cannot work")
 {
     config c = load_config(prod, none);
