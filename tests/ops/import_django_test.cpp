@@ -245,11 +245,16 @@ TEST_CASE("import-django: a pending registration of a Django address is replaced
                                 django_pbkdf2("Banned-Users-Pass-55", "bannedsalt", 1000), ""));
     pg_exec(source, insert_user("auth_user", "idn", "idn@bücher.example", "", "", true,
                                 django_pbkdf2("Idn-Users-Pass-56", "idnsalt", 1000), ""));
+    // Quotes, backslashes, braces and commas travel intact (rows go to PostgreSQL as arrays).
+    pg_exec(source, insert_user("auth_user", "quoted", "quoted@example.com", "Q\"uo\\te", "{Brace,} NULL", true,
+                                django_pbkdf2("Quoted-Users-Pass-57", "quotesalt", 1000), ""));
 
     auto run = run_import(srv, source);
     INFO(run.output);
     REQUIRE(run.status == 0);
-    CHECK(contains(run.output, "2 created, 1 updated, 0 unchanged, 0 skipped"));
+    CHECK(contains(run.output, "3 created, 1 updated, 0 unchanged, 0 skipped"));
+    CHECK(pg_exec(srv.database_url(), "SELECT full_name FROM users WHERE username = 'quoted'") ==
+          "Q\"uo\\te {Brace,} NULL");
     CHECK(contains(run.output, "replaced a pending registration of 'victim'"));
 
     // The Django user owns the account; the registrant's password opens nothing.
