@@ -114,3 +114,28 @@ TEST_CASE("EMAIL_VALIDATION: every mode loads; mailboxlayer needs its key; bad D
     env["EMAIL_VALIDATION"] = "dns";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("EMAIL_VALIDATION"), config_error);
 }
+
+TEST_CASE("Redis Sentinel: REDIS_SENTINELS needs host:port items and a master name")
+{
+    auto env = prod;
+    CHECK(load_config(env, none).redis_sentinels.empty());
+    CHECK(load_config(env, none).redis_min_replicas == 0);
+
+    env["REDIS_SENTINELS"] = "127.0.0.1:26379,127.0.0.1:26380";
+    env["REDIS_SENTINEL_MASTER"] = "pc";
+    env["REDIS_MIN_REPLICAS"] = "1";
+    config c = load_config(env, none);
+    CHECK(c.redis_sentinel_master == "pc");
+    CHECK(c.redis_min_replicas == 1);
+
+    env["REDIS_SENTINELS"] = "127.0.0.1";
+    env.erase("REDIS_SENTINEL_MASTER");
+    try {
+        load_config(env, none);
+        FAIL("expected config_error");
+    } catch (const config_error& e) {
+        std::string msg = e.what();
+        CHECK(msg.find("REDIS_SENTINELS") != std::string::npos);
+        CHECK(msg.find("REDIS_SENTINEL_MASTER") != std::string::npos);
+    }
+}
