@@ -71,7 +71,7 @@ SERVER_PACKAGES=(postgresql redis-server:redis-server)
 # for only when no node is on the PATH; npm is never asked of apt alongside
 # another Node.js (NodeSource's package bundles it and conflicts with Debian's).
 TEST_PACKAGES=(python3-aiosmtpd openssl:openssl curl:curl clang-format:clang-format clang-tidy:clang-tidy
-  prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq)
+  prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq redis-sentinel:redis-sentinel haproxy:haproxy)
 if command -v node >/dev/null 2>&1; then
   TEST_PACKAGES+=(:npm)
 else
