@@ -7,7 +7,8 @@ Starts, on free ports under one directory:
   an SMTP sink, 3 Portcullis instances (JOB_WORKERS on two) behind HAProxy.
 Drives a steady mixed load at a fixed arrival rate (registrations, logins, me, refreshes,
 logouts) through HAProxy and, while it runs, injects one fault after another:
-  1. SENTINEL FAILOVER (planned), 2. kill -9 of the Redis master,
+  1. SENTINEL FAILOVER (planned), 2. kill -9 of the Redis master (restarted as a replica once
+     another one is promoted),
   3. PostgreSQL primary stopped and the standby promoted, 4. kill -9 of one Portcullis instance.
 Per fault it measures the window during which requests failed and checks: failures are 503
 only (never 500), logged-out and reused tokens stay dead on every instance, the per-account
@@ -141,16 +142,19 @@ class Cluster:
         return f"postgresql://portcullis@{hosts}/postgres?target_session_attrs=read-write&connect_timeout=2"
 
     # --- Redis ---
+    def start_redis(self, i, master=None):
+        d = f"{self.dir}/redis{i}"
+        os.makedirs(d, exist_ok=True)
+        cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_ports[i]), "--dir", d,
+               "--daemonize", "yes", "--pidfile", f"{d}/pid", "--logfile", f"{d}/log", "--appendonly", "yes",
+               "--appendfsync", "everysec", "--save", "", "--repl-diskless-sync-delay", "0"]
+        if master:
+            cmd += ["--replicaof", "127.0.0.1", str(master)]
+        run(cmd)
+
     def setup_redis(self):
-        for i, port in enumerate(self.redis_ports):
-            d = f"{self.dir}/redis{i}"
-            os.makedirs(d, exist_ok=True)
-            cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", d, "--daemonize", "yes",
-                   "--pidfile", f"{d}/pid", "--logfile", f"{d}/log", "--appendonly", "yes",
-                   "--appendfsync", "everysec", "--save", ""]
-            if i > 0:
-                cmd += ["--replicaof", "127.0.0.1", str(self.redis_ports[0])]
-            run(cmd)
+        for i in range(3):
+            self.start_redis(i, self.redis_ports[0] if i > 0 else None)
         wait_until(lambda: "connected_slaves:2" in redis_cli(self.redis_ports[0], "INFO", "replication"), 30,
                    "Redis replicas")
         for i, port in enumerate(self.sentinel_ports):
@@ -208,7 +212,7 @@ class Cluster:
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_ports[0]}/0",
             "REDIS_SENTINELS": ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports),
             "REDIS_SENTINEL_MASTER": "pc",
-            "REDIS_MIN_REPLICAS": "1",
+            "REDIS_MIN_REPLICAS": "2",
             "REDIS_TIMEOUT": "2",
             "EMAIL_BACKEND": "smtp",
             "EMAIL_HOST": "127.0.0.1",
@@ -571,7 +575,12 @@ def main():
                 raise RuntimeError("SENTINEL FAILOVER: " + out)
 
         def fault_redis_kill():
-            os.kill(cluster.redis_pid(cluster.redis_master_port()), signal.SIGKILL)
+            old = cluster.redis_master_port()
+            os.kill(cluster.redis_pid(old), signal.SIGKILL)
+            # A supervisor restarts the crashed server; it rejoins as a replica of the master
+            # the sentinels promoted (REDIS_MIN_REPLICAS=2 needs it back).
+            wait_until(lambda: cluster.redis_master_port() not in (0, old), 30, "a new Redis master")
+            cluster.start_redis(cluster.redis_ports.index(old), cluster.redis_master_port())
 
         def fault_pg():
             cluster.pg_ctl("pg0", "-m", "fast", "-w", "stop")
@@ -582,7 +591,7 @@ def main():
             alive.remove(1)
 
         faults = [("Redis: SENTINEL FAILOVER (planned)", fault_redis_planned),
-                  ("Redis: kill -9 of the master", fault_redis_kill),
+                  ("Redis: kill -9 of the master (back as a replica)", fault_redis_kill),
                   ("PostgreSQL: primary stopped, standby promoted", fault_pg),
                   ("Portcullis: kill -9 of one instance (with job workers)", fault_instance)]
         marks = []
@@ -615,7 +624,12 @@ def main():
                 by_status[r[3]] = by_status.get(r[3], 0) + 1
             non_503 = sum(v for s, v in by_status.items() if s != 503)
             limit_ok = all(s == 401 for s in statuses) and last == 429
-            rows.append({"fault": name, "requests": len(phase), "failed": len(failed),
+            failed_ops = {}
+            for r in failed:
+                failed_ops[r[2]] = failed_ops.get(r[2], 0) + 1
+            rows.append({"fault": name, "requests": len(phase), "failed": len(failed), "failed_ops": failed_ops,
+                         "last_failures": [(round(r[0] - t_fault, 2), round(r[1] - r[0], 2), r[2], r[3])
+                                           for r in failed[-5:]],
                          "statuses": by_status, "window_s": round(window, 2), "recovered_s": round(recovered, 2),
                          "dead_tokens_checked": checked, "dead_tokens_working": resurrected,
                          "limit": f"{statuses} then {last}", "limit_ok": limit_ok})

@@ -43,15 +43,23 @@ std::string cli(int port, const std::string& args)
 
 }  // namespace
 
+namespace {
+
+std::string server_command(const std::string& d, int port)
+{
+    return "mkdir -p " + d + " && redis-server --bind 127.0.0.1 --port " + std::to_string(port) + " --dir " + d +
+           " --daemonize yes --pidfile " + d + "/pid --logfile " + d +
+           "/log --appendonly yes --appendfsync everysec --save '' --repl-diskless-sync-delay 0";
+}
+
+}  // namespace
+
 redis_group::redis_group() : dir_(make_temp_dir("pc-redis-ha"))
 {
     for (auto& p : servers_) p = free_port();
     for (auto& p : sentinels_) p = free_port();
     for (int i = 0; i < 3; ++i) {
-        std::string d = dir_ + "/r" + std::to_string(i);
-        std::string cmd = "mkdir -p " + d + " && redis-server --bind 127.0.0.1 --port " + std::to_string(servers_[i]) +
-                          " --dir " + d + " --daemonize yes --pidfile " + d + "/pid --logfile " + d +
-                          "/log --appendonly yes --appendfsync everysec --save ''";
+        std::string cmd = server_command(dir_ + "/r" + std::to_string(i), servers_[i]);
         if (i > 0) cmd += " --replicaof 127.0.0.1 " + std::to_string(servers_[0]);
         sh(cmd);
     }
@@ -105,6 +113,16 @@ int redis_group::master_port() const
 void redis_group::failover() const
 {
     sh(cli(sentinels_[0], "SENTINEL FAILOVER pc") + " | grep -q OK");
+}
+
+void redis_group::restart_as_replica(int port, int master_port) const
+{
+    for (int i = 0; i < 3; ++i) {
+        if (servers_[i] == port) {
+            sh(server_command(dir_ + "/r" + std::to_string(i), port) + " --replicaof 127.0.0.1 " +
+               std::to_string(master_port));
+        }
+    }
 }
 
 void redis_group::kill(int port) const

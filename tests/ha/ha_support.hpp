@@ -36,6 +36,9 @@ public:
     void failover() const;
     // kill -9 of the server on `port`.
     void kill(int port) const;
+    // Starts the server on `port` again (its AOF kept), as a replica of `master_port`: what a
+    // supervisor does after a crash, once the sentinels have promoted another server.
+    void restart_as_replica(int port, int master_port) const;
 
 private:
     std::string dir_;
