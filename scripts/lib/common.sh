@@ -72,10 +72,11 @@ SERVER_PACKAGES=(postgresql redis-server:redis-server)
 # them are asked for only when no node is on the PATH: beside another Node.js
 # (NodeSource's bundles the package manager and conflicts with Debian's), never.
 # Django itself (with its bcrypt and argon2 hashers and PostgreSQL driver) builds the
-# source database of the import-django test.
-TEST_PACKAGES=(python3-aiosmtpd python3-jwt python3-cryptography openssl:openssl curl:curl clang-format:clang-format clang-tidy:clang-tidy
-  prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq python3-django python3-bcrypt python3-argon2
-  python3-psycopg2)
+# source database of the import-django test; PyJWT checks the served JWKS; the
+# high-availability tests run Redis Sentinel and HAProxy.
+TEST_PACKAGES=(python3-aiosmtpd python3-jwt python3-cryptography openssl:openssl curl:curl
+  clang-format:clang-format clang-tidy:clang-tidy prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq
+  python3-django python3-bcrypt python3-argon2 python3-psycopg2 redis-sentinel:redis-sentinel haproxy:haproxy)
 if command -v node >/dev/null 2>&1; then
   TEST_PACKAGES+=(:npm)
 else

@@ -3,6 +3,7 @@
 #include "auth/password_hash.hpp"
 #include "auth/jwt.hpp"
 #include "core/random.hpp"
+#include "store/redis/settings.hpp"
 #include "verify/dns.hpp"
 
 #include <arpa/inet.h>
@@ -398,6 +399,16 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     if (c.redis_url.rfind("redis://", 0) != 0) r.fail("REDIS_URL", "must start with redis://");
     r.seconds("REDIS_TIMEOUT", c.redis_timeout, 1, 600);
     r.str("REDIS_PREFIX", c.redis_prefix);
+    r.str("REDIS_SENTINELS", c.redis_sentinels);
+    r.str("REDIS_SENTINEL_MASTER", c.redis_sentinel_master);
+    r.str("REDIS_SENTINEL_PASSWORD", c.redis_sentinel_password);
+    if (!c.redis_sentinels.empty()) {
+        if (!store::redis::parse_endpoints(c.redis_sentinels)) {
+            r.fail("REDIS_SENTINELS", "must be a comma-separated list of host:port ([v6]:port for IPv6)");
+        }
+        if (c.redis_sentinel_master.empty()) r.fail("REDIS_SENTINEL_MASTER", "is required with REDIS_SENTINELS");
+    }
+    r.number<unsigned>("REDIS_MIN_REPLICAS", c.redis_min_replicas, 0, 64);
 
     r.one_of("EMAIL_BACKEND", c.email_backend, {"smtp", "console", "file"});
     r.boolean("EMAIL_BACKEND_INSECURE_OK", c.email_backend_insecure_ok);

@@ -45,6 +45,10 @@ struct config {
     std::string redis_url = "redis://127.0.0.1:6379/0";
     std::chrono::milliseconds redis_timeout{2'000};
     std::string redis_prefix = "portcullis:";
+    std::string redis_sentinels;          // REDIS_SENTINELS: host:port,… (empty: REDIS_URL's host)
+    std::string redis_sentinel_master;    // REDIS_SENTINEL_MASTER
+    std::string redis_sentinel_password;  // REDIS_SENTINEL_PASSWORD
+    unsigned redis_min_replicas = 0;      // REDIS_MIN_REPLICAS: WAIT for jobs and invalidation events
 
     std::string email_backend = "console";   // smtp | console | file
     bool email_backend_insecure_ok = false;  // EMAIL_BACKEND_INSECURE_OK: console/file in production

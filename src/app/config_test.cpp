@@ -265,3 +265,28 @@ TEST_CASE("TRUSTED_PROXIES, TRUSTED_PROXY_HEADER and the connection limits")
         CHECK(msg.find("TRUSTED_PROXY_HEADER") != std::string::npos);
     }
 }
+
+TEST_CASE("Redis Sentinel: REDIS_SENTINELS needs host:port items and a master name")
+{
+    auto env = prod;
+    CHECK(load_config(env, none).redis_sentinels.empty());
+    CHECK(load_config(env, none).redis_min_replicas == 0);
+
+    env["REDIS_SENTINELS"] = "127.0.0.1:26379,127.0.0.1:26380";
+    env["REDIS_SENTINEL_MASTER"] = "pc";
+    env["REDIS_MIN_REPLICAS"] = "1";
+    config c = load_config(env, none);
+    CHECK(c.redis_sentinel_master == "pc");
+    CHECK(c.redis_min_replicas == 1);
+
+    env["REDIS_SENTINELS"] = "127.0.0.1";
+    env.erase("REDIS_SENTINEL_MASTER");
+    try {
+        load_config(env, none);
+        FAIL("expected config_error");
+    } catch (const config_error& e) {
+        std::string msg = e.what();
+        CHECK(msg.find("REDIS_SENTINELS") != std::string::npos);
+        CHECK(msg.find("REDIS_SENTINEL_MASTER") != std::string::npos);
+    }
+}

@@ -22,6 +22,7 @@
 #include "store/pg/pg_signing_keys.hpp"
 #include "store/pg/pool.hpp"
 #include "store/redis/connection.hpp"
+#include "store/redis/sentinel.hpp"
 #include "verify/address_checker.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -61,6 +62,16 @@ store::redis::settings redis_settings(const config& cfg)
     base.command_timeout = cfg.redis_timeout;
     auto parsed = store::redis::parse_url(cfg.redis_url, base);
     if (!parsed) throw config_error("REDIS_URL: must be redis://[:password@]host[:port][/db]\n");
+    if (!cfg.redis_sentinels.empty()) {
+        auto sentinels = store::redis::parse_endpoints(cfg.redis_sentinels);
+        if (!sentinels) throw config_error("REDIS_SENTINELS: must be a comma-separated list of host:port\n");
+        parsed->sentinels = std::move(*sentinels);
+        parsed->sentinel_master = cfg.redis_sentinel_master;
+        parsed->sentinel_password = cfg.redis_sentinel_password;
+        // One tracker for every connection of the process, fed by the shared sentinel_watch.
+        parsed->tracker = std::make_shared<store::redis::master_tracker>();
+    }
+    parsed->min_replicas = cfg.redis_min_replicas;
     return *parsed;
 }
 
@@ -286,6 +297,10 @@ public:
     // beat when enabled. Called once every I/O thread has registered its cache.
     void start_background(bool reader = true)
     {
+        if (redis_settings_.tracker) {
+            sentinel_watch_ = std::make_unique<store::redis::sentinel_watch>(bg_ioc_.get_executor(), redis_settings_);
+            sentinel_watch_->start();
+        }
         bg_conn_ = std::make_unique<store::redis::connection>(bg_ioc_.get_executor(), redis_settings_);
         bg_conn_->start();
         if (reader) {
@@ -498,12 +513,20 @@ private:
             }
             backoff = std::chrono::milliseconds(100);
             std::string last = *tail;
+            // A reconnect (to a new master after a failover, or the same one after a restart)
+            // may have lost events not yet replicated or persisted: the caches start empty.
+            const auto connects = reader_conn_->stats().reconnects.load(std::memory_order_relaxed);
             set_caches_enabled(true);
             while (!stopping_) {
                 auto batch = co_await reader.async_read(last, std::chrono::milliseconds(1000),
                                                         core::steady_clock::now() + std::chrono::seconds(5));
                 if (!batch) {
                     core::log::warn("invalidation_stream_lost", {{"error", batch.error().message()}});
+                    set_caches_enabled(false);
+                    break;
+                }
+                if (reader_conn_->stats().reconnects.load(std::memory_order_relaxed) != connects) {
+                    core::log::warn("invalidation_stream_lost", {{"error", "reconnected"}});
                     set_caches_enabled(false);
                     break;
                 }
@@ -536,6 +559,7 @@ private:
             stopping_ = true;
             // Ends the reader's blocking XREAD at once.
             if (reader_conn_) reader_conn_->stop();
+            if (sentinel_watch_) sentinel_watch_->stop();
             if (workers_) workers_->stop(deadline);
             if (beat_) beat_->stop();
             if (keys_timer_) keys_timer_->cancel();
@@ -586,6 +610,7 @@ private:
     asio::executor_work_guard<asio::io_context::executor_type> bg_guard_{bg_ioc_.get_executor()};
     std::thread bg_thread_;
     bool stopping_ = false;
+    std::unique_ptr<store::redis::sentinel_watch> sentinel_watch_;
     std::unique_ptr<store::redis::connection> bg_conn_;
     std::unique_ptr<store::redis::connection> reader_conn_;
     std::unique_ptr<mail_task> mail_;

@@ -112,7 +112,8 @@ asio::awaitable<core::result<std::string>> async_put(redis::connection& conn, pu
     keys.arg(p.queue_key).arg(p.delayed_key).arg(p.job_key).arg(p.stats_key).arg(p.queues_key);
     redis::command args;
     args.arg(p.envelope).arg(p.due_ms).arg(p.ttl_ms).arg(p.queue).arg(p.task).arg(p.now_ms).arg(p.max_retries);
-    auto r = co_await conn.async_eval(detail::enqueue_script(), std::move(keys), std::move(args), d);
+    // Durable: with REDIS_MIN_REPLICAS set, the job is confirmed only once replicas hold it.
+    auto r = co_await conn.async_eval_durable(detail::enqueue_script(), std::move(keys), std::move(args), d);
     core::result<void> ok = r ? redis::as_ok(*r) : core::result<void>(r.error());
     if (!ok) {
         stats->enqueue_failed.fetch_add(1, std::memory_order_relaxed);

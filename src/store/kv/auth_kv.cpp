@@ -305,9 +305,11 @@ async_result<bool> auth_kv::async_consume_once(std::string_view key, std::chrono
 
 async_result<void> auth_kv::async_publish_invalidation(std::string_view event, core::deadline d)
 {
-    auto r = co_await conn_.async_exec(command("XADD", prefix_ + "inval", "MAXLEN", "~", "100000", "*", "e", event), d);
+    redis::pipeline p;
+    p.push(command("XADD", prefix_ + "inval", "MAXLEN", "~", "100000", "*", "e", event));
+    auto r = co_await conn_.async_exec_durable(std::move(p), d);
     if (!r) co_return r.error();
-    if (r->is_error()) co_return make_error_code(core::errc::redis_unavailable);
+    if (r->front().is_error()) co_return make_error_code(core::errc::redis_unavailable);
     co_return core::result<void>{};
 }
 

@@ -227,7 +227,7 @@ refresh_token read_refresh_token(const row& r, int c)
 
 async_result<std::optional<user>> users::async_find_one(const statement& stmt, const params& args, core::deadline d)
 {
-    auto r = co_await pool_.async_query(stmt, args, d);
+    auto r = co_await pool_.async_read(stmt, args, d);
     if (!r) co_return r.error();
     if (r->empty()) co_return std::optional<user>{};
     co_return std::optional<user>(detail::read_user(r->front()));
@@ -334,7 +334,7 @@ async_result<std::vector<user>> users::async_list_active(const user_list_query& 
         args.add(escape_like(q.username_prefix) + "%");
         stmt = &user_list_active_prefix;
     }
-    auto r = co_await pool_.async_query(*stmt, args, d);
+    auto r = co_await pool_.async_read(*stmt, args, d);
     if (!r) co_return r.error();
     std::vector<user> out;
     out.reserve(static_cast<std::size_t>(r->size()));
@@ -373,7 +373,7 @@ async_result<std::optional<session>> sessions::async_find(std::string_view id, c
 {
     if (!is_uuid(id)) co_return std::optional<session>{};
     const params args(id);
-    auto r = co_await pool_.async_query(session_find, args, d);
+    auto r = co_await pool_.async_read(session_find, args, d);
     if (!r) co_return r.error();
     if (r->empty()) co_return std::optional<session>{};
     co_return std::optional<session>(detail::read_session(r->front()));
@@ -425,7 +425,7 @@ async_result<std::vector<std::string>> sessions::async_revoke_all(std::int64_t u
 async_result<std::vector<session>> sessions::async_list_live(std::int64_t user_id, int limit, core::deadline d)
 {
     const params args(user_id, std::clamp(limit, 1, 1000));
-    auto r = co_await pool_.async_query(session_list_live, args, d);
+    auto r = co_await pool_.async_read(session_list_live, args, d);
     if (!r) co_return r.error();
     std::vector<session> out;
     out.reserve(static_cast<std::size_t>(r->size()));
@@ -459,7 +459,7 @@ async_result<std::optional<refresh_token_state>> refresh_tokens::async_inspect(s
 {
     if (!is_uuid(jti)) co_return std::optional<refresh_token_state>{};
     const params args(jti);
-    auto r = co_await pool_.async_query(token_inspect, args, d);
+    auto r = co_await pool_.async_read(token_inspect, args, d);
     if (!r) co_return r.error();
     if (r->empty()) co_return std::optional<refresh_token_state>{};
     const row rw = r->front();

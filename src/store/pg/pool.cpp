@@ -89,7 +89,12 @@ struct pool_state : std::enable_shared_from_this<pool_state> {
     {
         --in_use;
         if (stopping || !s.conn || s.conn->broken()) {
+            bool lost = !stopping && s.conn && s.conn->broken();
             drop(s);
+            // A connection lost to a server shutdown, a failover or a demotion (25006): its
+            // idle siblings point to the same server, so they are replaced too rather than
+            // each failing one request first. Their successors reach the new primary.
+            if (lost) drop_idle();
             return;
         }
         if (s.conn->busy() || s.conn->in_transaction()) {
@@ -98,6 +103,12 @@ struct pool_state : std::enable_shared_from_this<pool_state> {
             return;
         }
         make_available(s);
+    }
+
+    void drop_idle() noexcept
+    {
+        for (auto* i : idle) drop(*i);
+        idle.clear();
     }
 
     void fail_waiters(errc e)
@@ -456,6 +467,16 @@ asio::awaitable<core::result<rowset>> pool::async_query(const statement& stmt, c
     auto l = co_await async_acquire(d);
     if (!l) co_return l.error();
     co_return co_await l->async_exec(stmt, args, d);
+}
+
+asio::awaitable<core::result<rowset>> pool::async_read(const statement& stmt, const params& args, core::deadline d)
+{
+    auto r = co_await async_query(stmt, args, d);
+    // A read that met a lost connection (failover, restart) is safe to run again: once, on
+    // a fresh connection (which, with target_session_attrs=read-write, is the new primary).
+    if (r || r.error() != errc::db_unavailable) co_return r;
+    ++state_->counters.read_retries;
+    co_return co_await async_query(stmt, args, d);
 }
 
 asio::awaitable<core::result<std::vector<rowset>>> pool::async_batch(std::span<const command> cmds, core::deadline d)

@@ -41,10 +41,11 @@ struct pool_stats {
     std::size_t in_use = 0;
     std::size_t waiting = 0;  // callers queued for a connection
     std::uint64_t connect_failures = 0;
-    std::uint64_t errors = 0;     // statements failed with an unavailable code
-    std::uint64_t timeouts = 0;   // statements cancelled after their timeout
-    std::uint64_t exhausted = 0;  // callers that gave up waiting (pool_exhausted)
-    std::uint64_t rejected = 0;   // callers refused at once (waiter queue full or database down)
+    std::uint64_t errors = 0;        // statements failed with an unavailable code
+    std::uint64_t timeouts = 0;      // statements cancelled after their timeout
+    std::uint64_t exhausted = 0;     // callers that gave up waiting (pool_exhausted)
+    std::uint64_t rejected = 0;      // callers refused at once (waiter queue full or database down)
+    std::uint64_t read_retries = 0;  // reads run a second time after a lost connection
 };
 
 // Exclusive use of one pooled connection; gives it back on destruction (dirty
@@ -129,6 +130,11 @@ public:
     // acquire + one statement (errors of both).
     boost::asio::awaitable<core::result<rowset>> async_query(const statement& stmt, const params& args,
                                                              core::deadline d);
+    // async_query for a statement that only reads: when it fails with db_unavailable (a
+    // lost connection, a server shutting down, a standby), it runs once more on another
+    // connection. Errors and timeout as async_query (both tries within `d`).
+    boost::asio::awaitable<core::result<rowset>> async_read(const statement& stmt, const params& args,
+                                                            core::deadline d);
     // acquire + independent statements in one round trip (pipeline), in order.
     boost::asio::awaitable<core::result<std::vector<rowset>>> async_batch(std::span<const command> cmds,
                                                                           core::deadline d);

@@ -18,12 +18,17 @@ core::errc map_sqlstate(std::string_view sqlstate, std::string_view constraint) 
     // 58 system error (I/O): all transient infrastructure trouble.
     if (cls == "08" || cls == "53" || cls == "40" || cls == "58") return errc::db_unavailable;
     if (sqlstate.substr(0, 4) == "57P0" || sqlstate == "25P03") return errc::db_unavailable;
+    // 25006 read_only_sql_transaction: this server is (now) a standby, e.g. an old primary
+    // that came back after a failover. The connection is dropped; its successor goes to
+    // the primary (target_session_attrs=read-write).
+    if (sqlstate == "25006") return errc::db_unavailable;
     return errc::internal;
 }
 
 bool is_session_fatal(std::string_view sqlstate) noexcept
 {
-    return sqlstate.substr(0, 2) == "08" || sqlstate.substr(0, 4) == "57P0" || sqlstate == "25P03";
+    return sqlstate.substr(0, 2) == "08" || sqlstate.substr(0, 4) == "57P0" || sqlstate == "25P03" ||
+           sqlstate == "25006";
 }
 
 }  // namespace portcullis::store::pg

@@ -14,7 +14,7 @@ TEST_CASE("unique violations on users map to domain errors by constraint")
 
 TEST_CASE("infrastructure states are unavailable, cancellation is a timeout")
 {
-    for (auto s : {"08006", "08001", "57P01", "57P02", "57P03", "53300", "40001", "40P01", "25P03", ""}) {
+    for (auto s : {"08006", "08001", "57P01", "57P02", "57P03", "53300", "40001", "40P01", "25P03", "25006", ""}) {
         CAPTURE(s);
         auto e = map_sqlstate(s, "");
         CHECK(e == core::errc::db_unavailable);
@@ -25,6 +25,8 @@ TEST_CASE("infrastructure states are unavailable, cancellation is a timeout")
     CHECK(map_sqlstate("22P02", "") == core::errc::internal);
     CHECK(is_session_fatal("57P01"));
     CHECK(is_session_fatal("08006"));
+    // A standby refusing a write: the connection must go, its successor reaches the primary.
+    CHECK(is_session_fatal("25006"));
     CHECK_FALSE(is_session_fatal("57014"));
     CHECK_FALSE(is_session_fatal("23505"));
 }

@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "core/random.hpp"
 #include "core/spawn.hpp"
+#include "store/redis/sentinel.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -52,7 +53,7 @@ public:
     enum class phase { initial, up, down, stopped };
 
     connection_state(asio::any_io_executor ex, settings cfg)
-        : ex_(ex), cfg_(std::move(cfg)), sock_(ex), wake_(ex), backoff_(ex)
+        : ex_(ex), cfg_(std::move(cfg)), sock_(ex), wake_(ex), backoff_(ex), target_{cfg_.host, cfg_.port}
     {
     }
 
@@ -72,6 +73,9 @@ public:
     bool started_ = false;
     core::steady_clock::time_point last_progress_{};
     connection_stats stats_;
+    endpoint target_;                 // where the next connect goes (the master in sentinel mode)
+    std::size_t first_sentinel_ = 0;  // the sentinel that answered last is asked first
+    std::uint64_t seen_epoch_ = 0;    // master_tracker epoch known at the last connect
 
     // Queues `r` for `replies` replies, `write` appending its commands to the write buffer.
     template <class Write>
@@ -82,6 +86,8 @@ public:
     void stop();
 
     asio::awaitable<void> async_run();
+    bool sentinel_mode() const noexcept { return !cfg_.sentinels.empty(); }
+    asio::awaitable<core::result<void>> async_discover();
     asio::awaitable<core::result<void>> async_connect_handshake();
     asio::awaitable<error_code> async_reader();
     asio::awaitable<error_code> async_writer();
@@ -183,24 +189,26 @@ void connection_state::stop()
     fail_all(make_ec(core::errc::redis_unavailable));
 }
 
+asio::awaitable<core::result<void>> connection_state::async_discover()
+{
+    if (cfg_.tracker) seen_epoch_ = cfg_.tracker->epoch();
+    const std::size_t n = cfg_.sentinels.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t at = (first_sentinel_ + i) % n;
+        auto found = co_await detail::async_ask_sentinel(cfg_.sentinels[at], cfg_);
+        if (phase_ == phase::stopped) co_return make_ec(core::errc::redis_unavailable);
+        if (found) {
+            first_sentinel_ = at;
+            target_ = std::move(*found);
+            co_return core::result<void>{};
+        }
+    }
+    co_return make_ec(core::errc::redis_unavailable);
+}
+
 asio::awaitable<core::result<void>> connection_state::async_connect_handshake()
 {
-    error_code ec;
-    sock_.close(ec);
-
-    auto addr = asio::ip::make_address(cfg_.host, ec);
-    if (!ec) {
-        auto [cec] = co_await sock_.async_connect(tcp::endpoint(addr, cfg_.port), use_tuple);
-        if (cec) co_return cec;
-    } else {
-        tcp::resolver resolver(ex_);
-        auto [rec, results] = co_await resolver.async_resolve(cfg_.host, std::to_string(cfg_.port), use_tuple);
-        if (rec) co_return rec;
-        auto [cec, ep] = co_await asio::async_connect(sock_, results, use_tuple);
-        if (cec) co_return cec;
-    }
-    sock_.set_option(tcp::no_delay(true), ec);
-    sock_.set_option(asio::socket_base::keep_alive(true), ec);
+    if (auto ec = co_await detail::async_dial(sock_, target_.host, target_.port)) co_return ec;
 
     std::string hello;
     std::size_t expected = 0;
@@ -219,32 +227,30 @@ asio::awaitable<core::result<void>> connection_state::async_connect_handshake()
         command("CLIENT", "SETNAME", cfg_.client_name).write_to(hello);
         ++expected;
     }
+    // Sentinel mode: the address came from a sentinel that may be behind; only a server
+    // that says it is the master is used.
+    if (sentinel_mode()) {
+        command("ROLE").write_to(hello);
+        ++expected;
+    }
     // PING last: while Redis loads its data set it answers LOADING, and we must wait.
     command("PING").write_to(hello);
     ++expected;
 
-    auto [wec, wn] = co_await asio::async_write(sock_, asio::buffer(hello), use_tuple);
-    if (wec) co_return wec;
-
-    std::size_t got = 0;
-    while (got < expected) {
-        bool failed = false;
-        while (got < expected) {
-            auto r = reader_.next(failed);
-            if (failed) co_return make_ec(core::errc::redis_unavailable);
-            if (!r) break;
-            ++got;
-            if (r->is_error()) {
-                if (!is_transient_error(*r)) {
-                    core::log::error("redis_handshake_refused", {{"host", cfg_.host}, {"error", r->str}});
-                }
-                co_return make_ec(core::errc::redis_unavailable);
+    auto replies = co_await detail::async_roundtrip(sock_, reader_, hello, expected);
+    if (!replies) co_return replies.error();
+    for (std::size_t i = 0; i < replies->size(); ++i) {
+        const reply& r = (*replies)[i];
+        if (r.is_error()) {
+            if (!is_transient_error(r)) {
+                core::log::error("redis_handshake_refused", {{"host", target_.host}, {"error", r.str}});
             }
+            co_return make_ec(core::errc::redis_unavailable);
         }
-        if (got == expected) break;
-        auto [rec, n] = co_await sock_.async_read_some(asio::buffer(rbuf_), use_tuple);
-        if (rec) co_return rec;
-        if (!reader_.feed(rbuf_.data(), n)) co_return make_ec(core::errc::redis_unavailable);
+        if (sentinel_mode() && i + 2 == replies->size() && !is_master_role(r)) {
+            core::log::warn("redis_not_master", {{"host", target_.host}, {"port", target_.port}});
+            co_return make_ec(core::errc::redis_unavailable);
+        }
     }
     co_return core::result<void>{};
 }
@@ -261,9 +267,11 @@ asio::awaitable<error_code> connection_state::async_reader()
             auto r = reader_.next(failed);
             if (failed) co_return make_ec(core::errc::redis_unavailable);
             if (!r) break;
+            // Sentinel mode: this server stopped being a usable master; find the master again.
+            bool lost = sentinel_mode() && means_master_lost(*r);
             bool desync = false;
             deliver(std::move(*r), desync);
-            if (desync) co_return make_ec(core::errc::redis_unavailable);
+            if (desync || lost) co_return make_ec(core::errc::redis_unavailable);
         }
     }
 }
@@ -290,12 +298,19 @@ asio::awaitable<error_code> connection_state::async_watchdog()
     // reset (network partition) or hung; drop the connection instead of waiting forever.
     asio::steady_timer t(ex_);
     auto period = std::min<core::steady_clock::duration>(cfg_.stall_timeout / 4, std::chrono::seconds(1));
+    // With a tracker, a +switch-master is noticed within this period.
+    if (cfg_.tracker) period = std::min<core::steady_clock::duration>(period, std::chrono::milliseconds(100));
     for (;;) {
         t.expires_after(period);
         auto [ec] = co_await t.async_wait(use_tuple);
         if (ec) co_return ec;
         if (!pending_.empty() && core::steady_clock::now() - last_progress_ > cfg_.stall_timeout) {
             co_return make_ec(core::errc::timeout);
+        }
+        if (cfg_.tracker && cfg_.tracker->epoch() != seen_epoch_) {
+            seen_epoch_ = cfg_.tracker->epoch();
+            auto announced = cfg_.tracker->master();
+            if (announced && *announced != target_) co_return make_ec(core::errc::redis_unavailable);
         }
     }
 }
@@ -307,8 +322,13 @@ asio::awaitable<void> connection_state::async_run()
     bool logged_down = false;
     unsigned failures = 0;
     while (phase_ != phase::stopped) {
-        auto r = co_await core::async_with_timeout(
-            async_connect_handshake(), std::chrono::duration_cast<core::steady_clock::duration>(cfg_.connect_timeout));
+        core::result<void> r = core::result<void>{};
+        if (sentinel_mode()) r = co_await async_discover();
+        if (r && phase_ != phase::stopped) {
+            auto handshake = async_connect_handshake();
+            r = co_await core::async_with_timeout(
+                std::move(handshake), std::chrono::duration_cast<core::steady_clock::duration>(cfg_.connect_timeout));
+        }
         if (phase_ == phase::stopped) break;
         if (r) {
             if (ever_connected) stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
@@ -317,16 +337,17 @@ asio::awaitable<void> connection_state::async_run()
             failures = 0;
             phase_ = phase::up;
             last_progress_ = core::steady_clock::now();
-            core::log::info("redis_connected", {{"host", cfg_.host}, {"port", cfg_.port}});
+            core::log::info("redis_connected", {{"host", target_.host}, {"port", target_.port}});
             auto ended = co_await (async_reader() || async_writer() || async_watchdog());
             error_code why = std::visit([](const error_code& e) { return e; }, ended);
             if (phase_ == phase::stopped) break;
             stats_.disconnects.fetch_add(1, std::memory_order_relaxed);
-            core::log::warn("redis_disconnected", {{"host", cfg_.host}, {"port", cfg_.port}, {"error", why.message()}});
+            core::log::warn("redis_disconnected",
+                            {{"host", target_.host}, {"port", target_.port}, {"error", why.message()}});
             logged_down = true;
         } else if (!logged_down) {
             core::log::warn("redis_connect_failed",
-                            {{"host", cfg_.host}, {"port", cfg_.port}, {"error", r.error().message()}});
+                            {{"host", target_.host}, {"port", target_.port}, {"error", r.error().message()}});
             logged_down = true;
         }
         phase_ = phase::down;
@@ -459,6 +480,65 @@ asio::awaitable<core::result<reply>> connection::async_eval(const script& s, com
     command full("EVAL", s.source(), keys.size());
     full.append(keys).append(args);
     co_return co_await async_exec(std::move(full), d);
+}
+
+namespace {
+
+// WAIT's own timeout: half the time this call may take, so its reply comes back in time.
+std::int64_t wait_budget_ms(const settings& cfg, core::deadline d)
+{
+    auto limit = core::budget(d, cfg.command_timeout);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(limit / 2).count();
+    return std::max<std::int64_t>(ms, 1);  // WAIT 0 would block forever
+}
+
+// Checks the WAIT reply that ends `replies` and removes it.
+error_code check_replicas(std::vector<reply>& replies, unsigned wanted)
+{
+    auto acked = as_integer(replies.back());
+    replies.pop_back();
+    // An error instead of a count: WAIT reached a server that is no longer the master.
+    if (!acked) return make_ec(core::errc::redis_unavailable);
+    if (*acked < static_cast<std::int64_t>(wanted)) {
+        core::log::warn("redis_replicas_missing",
+                        {{"wanted", static_cast<std::int64_t>(wanted)}, {"acknowledged", *acked}});
+        return make_ec(core::errc::redis_unavailable);
+    }
+    return {};
+}
+
+}  // namespace
+
+asio::awaitable<core::result<std::vector<reply>>> connection::async_exec_durable(pipeline p, core::deadline d)
+{
+    const unsigned wanted = state_->cfg_.min_replicas;
+    if (wanted == 0) co_return co_await async_exec(std::move(p), d);
+    p.push("WAIT", wanted, wait_budget_ms(state_->cfg_, d));
+    auto r = co_await async_exec(std::move(p), d);
+    if (!r) co_return r;
+    if (auto ec = check_replicas(*r, wanted)) co_return ec;
+    co_return r;
+}
+
+asio::awaitable<core::result<reply>> connection::async_eval_durable(const script& s, command keys, command args,
+                                                                    core::deadline d)
+{
+    const unsigned wanted = state_->cfg_.min_replicas;
+    if (wanted == 0) co_return co_await async_eval(s, std::move(keys), std::move(args), d);
+    for (bool full : {false, true}) {
+        command call(full ? "EVAL" : "EVALSHA", full ? s.source() : s.sha1(), keys.size());
+        call.append(keys).append(args);
+        pipeline p;
+        p.push(call);
+        p.push("WAIT", wanted, wait_budget_ms(state_->cfg_, d));
+        auto r = co_await async_exec(std::move(p), d);
+        if (!r) co_return r.error();
+        // NOSCRIPT: the script did not run; EVAL runs and caches it.
+        if (!full && r->front().is_error() && r->front().str.starts_with("NOSCRIPT")) continue;
+        if (auto ec = check_replicas(*r, wanted)) co_return ec;
+        co_return std::move(r->front());
+    }
+    co_return make_ec(core::errc::internal);
 }
 
 asio::awaitable<core::result<void>> connection::async_wait_connected(core::deadline d)

@@ -81,6 +81,16 @@ public:
     boost::asio::awaitable<core::result<reply>> async_eval(const script& s, command keys, command args,
                                                            core::deadline d);
 
+    // Like async_exec(pipeline) and async_eval, but when settings.min_replicas > 0 a WAIT
+    // follows the writes in the same round trip, and the call succeeds only when at least
+    // min_replicas replicas confirmed them (the WAIT reply is not returned). Errors as
+    // above, and redis_unavailable when too few replicas confirmed within the time left
+    // (the writes may then still exist on the master). Timeout: as above; WAIT itself
+    // waits at most half of it.
+    boost::asio::awaitable<core::result<std::vector<reply>>> async_exec_durable(pipeline p, core::deadline d);
+    boost::asio::awaitable<core::result<reply>> async_eval_durable(const script& s, command keys, command args,
+                                                                   core::deadline d);
+
     // Waits until the connection is established. Errors: timeout at `d`.
     boost::asio::awaitable<core::result<void>> async_wait_connected(core::deadline d);
 

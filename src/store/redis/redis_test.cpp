@@ -1,6 +1,7 @@
 #include "store/redis/command.hpp"
 #include "store/redis/reply.hpp"
 #include "store/redis/script.hpp"
+#include "store/redis/sentinel.hpp"
 #include "store/redis/settings.hpp"
 
 #include <doctest/doctest.h>
@@ -167,4 +168,95 @@ TEST_CASE("script SHA-1 matches Redis's naming")
     CHECK(sha1_hex(std::string(1000000, 'a')) == "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
     script s("return 1");
     CHECK(s.sha1() == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+}
+
+namespace {
+
+reply parse_one(const std::string& bytes)
+{
+    auto all = parse_all(bytes, bytes.size());
+    REQUIRE(all.size() == 1);
+    return all.front();
+}
+
+}  // namespace
+
+TEST_CASE("sentinel: the master address reply, as a sentinel sends it")
+{
+    auto addr = parse_master_addr(parse_one("*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n"));
+    REQUIRE(addr);
+    CHECK(addr->host == "127.0.0.1");
+    CHECK(addr->port == 6380);
+    // Unknown master: a nil array.
+    CHECK_FALSE(parse_master_addr(parse_one("*-1\r\n")));
+    CHECK_FALSE(parse_master_addr(parse_one("*2\r\n$9\r\n127.0.0.1\r\n$5\r\n70000\r\n")));
+    CHECK_FALSE(parse_master_addr(parse_one("*1\r\n$9\r\n127.0.0.1\r\n")));
+    CHECK_FALSE(parse_master_addr(parse_one("-ERR unknown command\r\n")));
+}
+
+TEST_CASE("sentinel: ROLE tells a master from a replica")
+{
+    CHECK(is_master_role(parse_one("*3\r\n$6\r\nmaster\r\n:3129659\r\n*0\r\n")));
+    CHECK_FALSE(
+        is_master_role(parse_one("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6380\r\n$9\r\nconnected\r\n:3167038\r\n")));
+    CHECK_FALSE(is_master_role(parse_one("*2\r\n$8\r\nsentinel\r\n*0\r\n")));
+    CHECK_FALSE(is_master_role(parse_one("-LOADING Redis is loading\r\n")));
+}
+
+TEST_CASE("sentinel: +switch-master messages name the new master")
+{
+    auto msg = [](const std::string& text) {
+        return parse_one("*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$" + std::to_string(text.size()) + "\r\n" +
+                         text + "\r\n");
+    };
+    auto m = parse_switch_master(msg("pc 127.0.0.1 6380 127.0.0.1 6381"), "pc");
+    REQUIRE(m);
+    CHECK(m->host == "127.0.0.1");
+    CHECK(m->port == 6381);
+    CHECK_FALSE(parse_switch_master(msg("other 127.0.0.1 6380 127.0.0.1 6381"), "pc"));
+    CHECK_FALSE(parse_switch_master(msg("pc 127.0.0.1 6380 127.0.0.1"), "pc"));
+    CHECK_FALSE(parse_switch_master(msg("pc 127.0.0.1 6380 127.0.0.1 6381 extra"), "pc"));
+    // The subscription's confirmation is not a switch.
+    CHECK_FALSE(parse_switch_master(parse_one("*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n"), "pc"));
+}
+
+TEST_CASE("sentinel: errors that mean the master is gone")
+{
+    CHECK(means_master_lost(parse_one("-READONLY You can't write against a read only replica.\r\n")));
+    CHECK(means_master_lost(parse_one("-LOADING Redis is loading the dataset in memory\r\n")));
+    CHECK(means_master_lost(parse_one("-MASTERDOWN Link with MASTER is down\r\n")));
+    CHECK(means_master_lost(parse_one("-UNBLOCKED force unblock from blocking operation, instance state changed\r\n")));
+    CHECK_FALSE(means_master_lost(parse_one("-ERR wrong number of arguments\r\n")));
+    CHECK_FALSE(means_master_lost(parse_one("+OK\r\n")));
+    // READONLY is infrastructure trouble (503), not a bug (500).
+    CHECK(is_transient_error(parse_one("-READONLY You can't write against a read only replica.\r\n")));
+}
+
+TEST_CASE("sentinel: the tracker's epoch moves only when the address changes")
+{
+    master_tracker t;
+    CHECK(t.epoch() == 0);
+    CHECK_FALSE(t.master());
+    CHECK(t.announce({"127.0.0.1", 6380}));
+    CHECK(t.epoch() == 1);
+    CHECK_FALSE(t.announce({"127.0.0.1", 6380}));
+    CHECK(t.epoch() == 1);
+    CHECK(t.announce({"127.0.0.1", 6381}));
+    CHECK(t.epoch() == 2);
+    CHECK(t.master()->port == 6381);
+}
+
+TEST_CASE("sentinel: REDIS_SENTINELS lists")
+{
+    auto l = parse_endpoints("127.0.0.1:26379, sentinel-b:26380,[::1]:26381");
+    REQUIRE(l);
+    REQUIRE(l->size() == 3);
+    CHECK((*l)[0] == endpoint{"127.0.0.1", 26379});
+    CHECK((*l)[1] == endpoint{"sentinel-b", 26380});
+    CHECK((*l)[2] == endpoint{"::1", 26381});
+    CHECK_FALSE(parse_endpoints(""));
+    CHECK_FALSE(parse_endpoints("127.0.0.1"));
+    CHECK_FALSE(parse_endpoints("127.0.0.1:0"));
+    CHECK_FALSE(parse_endpoints("127.0.0.1:x"));
+    CHECK_FALSE(parse_endpoints("::1:26379"));
 }

@@ -73,7 +73,7 @@ bool is_transient_error(const reply& r) noexcept
 {
     if (!r.is_error()) return false;
     std::string_view s = r.str;
-    for (std::string_view p : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"}) {
+    for (std::string_view p : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY", "UNBLOCKED"}) {
         if (s.starts_with(p)) return true;
     }
     return false;

@@ -42,7 +42,8 @@ std::ostream& operator<<(std::ostream& os, const reply& r);
 
 // Typed views of a reply. A Redis error reply or an unexpected type gives errc::internal
 // (a bug in the caller's command), except transient server states (LOADING, BUSY,
-// MASTERDOWN, TRYAGAIN), which give errc::redis_unavailable.
+// MASTERDOWN, TRYAGAIN, and READONLY or UNBLOCKED from a master turned replica), which give
+// errc::redis_unavailable.
 core::result<std::int64_t> as_integer(const reply& r);
 core::result<std::string> as_string(const reply& r);                          // string or status
 core::result<std::optional<std::string>> as_optional_string(const reply& r);  // nil → nullopt

@@ -80,4 +80,31 @@ core::result<settings> parse_url(std::string_view url, settings base)
     return base;
 }
 
+std::optional<std::vector<endpoint>> parse_endpoints(std::string_view list)
+{
+    std::vector<endpoint> out;
+    while (!list.empty()) {
+        auto comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (item.empty()) continue;
+        auto colon = item.rfind(':');
+        if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+        std::string_view host = item.substr(0, colon);
+        if (host.front() == '[') {
+            if (host.size() < 3 || host.back() != ']') return std::nullopt;
+            host = host.substr(1, host.size() - 2);
+        } else if (host.find(':') != std::string_view::npos) {
+            return std::nullopt;
+        }
+        endpoint e{std::string(host), 0};
+        if (!parse_number(item.substr(colon + 1), e.port) || e.port == 0) return std::nullopt;
+        out.push_back(std::move(e));
+    }
+    if (out.empty()) return std::nullopt;
+    return out;
+}
+
 }  // namespace portcullis::store::redis
