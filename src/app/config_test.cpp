@@ -237,6 +237,7 @@ TEST_CASE("JWT settings: defaults, durations with units, and combinations that c
     refused({{"JWT_KEY_PUBLISH_AHEAD", "30"}, {"JWT_KEY_REFRESH", "20"}}, "JWT_KEY_PUBLISH_AHEAD");
     refused({{"JWT_ISSUER", ""}}, "JWT_ISSUER");
     refused({{"JWT_JWKS_URI", "/relative"}}, "JWT_JWKS_URI");
+}
 
 TEST_CASE("TRUSTED_PROXIES, TRUSTED_PROXY_HEADER and the connection limits")
 {
