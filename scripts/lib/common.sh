@@ -64,8 +64,8 @@ ensure_packages() {
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 }
 
-# cmake: Meson finds Debian's doctest and nlohmann_json through their CMake package files
-# (they ship no pkg-config file); without it Meson would try to download them.
+# cmake: Meson finds Debian's doctest through its CMake package file (it ships no
+# pkg-config file); without cmake Meson would try to download doctest.
 BUILD_PACKAGES=(g++:g++ meson:meson ninja-build:ninja pkg-config:pkg-config cmake:cmake libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev
   libc-ares-dev libidn2-dev)
