@@ -64,7 +64,9 @@ ensure_packages() {
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 }
 
-BUILD_PACKAGES=(g++:g++ meson:meson ninja-build:ninja pkg-config:pkg-config libboost1.81-dev libboost-json1.81-dev
+# cmake: Meson finds Debian's doctest through its CMake package file (it ships no
+# pkg-config file); without cmake Meson would try to download doctest.
+BUILD_PACKAGES=(g++:g++ meson:meson ninja-build:ninja pkg-config:pkg-config cmake:cmake libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libssl-dev libhiredis-dev libpq-dev nlohmann-json3-dev doctest-dev libargon2-dev
   libc-ares-dev libidn2-dev libcrypt-dev)
 SERVER_PACKAGES=(postgresql redis-server:redis-server)
