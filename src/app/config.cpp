@@ -1,7 +1,7 @@
 #include "app/config.hpp"
 
-#include "auth/password_hash.hpp"
 #include "auth/jwt.hpp"
+#include "auth/password_hash.hpp"
 #include "core/random.hpp"
 #include "store/redis/settings.hpp"
 #include "verify/dns.hpp"
