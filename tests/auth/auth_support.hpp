@@ -38,6 +38,12 @@ struct reply {
     std::string detail(const std::string& field) const;
     // Set-Cookie lines (the client joins repeated headers with ", ").
     std::vector<std::string> set_cookies() const;
+    // Retry-After in seconds, or -1 when absent.
+    int retry_after() const
+    {
+        const std::string v = header("retry-after");
+        return v.empty() ? -1 : std::stoi(v);
+    }
 };
 
 // Checks the rules of every response (X-Request-Id present, JSON body when there is a

@@ -16,12 +16,6 @@ using namespace portcullis::test::auth;
 
 namespace {
 
-int retry_after(const reply& r)
-{
-    std::string v = r.header("retry-after");
-    return v.empty() ? -1 : std::stoi(v);
-}
-
 // UTF-8 of a code point from U+0100 up.
 std::string utf8(char32_t cp)
 {
@@ -144,7 +138,7 @@ TEST_CASE("login: an account-wide failure limit holds across networks; the owner
     for (int i = 0; i < 5; ++i) CHECK(wrong_login(c, a.email).status == 401);
     auto held = wrong_login(c, a.email);
     CHECK(held.status == 429);
-    CHECK(retry_after(held) >= 1);
+    CHECK(held.retry_after() >= 1);
     // The right password waits too: this network never logged in to the account.
     CHECK(c.post("/api/auth/login", {{"email", a.email}, {"password", a.password}}).status == 429);
     // By username it is the same account, so the same limit.
@@ -183,8 +177,8 @@ TEST_CASE("login: past the free failures every further failure makes the account
     CHECK(wrong_login(c, a.email).status == 401);
     auto waiting = c.post("/api/auth/login", {{"email", a.email}, {"password", a.password}});
     CHECK(waiting.status == 429);
-    CHECK(retry_after(waiting) >= 1);
-    CHECK(retry_after(waiting) <= 2);
+    CHECK(waiting.retry_after() >= 1);
+    CHECK(waiting.retry_after() <= 2);
 }
 
 TEST_CASE("login: 20 parallel wrong passwords get exactly LOGIN_FAIL_LIMIT answers of 401")
@@ -223,7 +217,7 @@ TEST_CASE("code checks: failed checks are limited per IP across addresses; answe
     }
     auto held = c.post("/api/auth/password/verify-otp", {{"email", unique_email("spread")}, {"otp", "123456"}});
     CHECK(held.status == 429);
-    CHECK(retry_after(held) >= 1);
+    CHECK(held.retry_after() >= 1);
     auto held_verify = c.post("/api/auth/verify-email", {{"email", unique_email("spread")}, {"otp", "123456"}});
     CHECK(held_verify.status == 429);
 }
@@ -298,7 +292,7 @@ TEST_CASE("password checks: change and delete are limited with login; live sessi
                {{"old_password", a.password}, {"new_password", other_password}, {"confirm_password", other_password}},
                s3.access);
     CHECK(change.status == 429);
-    CHECK(retry_after(change) >= 1);
+    CHECK(change.retry_after() >= 1);
     auto del = c.call("DELETE", "/api/users/me", json{{"password", a.password}}, s3.access);
     CHECK(del.status == 429);
     CHECK(c.post("/api/auth/login", {{"email", a.email}, {"password", a.password}}).status == 429);
