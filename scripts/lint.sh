@@ -6,7 +6,8 @@
 set -uo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$PORTCULLIS_ROOT"
-ensure_packages clang-format:clang-format clang-tidy:clang-tidy
+# clang-tidy needs a configured build (meson and every library it finds).
+ensure_packages "${BUILD_PACKAGES[@]}" clang-format:clang-format clang-tidy:clang-tidy
 
 mapfile -t files < <(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp')
 status=0

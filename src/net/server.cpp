@@ -535,12 +535,15 @@ struct listener::impl {
             return;
         }
         sock.set_option(tcp::no_delay(true), ec);
+        // Counted before the spawn: co_spawn dispatches, so from this thread the session
+        // usually runs (and links its entry, which ends its "starting" count) inline.
+        ++starting;
         try {
             asio::co_spawn(ioc, async_session(this, std::move(sock), peer, proxy, key, counted),
                            core::log_escape{"http_session"});
-            ++starting;
         } catch (const std::exception& e) {
             // The session never ran (its frame or its spawn could not be allocated).
+            --starting;
             if (counted) counts.remove(key);
             core::log::error("session_not_started", {{"error", e.what()}});
         }
