@@ -10,6 +10,7 @@ Writes "ready <open>" to --ready-file once all are open, and on exit one line of
 """
 
 import argparse
+import collections
 import os
 import resource
 import selectors
@@ -41,7 +42,12 @@ def main():
     sel = selectors.DefaultSelector()
     start_line = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
     counts = {"opened": 0, "cut": 0, "max_open": 0}
-    conns = {}  # fd -> [socket, silent, next_send]
+    conns = {}  # fd -> [socket, silent]
+    open_now = {False: 0, True: 0}  # trickling, silent
+    # Trickling connections in the order of their next byte: every one waits the same
+    # interval, so appending keeps the queue sorted and each round only looks at its
+    # front (the generator's own CPU must stay small beside the server it loads).
+    due = collections.deque()  # (next_send, fd, socket)
     next_source = [0]
 
     def open_one(silent):
@@ -58,14 +64,17 @@ def main():
             except OSError:
                 s.close()
                 return False
-        conns[s.fileno()] = [s, silent, time.time() + args.interval]
+            due.append((time.time() + args.interval, s.fileno(), s))
+        conns[s.fileno()] = [s, silent]
+        open_now[silent] += 1
         sel.register(s, selectors.EVENT_READ)
         counts["opened"] += 1
         counts["max_open"] = max(counts["max_open"], len(conns))
         return True
 
     def drop(fd):
-        s = conns.pop(fd)[0]
+        s, silent = conns.pop(fd)
+        open_now[silent] -= 1
         sel.unregister(s)
         s.close()
         counts["cut"] += 1
@@ -78,7 +87,8 @@ def main():
 
     end = time.time() + args.seconds
     while not stop["now"] and time.time() < end:
-        for key, _ in sel.select(timeout=0.2):
+        wait = 0.2 if not due else min(0.2, max(0.0, due[0][0] - time.time()))
+        for key, _ in sel.select(timeout=wait):
             fd = key.fileobj.fileno()
             try:
                 data = key.fileobj.recv(4096)
@@ -87,19 +97,20 @@ def main():
             if not data and fd in conns:
                 drop(fd)
         now = time.time()
-        for fd, c in list(conns.items()):
-            if not c[1] and now >= c[2]:
-                c[2] = now + args.interval
-                try:
-                    c[0].send(b"a")
-                except OSError:
-                    drop(fd)
-        missing_slow = args.connections - sum(1 for c in conns.values() if not c[1])
-        missing_silent = args.silent - sum(1 for c in conns.values() if c[1])
-        for _ in range(max(0, missing_slow)):
+        while due and due[0][0] <= now:
+            _, fd, s = due.popleft()
+            if conns.get(fd, [None])[0] is not s:
+                continue  # cut meanwhile (the descriptor may already be a new connection's)
+            try:
+                s.send(b"a")
+            except OSError:
+                drop(fd)
+                continue
+            due.append((now + args.interval, fd, s))
+        for _ in range(max(0, args.connections - open_now[False])):
             if not open_one(False):
                 break
-        for _ in range(max(0, missing_silent)):
+        for _ in range(max(0, args.silent - open_now[True])):
             if not open_one(True):
                 break
     with open(args.stats_file, "w") as f:
