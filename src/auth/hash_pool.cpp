@@ -98,12 +98,9 @@ hash_pool::hash_pool(hash_pool_settings settings) : hasher_(settings.params)
     thread_count_ = settings.threads != 0 ? settings.threads : std::max(1u, std::thread::hardware_concurrency());
     limit_ = settings.queue_limit != 0 ? settings.queue_limit : std::size_t{64} * thread_count_;
     nice_ = std::clamp(settings.nice, 0, 19);
-    max_wait_ = settings.max_queue_wait;
     ring_.assign(limit_, nullptr);
     threads_.reserve(thread_count_);
-    job_started_ns_ = std::make_unique<std::atomic<std::int64_t>[]>(thread_count_);
-    for (unsigned i = 0; i < thread_count_; ++i) job_started_ns_[i].store(0, std::memory_order_relaxed);
-    for (unsigned i = 0; i < thread_count_; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
+    for (unsigned i = 0; i < thread_count_; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
 hash_pool::~hash_pool()
@@ -141,28 +138,13 @@ bool hash_pool::reserve_slot(bool count) noexcept
 {
     {
         std::lock_guard lk(mu_);
-        if (!stopping_ && reserved_ < limit_ && within_wait_bound()) {
+        if (!stopping_ && reserved_ < limit_) {
             ++reserved_;
             return true;
         }
     }
     if (count) rejected_.fetch_add(1, std::memory_order_relaxed);
     return false;
-}
-
-bool hash_pool::within_wait_bound() const noexcept
-{
-    if (max_wait_.count() <= 0 || running_ + reserved_ < thread_count_) return true;
-    // The new job starts once the jobs running and queued ahead of it have gone through
-    // the threads: about (ahead / threads) rounds of one job's time each.
-    auto per_job = service_ns_.load(std::memory_order_relaxed);
-    const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch()).count();
-    for (unsigned i = 0; i < thread_count_; ++i) {
-        const auto since = job_started_ns_[i].load(std::memory_order_relaxed);
-        if (since != 0) per_job = std::max<std::int64_t>(per_job, now - since);
-    }
-    const auto rounds = static_cast<std::int64_t>((running_ + reserved_) / thread_count_);
-    return std::chrono::nanoseconds(per_job) * rounds <= max_wait_;
 }
 
 void hash_pool::push(job* j)
@@ -182,7 +164,7 @@ void hash_pool::push(job* j)
     j->complete();
 }
 
-void hash_pool::worker_loop(std::size_t index)
+void hash_pool::worker_loop()
 {
     // Linux applies niceness per thread (PRIO_PROCESS with a thread id).
     if (nice_ != 0 && ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_) != 0) {
@@ -198,12 +180,7 @@ void hash_pool::worker_loop(std::size_t index)
             head_ = (head_ + 1) % limit_;
             --count_;
             --reserved_;
-            ++running_;
         }
-        const auto started = steady::now();
-        job_started_ns_[index].store(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(started.time_since_epoch()).count(),
-            std::memory_order_relaxed);
         const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - j->enqueued).count();
         const auto wait_us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, waited));
         total_wait_us_.fetch_add(wait_us, std::memory_order_relaxed);
@@ -231,14 +208,6 @@ void hash_pool::worker_loop(std::size_t index)
         } catch (const std::exception& e) {
             core::log::error("hash_job_failed", {{"error", e.what()}});
             j->ec = make_error_code(core::errc::internal);
-        }
-        const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - started).count();
-        const auto avg = service_ns_.load(std::memory_order_relaxed);
-        service_ns_.store(avg == 0 ? took : avg + (took - avg) / 8, std::memory_order_relaxed);
-        job_started_ns_[index].store(0, std::memory_order_relaxed);
-        {
-            std::lock_guard lk(mu_);
-            --running_;
         }
         jobs_done_.fetch_add(1, std::memory_order_relaxed);
         j->complete();
@@ -282,7 +251,7 @@ asio::awaitable<core::result<void>> hash_pool::async_verify_dummy(std::string pa
 bool hash_pool::saturated() const noexcept
 {
     std::lock_guard lk(mu_);
-    return stopping_ || reserved_ >= limit_ || !within_wait_bound();
+    return stopping_ || reserved_ >= limit_;
 }
 
 hash_pool_stats hash_pool::stats() const noexcept

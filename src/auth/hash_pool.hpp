@@ -1,8 +1,7 @@
 #pragma once
 // A bounded pool of CPU threads for password hashing, so argon2 never runs on an
 // I/O thread. The async_* calls queue a job and resume the calling coroutine on its
-// own executor when the job is done. When the queue is full (or, with max_queue_wait
-// set, the jobs ahead would keep a new one waiting longer than that) they fail at once with
+// own executor when the job is done. When the queue is full they fail at once with
 // errc::overloaded (the HTTP layer answers 503 + Retry-After) instead of growing.
 //
 // Shutdown: call stop() (or destroy the pool) before the io_contexts of the callers
@@ -15,11 +14,9 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -35,13 +32,6 @@ struct hash_pool_settings {
     // alone it still gets every core.
     int nice = 10;
     argon2_params params{};
-    // Admission by expected wait as well as by count (0 = by count only): a job is refused
-    // at once when the jobs ahead of it, at the recent wall time per hash, would keep it
-    // waiting longer than this. It bounds waits when hashing is starved of CPU, but it
-    // reacts to CPU contention: clients that retry a 503 at once then take still more CPU
-    // from the hash threads and can hold the pool in a state of refusals. Off by default;
-    // if used, keep it well above queue_limit / threads × one hash.
-    std::chrono::milliseconds max_queue_wait{0};
 };
 
 // Counters for /metrics. Wait = time from submission until a thread starts the job.
@@ -74,7 +64,7 @@ public:
     void stop();
 
     // argon2id PHC hash of `password` with the pool's parameters.
-    // errc::overloaded when the queue is full (by count or expected wait) or the pool stopped;
+    // errc::overloaded when the queue is full or the pool stopped;
     // errc::internal if hashing failed.
     boost::asio::awaitable<core::result<std::string>> async_hash(std::string password);
 
@@ -84,9 +74,9 @@ public:
     // password_hasher::verify_dummy on the pool (unknown user at login). errc::overloaded as above.
     boost::asio::awaitable<core::result<void>> async_verify_dummy(std::string password);
 
-    // Whether a job submitted now would be refused (queue full by count or by expected
-    // wait, or stopped): lets a caller answer 503 before doing any other work for a
-    // request that needs a hash. Only a hint; the submission itself decides.
+    // Whether a job submitted now would be refused (queue full, or stopped): lets a caller
+    // answer 503 before doing any other work for a request that needs a hash. Only a hint;
+    // the submission itself decides.
     bool saturated() const noexcept;
 
     hash_pool_stats stats() const noexcept;
@@ -102,23 +92,15 @@ private:
 
     // Takes a queue slot; false when full or stopping (counted as rejected if `count`).
     bool reserve_slot(bool count) noexcept;
-    // Whether a new job's expected wait stays within max_queue_wait (under mu_).
-    bool within_wait_bound() const noexcept;
     // Queues a job whose slot was reserved; completes it with errc::overloaded if
     // the pool stopped meanwhile.
     void push(job* j);
-    void worker_loop(std::size_t index);
+    void worker_loop();
 
     password_hasher hasher_;
     unsigned thread_count_;
     std::size_t limit_;
     int nice_;
-    std::chrono::nanoseconds max_wait_;
-    std::atomic<std::int64_t> service_ns_{0};  // moving average of one job's wall time
-    // Per thread: when its current job started (steady clock, ns), 0 while idle. A job
-    // running longer than the average means hashing just slowed down: admission uses it
-    // at once instead of waiting for the average to catch up.
-    std::unique_ptr<std::atomic<std::int64_t>[]> job_started_ns_;
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
@@ -126,7 +108,6 @@ private:
     std::size_t head_ = 0;
     std::size_t count_ = 0;     // jobs in ring_
     std::size_t reserved_ = 0;  // slots taken: jobs in ring_ plus jobs about to be pushed
-    std::size_t running_ = 0;   // jobs on a thread now
     bool stopping_ = false;
 
     std::atomic<std::uint64_t> jobs_done_{0};

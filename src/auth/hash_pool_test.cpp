@@ -185,14 +185,3 @@ TEST_CASE("hash_pool: benchmark runs on the pool threads")
     CHECK(pool->stats().rejected == 0);  // the benchmark waits instead of being refused
     CHECK(pool->benchmark(0).iterations == 0);
 }
-
-// Not part of the normal run (tens of seconds of CPU): measures the default
-// parameters on this machine. Run: auth_unit -tc="hash_pool: default*" --no-skip
-TEST_CASE("hash_pool: default parameters benchmark" * doctest::skip())
-{
-    hash_pool pool;
-    const auto b = pool.benchmark(4 * pool.stats().threads * 8);
-    MESSAGE("argon2id m=19456 t=2 p=1: " << b.hashes_per_second << " hashes/s on " << b.threads << " threads ("
-                                         << b.iterations << " in " << b.seconds << " s)");
-    CHECK(b.hashes_per_second > 0);
-}
