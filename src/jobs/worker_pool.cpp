@@ -162,28 +162,20 @@ asio::awaitable<void> async_bury_malformed(state_ptr st, unsigned i, std::string
     st->stats->dead.fetch_add(1, std::memory_order_relaxed);
 }
 
-asio::awaitable<void> async_handle(state_ptr st, unsigned i, std::string raw)
+// Finishes a job that ran: `script` moves it from this worker's processing list to
+// `target` (its queue, the delayed set or the dead list) and updates its state hash and
+// the queue statistics. True once Redis took it.
+asio::awaitable<bool> async_settle(state_ptr st, unsigned i, const redis::script& script, std::string target,
+                                   const std::string& job_key, redis::command args)
 {
-    const std::string& wid = st->worker_ids[i];
-    auto parsed = decode(raw);
-    if (!parsed) {
-        co_await async_bury_malformed(st, i, std::move(raw));
-        co_return;
-    }
-    envelope e = std::move(*parsed);
-    const int attempt = e.attempt + 1;
-    const std::string job_key = st->keys.job(e.id);
-    const std::string plist = st->keys.processing(wid);
-    const auto ttl = st->qs.state_ttl.count();
-    st->stats->started.fetch_add(1, std::memory_order_relaxed);
+    redis::command keys;
+    keys.arg(st->keys.processing(st->worker_ids[i])).arg(target).arg(job_key).arg(st->keys.stats());
+    co_return co_await async_finish(st, i, script, std::move(keys), std::move(args));
+}
 
-    // State is informational: the job runs whether or not this write lands.
-    redis::pipeline p;
-    auto started = now_ms();
-    p.push("HSET", job_key, "state", "started", "attempts", attempt, "started_at", started, "updated_at", started)
-        .push("PEXPIRE", job_key, ttl);
-    co_await st->control->async_exec(std::move(p), in(st->rcfg.command_timeout));
-
+// The handler's view of a job in its `attempt`-th run.
+job make_job(const state_ptr& st, const envelope& e, int attempt)
+{
     job j;
     j.id = e.id;
     j.task = e.task;
@@ -195,7 +187,34 @@ asio::awaitable<void> async_handle(state_ptr st, unsigned i, std::string raw)
     j.redis = st->control.get();
     j.keys = &st->keys;
     j.marker_ttl = st->qs.state_ttl;
+    return j;
+}
 
+// State is informational: the job runs whether or not this write lands.
+asio::awaitable<void> async_mark_started(state_ptr st, const std::string& job_key, int attempt)
+{
+    redis::pipeline p;
+    auto started = now_ms();
+    p.push("HSET", job_key, "state", "started", "attempts", attempt, "started_at", started, "updated_at", started)
+        .push("PEXPIRE", job_key, st->qs.state_ttl.count());
+    co_await st->control->async_exec(std::move(p), in(st->rcfg.command_timeout));
+}
+
+asio::awaitable<void> async_handle(state_ptr st, unsigned i, std::string raw)
+{
+    auto parsed = decode(raw);
+    if (!parsed) {
+        co_await async_bury_malformed(st, i, std::move(raw));
+        co_return;
+    }
+    const envelope e = std::move(*parsed);
+    const int attempt = e.attempt + 1;
+    const std::string job_key = st->keys.job(e.id);
+    const auto ttl = st->qs.state_ttl.count();
+    st->stats->started.fetch_add(1, std::memory_order_relaxed);
+    co_await async_mark_started(st, job_key, attempt);
+
+    job j = make_job(st, e, attempt);
     const registry::entry* entry = st->tasks.find(e.task);
     core::result<void> outcome = core::make_error_code(core::errc::internal);
     if (entry != nullptr) {
@@ -209,11 +228,9 @@ asio::awaitable<void> async_handle(state_ptr st, unsigned i, std::string raw)
 
     auto now = now_ms();
     if (outcome) {
-        redis::command keys;
-        keys.arg(plist).arg(st->keys.queue(e.queue)).arg(job_key).arg(st->keys.stats());
         redis::command args;
         args.arg(raw).arg(now).arg(ttl);
-        if (co_await async_finish(st, i, detail::ack_script(), std::move(keys), std::move(args))) {
+        if (co_await async_settle(st, i, detail::ack_script(), st->keys.queue(e.queue), job_key, std::move(args))) {
             st->stats->done.fetch_add(1, std::memory_order_relaxed);
             st->stats->observe_latency(std::chrono::milliseconds(now - e.enqueued_at_ms));
         }
@@ -230,26 +247,22 @@ asio::awaitable<void> async_handle(state_ptr st, unsigned i, std::string raw)
             retry_delay(std::chrono::milliseconds(e.backoff_base_ms), std::chrono::milliseconds(e.backoff_cap_ms),
                         attempt, core::random_below(std::numeric_limits<std::uint64_t>::max()));
         next.eta_ms = now + delay.count();
-        redis::command keys;
-        keys.arg(plist).arg(st->keys.delayed(e.queue)).arg(job_key).arg(st->keys.stats());
         redis::command args;
         args.arg(raw).arg(encode(next)).arg(next.eta_ms).arg(now).arg(err).arg(attempt).arg(ttl);
         core::log::info(
             "job_retry",
             {{"job", e.id}, {"task", e.task}, {"attempt", attempt}, {"delay_ms", delay.count()}, {"error", err}});
-        if (co_await async_finish(st, i, detail::retry_script(), std::move(keys), std::move(args))) {
+        if (co_await async_settle(st, i, detail::retry_script(), st->keys.delayed(e.queue), job_key, std::move(args))) {
             st->stats->retried.fetch_add(1, std::memory_order_relaxed);
         }
         co_return;
     }
 
     next.failed_at_ms = now;
-    redis::command keys;
-    keys.arg(plist).arg(st->keys.dead()).arg(job_key).arg(st->keys.stats());
     redis::command args;
     args.arg(raw).arg(encode(next)).arg(now).arg(err).arg(attempt).arg(ttl).arg(st->qs.max_dead);
     core::log::warn("job_dead", {{"job", e.id}, {"task", e.task}, {"attempt", attempt}, {"error", err}});
-    if (co_await async_finish(st, i, detail::bury_script(), std::move(keys), std::move(args))) {
+    if (co_await async_settle(st, i, detail::bury_script(), st->keys.dead(), job_key, std::move(args))) {
         st->stats->dead.fetch_add(1, std::memory_order_relaxed);
     }
 }
