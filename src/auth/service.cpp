@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -677,8 +678,25 @@ async_outcome<token_pair> service::async_refresh(std::string refresh, core::dead
     if (!uid) co_return fail<token_pair>(make_error_code(errc::invalid_token));
 
     auto expires = d_.clock.now() + settings_.refresh_lifetime;
-    auto rotated = co_await d_.tokens.async_rotate(cl->jti, expires, d);
-    if (!rotated) co_return fail<token_pair>(rotated.error());
+    std::string successor = core::random_uuid();
+    auto rotated = co_await d_.tokens.async_rotate(cl->jti, successor, expires, d);
+    if (!rotated) {
+        if (core::is_unavailable(rotated.error())) {
+            // The rotation may have committed although its reply never came (a connection
+            // lost at that moment, a failover). Its successor then reached nobody: note it,
+            // so that the client's retry with this token gets it instead of ending the
+            // session as a reuse. The note matters most when the request's time ran out,
+            // so it gets a second even then.
+            auto ttl = std::chrono::seconds(cl->exp - core::to_unix(d_.clock.now()));
+            auto note_by = std::max(d, core::steady_clock::now() + std::chrono::seconds(1));
+            auto noted = co_await d_.kv.async_note_unanswered_rotation(cl->jti, successor, ttl, note_by);
+            if (!noted) {
+                core::log::warn("unanswered_rotation_not_noted",
+                                {{"session", cl->sid}, {"error", noted.error().message()}});
+            }
+        }
+        co_return fail<token_pair>(rotated.error());
+    }
     if (*rotated) co_return issue(**rotated, *uid);
 
     auto st = co_await d_.tokens.async_inspect(cl->jti, d);
@@ -698,12 +716,23 @@ async_outcome<token_pair> service::async_refresh(std::string refresh, core::dead
         break;
     }
     const auto& state = **st;
+    const bool successor_pending = state.successor && !state.successor->used_at && !state.successor->blacklisted_at &&
+                                   !state.session_revoked_at && state.session_expires_at > now;
     // Two tabs refreshing at once: inside the grace interval the just-rotated token
     // yields the same successor pair instead of ending the session.
-    if (settings_.refresh_reuse_interval.count() > 0 && state.token.used_at && state.successor &&
-        now - *state.token.used_at <= settings_.refresh_reuse_interval && !state.successor->used_at &&
-        !state.successor->blacklisted_at && !state.session_revoked_at && state.session_expires_at > now) {
+    if (successor_pending && settings_.refresh_reuse_interval.count() > 0 && state.token.used_at &&
+        now - *state.token.used_at <= settings_.refresh_reuse_interval) {
         co_return issue(*state.successor, *uid);
+    }
+    if (successor_pending) {
+        // A retry after a rotation whose reply was lost: this server noted that nobody
+        // received the successor, so handing it over now is the answer the lost reply
+        // carried, not a reuse. Whoever uses the successor first wins; presenting this
+        // token after that is a reuse again. When the note cannot be read, 503: the
+        // client retries, and nothing ends on a guess.
+        auto noted = co_await d_.kv.async_unanswered_rotation(cl->jti, d);
+        if (!noted) co_return fail<token_pair>(noted.error());
+        if (*noted && **noted == state.successor->jti) co_return issue(*state.successor, *uid);
     }
     auto revoked = co_await d_.sessions.async_revoke_by_id(state.token.session_id, "refresh_reuse", d);
     if (!revoked) co_return fail<token_pair>(revoked.error());
