@@ -67,6 +67,7 @@ void add_pool(store::pg::pool_stats& sum, const store::pg::pool_stats& s)
     sum.timeouts += s.timeouts;
     sum.exhausted += s.exhausted;
     sum.rejected += s.rejected;
+    sum.read_retries += s.read_retries;
 }
 
 job_counts copy_counts(const jobs::counters& c)
@@ -346,6 +347,9 @@ std::string render_metrics(const metrics_snapshot& s)
           db.exhausted);
     e.one("portcullis_db_pool_rejected_total", "counter",
           "Requests refused a connection at once (waiter queue full or database down).", db.rejected);
+    e.one("portcullis_db_read_retries_total", "counter",
+          "Reads run a second time on another connection after the first found the database unavailable.",
+          db.read_retries);
 
     e.one("portcullis_redis_commands_total", "counter", "Redis commands sent by the I/O threads.", s.redis_commands);
     e.one("portcullis_redis_errors_total", "counter", "Redis calls failed (unavailable, timeout, overloaded).",

@@ -35,6 +35,8 @@ TEST_CASE("metrics rendering: families, cumulative buckets, escaped labels")
     s.jobs.done = 2;
     s.queues = jobs::queue_stats{};
     s.queues->queues.push_back({"mail\"x", 3, 1});
+    s.database.read_retries = 3;
+    s.database.errors = 4;
     std::string text = app::render_metrics(s);
 
     CHECK(has_line(text, "portcullis_build_info{version=\"1.2.3\"} 1"));
@@ -56,6 +58,8 @@ TEST_CASE("metrics rendering: families, cumulative buckets, escaped labels")
     CHECK(has_line(text, "portcullis_jobs_done_total 2"));
     CHECK(has_line(text, "portcullis_jobs_queue_depth{queue=\"mail\\\"x\"} 3"));
     CHECK(has_line(text, "portcullis_jobs_queue_readable 1"));
+    CHECK(has_line(text, "portcullis_db_read_retries_total 3"));
+    CHECK(has_line(text, "portcullis_db_errors_total 4"));
 
     // Every family is announced once, with HELP before TYPE, and every sample belongs to one.
     std::istringstream in(text);

@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 
 using namespace portcullis::test;
@@ -89,6 +90,20 @@ std::string checked_uuid(const json& v)
     static const std::regex uuid("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$");
     REQUIRE(std::regex_match(s, uuid));
     return s;
+}
+
+// The value of an unlabelled sample in /metrics, or -1.
+double metric(int port, const std::string& name)
+{
+    auto r = http_request(port, "GET", "/metrics");
+    REQUIRE(r.status == 200);
+    std::istringstream in(r.body);
+    for (std::string l; std::getline(in, l);) {
+        if (l.size() > name.size() && l.compare(0, name.size(), name) == 0 && l[name.size()] == ' ') {
+            return std::stod(l.substr(name.size() + 1));
+        }
+    }
+    return -1;
 }
 
 bool works(const client& c, const std::string& access)
@@ -178,4 +193,24 @@ TEST_CASE("lost COMMIT reply of a logout: 503, the logout happened, and the retr
     CHECK(retry.status == 200);
     CHECK_FALSE(works(c, s.access));
     CHECK(c.post("/api/auth/refresh", {{"refresh", s.refresh}}).status == 401);
+}
+
+TEST_CASE("a read whose connection is lost is run again on another connection: 200, and /metrics counts it")
+{
+    proxied_server srv({});
+    client c(srv.port());
+    account a = register_active(c, "lostread");
+    auto s = login(c, a);
+    REQUIRE(c.get("/api/users", s.access).status == 200);
+    double before = metric(srv.port(), "portcullis_db_read_retries_total");
+    CHECK(before == 0);
+
+    // The connection closes as the list's statement is sent; the pool runs it again.
+    srv.proxy().arm("users_list_active", pg_proxy::cut::before_send);
+    auto list = c.get("/api/users", s.access);
+    REQUIRE(srv.proxy().wait_fired(seconds(5)));
+    INFO("server log: ", server_log_tail(srv.server()));
+    CHECK(list.status == 200);
+    CHECK(list.body["results"].is_array());
+    CHECK(metric(srv.port(), "portcullis_db_read_retries_total") == before + 1);
 }
