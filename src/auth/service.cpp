@@ -946,7 +946,8 @@ async_outcome<user_page> service::async_list_users(principal p, int limit, std::
         if (!after) co_return validation("cursor", "Invalid cursor.");
         q.after_id = *after;
     }
-    auto rows = co_await d_.users.async_list_active(q, d);
+    store::user_repository& from = d_.directory != nullptr ? *d_.directory : d_.users;
+    auto rows = co_await from.async_list_active(q, d);
     if (!rows) co_return fail<user_page>(rows.error());
     user_page page;
     page.results = std::move(*rows);
@@ -1014,11 +1015,18 @@ async_outcome<void> service::async_delete_me(principal p, std::string password, 
 
 async_outcome<store::user> service::async_get_user(principal p, std::string id, core::deadline d)
 {
-    (void)p;
     auto uid = parse_id(id);
     if (!uid) co_return fail<store::user>(make_error_code(errc::not_found));
     auto now = steady::now();
     if (const store::user* cached = d_.cache.find_user(*uid, now)) co_return *cached;
+    if (d_.directory != nullptr && *uid != p.user_id) {
+        // Someone else's profile, from the directory (a replica): not cached, since the
+        // cache also serves authentication, which must see the primary's rows.
+        auto other = co_await d_.directory->async_find_by_id(*uid, d);
+        if (!other) co_return fail<store::user>(other.error());
+        if (!*other || !(*other)->is_active) co_return fail<store::user>(make_error_code(errc::not_found));
+        co_return std::move(**other);
+    }
     auto generation = d_.cache.generation();
     auto found = co_await d_.users.async_find_by_id(*uid, d);
     if (!found) co_return fail<store::user>(found.error());
