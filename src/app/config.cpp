@@ -391,6 +391,11 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     if (c.database_url.rfind("postgresql://", 0) != 0 && c.database_url.rfind("postgres://", 0) != 0) {
         r.fail("DATABASE_URL", "must start with postgresql://");
     }
+    r.str("DATABASE_READ_URL", c.database_read_url);
+    if (!c.database_read_url.empty() && c.database_read_url.rfind("postgresql://", 0) != 0 &&
+        c.database_read_url.rfind("postgres://", 0) != 0) {
+        r.fail("DATABASE_READ_URL", "must start with postgresql:// (or be empty)");
+    }
     r.number<unsigned>("DATABASE_POOL_SIZE", c.database_pool_size, 1, 1000);
     r.seconds("DATABASE_TIMEOUT", c.database_timeout, 1, 600);
     r.boolean("MIGRATE_ON_START", c.migrate_on_start);

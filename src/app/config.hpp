@@ -38,7 +38,8 @@ struct config {
     std::chrono::milliseconds shutdown_timeout{10'000};  // SHUTDOWN_TIMEOUT (seconds)
 
     std::string database_url = "postgresql://localhost/portcullis";
-    unsigned database_pool_size = 8;  // per I/O thread
+    std::string database_read_url;  // DATABASE_READ_URL: replicas for the users list and others' profiles; empty: none
+    unsigned database_pool_size = 8;  // per I/O thread (and per thread for DATABASE_READ_URL)
     std::chrono::milliseconds database_timeout{5'000};
     bool migrate_on_start = true;  // MIGRATE_ON_START
 

@@ -291,3 +291,18 @@ TEST_CASE("Redis Sentinel: REDIS_SENTINELS needs host:port items and a master na
         CHECK(msg.find("REDIS_SENTINEL_MASTER") != std::string::npos);
     }
 }
+
+TEST_CASE("DATABASE_READ_URL: empty by default, a postgresql:// URL otherwise")
+{
+    auto env = prod;
+    CHECK(load_config(env, none).database_read_url.empty());
+    env["DATABASE_READ_URL"] = "postgresql://ro@10.0.0.9,10.0.0.8/portcullis?target_session_attrs=prefer-standby";
+    CHECK(load_config(env, none).database_read_url == env["DATABASE_READ_URL"]);
+    env["DATABASE_READ_URL"] = "mysql://10.0.0.9/portcullis";
+    try {
+        load_config(env, none);
+        FAIL("expected config_error");
+    } catch (const config_error& e) {
+        CHECK(std::string(e.what()).find("DATABASE_READ_URL") != std::string::npos);
+    }
+}

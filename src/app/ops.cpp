@@ -55,6 +55,11 @@ asio::awaitable<store::pg::pool_stats> async_database_stats(thread_services* ser
     co_return services->database_stats();
 }
 
+asio::awaitable<std::optional<store::pg::pool_stats>> async_database_read_stats(thread_services* services)
+{
+    co_return services->database_read_stats();
+}
+
 void add_pool(store::pg::pool_stats& sum, const store::pg::pool_stats& s)
 {
     sum.size += s.size;
@@ -67,6 +72,7 @@ void add_pool(store::pg::pool_stats& sum, const store::pg::pool_stats& s)
     sum.timeouts += s.timeouts;
     sum.exhausted += s.exhausted;
     sum.rejected += s.rejected;
+    sum.read_retries += s.read_retries;
 }
 
 job_counts copy_counts(const jobs::counters& c)
@@ -94,6 +100,12 @@ asio::awaitable<net::response> async_metrics(ops_context* ops, thread_services* 
         // The pool's bookkeeping belongs to its thread: read it there.
         auto db = co_await asio::co_spawn(t.ioc->get_executor(), async_database_stats(t.services), asio::use_awaitable);
         add_pool(s.database, db);
+        auto rd =
+            co_await asio::co_spawn(t.ioc->get_executor(), async_database_read_stats(t.services), asio::use_awaitable);
+        if (rd) {
+            if (!s.database_read) s.database_read.emplace();
+            add_pool(*s.database_read, *rd);
+        }
         const store::redis::connection_stats& rs = t.services->redis_stats();
         s.redis_commands += rs.commands.load(std::memory_order_relaxed);
         s.redis_errors += rs.errors.load(std::memory_order_relaxed);
@@ -346,6 +358,35 @@ std::string render_metrics(const metrics_snapshot& s)
           db.exhausted);
     e.one("portcullis_db_pool_rejected_total", "counter",
           "Requests refused a connection at once (waiter queue full or database down).", db.rejected);
+    e.one("portcullis_db_read_retries_total", "counter",
+          "Reads run a second time on another connection after the first found the database unavailable.",
+          db.read_retries);
+
+    if (s.database_read) {
+        // Present only with DATABASE_READ_URL.
+        const auto& rp = *s.database_read;
+        e.one("portcullis_db_replica_pool_size", "gauge",
+              "Configured DATABASE_READ_URL connections, over all I/O threads.", static_cast<std::uint64_t>(rp.size));
+        e.one("portcullis_db_replica_open_connections", "gauge", "DATABASE_READ_URL connections established.",
+              static_cast<std::uint64_t>(rp.live));
+        e.one("portcullis_db_replica_in_use", "gauge", "DATABASE_READ_URL connections leased to a request.",
+              static_cast<std::uint64_t>(rp.in_use));
+        e.one("portcullis_db_replica_waiting", "gauge", "Requests waiting for a DATABASE_READ_URL connection.",
+              static_cast<std::uint64_t>(rp.waiting));
+        e.one("portcullis_db_replica_connect_failures_total", "counter",
+              "Failed DATABASE_READ_URL connection attempts.", rp.connect_failures);
+        e.one("portcullis_db_replica_errors_total", "counter",
+              "DATABASE_READ_URL statements failed because the database was unavailable.", rp.errors);
+        e.one("portcullis_db_replica_timeouts_total", "counter",
+              "DATABASE_READ_URL statements cancelled after their timeout.", rp.timeouts);
+        e.one("portcullis_db_replica_pool_exhausted_total", "counter",
+              "Requests that gave up waiting for a DATABASE_READ_URL connection.", rp.exhausted);
+        e.one("portcullis_db_replica_pool_rejected_total", "counter",
+              "Requests refused a DATABASE_READ_URL connection at once.", rp.rejected);
+        e.one("portcullis_db_replica_read_retries_total", "counter",
+              "DATABASE_READ_URL reads run a second time after the first found the database unavailable.",
+              rp.read_retries);
+    }
 
     e.one("portcullis_redis_commands_total", "counter", "Redis commands sent by the I/O threads.", s.redis_commands);
     e.one("portcullis_redis_errors_total", "counter", "Redis calls failed (unavailable, timeout, overloaded).",

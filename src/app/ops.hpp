@@ -63,7 +63,8 @@ struct metrics_snapshot {
     std::string version;
     net::request_totals requests;
     auth::hash_pool_stats hash;
-    store::pg::pool_stats database;  // summed over the I/O threads' pools
+    store::pg::pool_stats database;                      // summed over the I/O threads' pools
+    std::optional<store::pg::pool_stats> database_read;  // the DATABASE_READ_URL pools, when configured
     std::uint64_t redis_commands = 0, redis_errors = 0, redis_timeouts = 0, redis_reconnects = 0, redis_disconnects = 0;
     job_counts jobs;
     std::optional<jobs::queue_stats> queues;  // nullopt when Redis could not be read in time

@@ -35,6 +35,8 @@ TEST_CASE("metrics rendering: families, cumulative buckets, escaped labels")
     s.jobs.done = 2;
     s.queues = jobs::queue_stats{};
     s.queues->queues.push_back({"mail\"x", 3, 1});
+    s.database.read_retries = 3;
+    s.database.errors = 4;
     std::string text = app::render_metrics(s);
 
     CHECK(has_line(text, "portcullis_build_info{version=\"1.2.3\"} 1"));
@@ -56,6 +58,9 @@ TEST_CASE("metrics rendering: families, cumulative buckets, escaped labels")
     CHECK(has_line(text, "portcullis_jobs_done_total 2"));
     CHECK(has_line(text, "portcullis_jobs_queue_depth{queue=\"mail\\\"x\"} 3"));
     CHECK(has_line(text, "portcullis_jobs_queue_readable 1"));
+    CHECK(has_line(text, "portcullis_db_read_retries_total 3"));
+    CHECK(text.find("portcullis_db_replica_") == std::string::npos);  // no DATABASE_READ_URL
+    CHECK(has_line(text, "portcullis_db_errors_total 4"));
 
     // Every family is announced once, with HELP before TYPE, and every sample belongs to one.
     std::istringstream in(text);
@@ -82,6 +87,23 @@ TEST_CASE("metrics rendering: families, cumulative buckets, escaped labels")
         }
         CHECK_MESSAGE(known, l);
     }
+}
+
+TEST_CASE("metrics rendering shows the DATABASE_READ_URL pools when there are some")
+{
+    app::metrics_snapshot s;
+    s.jobs.latency_buckets.assign(jobs::counters::latency_bounds_ms.size() + 1, 0);
+    s.database.size = 8;
+    s.database_read = store::pg::pool_stats{};
+    s.database_read->size = 4;
+    s.database_read->live = 3;
+    s.database_read->read_retries = 2;
+    std::string text = app::render_metrics(s);
+    CHECK(has_line(text, "portcullis_db_pool_size 8"));
+    CHECK(has_line(text, "portcullis_db_replica_pool_size 4"));
+    CHECK(has_line(text, "portcullis_db_replica_open_connections 3"));
+    CHECK(has_line(text, "portcullis_db_replica_read_retries_total 2"));
+    CHECK(has_line(text, "# TYPE portcullis_db_replica_errors_total counter"));
 }
 
 TEST_CASE("metrics rendering leaves the queue series out when Redis could not be read")

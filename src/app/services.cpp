@@ -56,6 +56,15 @@ store::pg::settings pg_settings(const config& cfg)
     return s;
 }
 
+// The pool of DATABASE_READ_URL: named apart, so that pg_stat_activity tells them apart.
+store::pg::settings pg_read_settings(const config& cfg)
+{
+    store::pg::settings s = pg_settings(cfg);
+    s.url = cfg.database_read_url;
+    s.application_name = "portcullis-read";
+    return s;
+}
+
 store::redis::settings redis_settings(const config& cfg)
 {
     store::redis::settings base;
@@ -631,13 +640,17 @@ public:
           users_(pool_),
           sessions_(pool_),
           tokens_(pool_),
+          read_pool_(cfg.database_read_url.empty() ? nullptr
+                                                   : std::make_unique<store::pg::pool>(
+                                                         ioc.get_executor(), shared.blocking(), pg_read_settings(cfg))),
+          read_users_(read_pool_ ? std::make_unique<store::pg::users>(*read_pool_) : nullptr),
           redis_(ioc.get_executor(), shared.redis()),
           kv_(redis_, cfg.redis_prefix),
           producer_(redis_, queue_settings(cfg), shared.counters()),
           queue_settings_(queue_settings(cfg)),
           keys_(shared.keys()),
           svc_(auth::service::deps{users_, sessions_, tokens_, kv_, producer_, shared.hashes(), shared.keys(),
-                                   shared.policy(), cache_, shared, shared.checker()},
+                                   shared.policy(), cache_, shared, shared.checker(), read_users_.get()},
                auth_settings_of(cfg))
     {
         shared.register_cache(ioc, cache_);
@@ -654,12 +667,14 @@ public:
     void start() override
     {
         pool_.start();
+        if (read_pool_) read_pool_->start();
         redis_.start();
     }
 
     void stop() override
     {
         pool_.stop();
+        if (read_pool_) read_pool_->stop();
         redis_.stop();
     }
 
@@ -684,6 +699,11 @@ public:
     }
 
     store::pg::pool_stats database_stats() const override { return pool_.stats(); }
+    std::optional<store::pg::pool_stats> database_read_stats() const override
+    {
+        if (!read_pool_) return std::nullopt;
+        return read_pool_->stats();
+    }
     const store::redis::connection_stats& redis_stats() const override { return redis_.stats(); }
 
 private:
@@ -709,6 +729,8 @@ private:
     store::pg::users users_;
     store::pg::sessions sessions_;
     store::pg::refresh_tokens tokens_;
+    std::unique_ptr<store::pg::pool> read_pool_;  // DATABASE_READ_URL; null when unset
+    std::unique_ptr<store::pg::users> read_users_;
     store::redis::connection redis_;
     store::kv::auth_kv kv_;
     jobs::producer producer_;

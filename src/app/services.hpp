@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 namespace boost::asio {
 class io_context;
@@ -74,6 +75,8 @@ public:
     virtual boost::asio::awaitable<core::result<jobs::queue_stats>> async_queue_stats(core::deadline d) = 0;
     // The pool's bookkeeping: owning thread only.
     virtual store::pg::pool_stats database_stats() const = 0;
+    // The same for the DATABASE_READ_URL pool; nullopt when there is none.
+    virtual std::optional<store::pg::pool_stats> database_read_stats() const = 0;
     // Atomic counters: any thread.
     virtual const store::redis::connection_stats& redis_stats() const = 0;
 };

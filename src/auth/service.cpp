@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -677,8 +678,25 @@ async_outcome<token_pair> service::async_refresh(std::string refresh, core::dead
     if (!uid) co_return fail<token_pair>(make_error_code(errc::invalid_token));
 
     auto expires = d_.clock.now() + settings_.refresh_lifetime;
-    auto rotated = co_await d_.tokens.async_rotate(cl->jti, expires, d);
-    if (!rotated) co_return fail<token_pair>(rotated.error());
+    std::string successor = core::random_uuid();
+    auto rotated = co_await d_.tokens.async_rotate(cl->jti, successor, expires, d);
+    if (!rotated) {
+        if (core::is_unavailable(rotated.error())) {
+            // The rotation may have committed although its reply never came (a connection
+            // lost at that moment, a failover). Its successor then reached nobody: note it,
+            // so that the client's retry with this token gets it instead of ending the
+            // session as a reuse. The note matters most when the request's time ran out,
+            // so it gets a second even then.
+            auto ttl = std::chrono::seconds(cl->exp - core::to_unix(d_.clock.now()));
+            auto note_by = std::max(d, core::steady_clock::now() + std::chrono::seconds(1));
+            auto noted = co_await d_.kv.async_note_unanswered_rotation(cl->jti, successor, ttl, note_by);
+            if (!noted) {
+                core::log::warn("unanswered_rotation_not_noted",
+                                {{"session", cl->sid}, {"error", noted.error().message()}});
+            }
+        }
+        co_return fail<token_pair>(rotated.error());
+    }
     if (*rotated) co_return issue(**rotated, *uid);
 
     auto st = co_await d_.tokens.async_inspect(cl->jti, d);
@@ -698,12 +716,23 @@ async_outcome<token_pair> service::async_refresh(std::string refresh, core::dead
         break;
     }
     const auto& state = **st;
+    const bool successor_pending = state.successor && !state.successor->used_at && !state.successor->blacklisted_at &&
+                                   !state.session_revoked_at && state.session_expires_at > now;
     // Two tabs refreshing at once: inside the grace interval the just-rotated token
     // yields the same successor pair instead of ending the session.
-    if (settings_.refresh_reuse_interval.count() > 0 && state.token.used_at && state.successor &&
-        now - *state.token.used_at <= settings_.refresh_reuse_interval && !state.successor->used_at &&
-        !state.successor->blacklisted_at && !state.session_revoked_at && state.session_expires_at > now) {
+    if (successor_pending && settings_.refresh_reuse_interval.count() > 0 && state.token.used_at &&
+        now - *state.token.used_at <= settings_.refresh_reuse_interval) {
         co_return issue(*state.successor, *uid);
+    }
+    if (successor_pending) {
+        // A retry after a rotation whose reply was lost: this server noted that nobody
+        // received the successor, so handing it over now is the answer the lost reply
+        // carried, not a reuse. Whoever uses the successor first wins; presenting this
+        // token after that is a reuse again. When the note cannot be read, 503: the
+        // client retries, and nothing ends on a guess.
+        auto noted = co_await d_.kv.async_unanswered_rotation(cl->jti, d);
+        if (!noted) co_return fail<token_pair>(noted.error());
+        if (*noted && **noted == state.successor->jti) co_return issue(*state.successor, *uid);
     }
     auto revoked = co_await d_.sessions.async_revoke_by_id(state.token.session_id, "refresh_reuse", d);
     if (!revoked) co_return fail<token_pair>(revoked.error());
@@ -917,7 +946,8 @@ async_outcome<user_page> service::async_list_users(principal p, int limit, std::
         if (!after) co_return validation("cursor", "Invalid cursor.");
         q.after_id = *after;
     }
-    auto rows = co_await d_.users.async_list_active(q, d);
+    store::user_repository& from = d_.directory != nullptr ? *d_.directory : d_.users;
+    auto rows = co_await from.async_list_active(q, d);
     if (!rows) co_return fail<user_page>(rows.error());
     user_page page;
     page.results = std::move(*rows);
@@ -985,11 +1015,18 @@ async_outcome<void> service::async_delete_me(principal p, std::string password, 
 
 async_outcome<store::user> service::async_get_user(principal p, std::string id, core::deadline d)
 {
-    (void)p;
     auto uid = parse_id(id);
     if (!uid) co_return fail<store::user>(make_error_code(errc::not_found));
     auto now = steady::now();
     if (const store::user* cached = d_.cache.find_user(*uid, now)) co_return *cached;
+    if (d_.directory != nullptr && *uid != p.user_id) {
+        // Someone else's profile, from the directory (a replica): not cached, since the
+        // cache also serves authentication, which must see the primary's rows.
+        auto other = co_await d_.directory->async_find_by_id(*uid, d);
+        if (!other) co_return fail<store::user>(other.error());
+        if (!*other || !(*other)->is_active) co_return fail<store::user>(make_error_code(errc::not_found));
+        co_return std::move(**other);
+    }
     auto generation = d_.cache.generation();
     auto found = co_await d_.users.async_find_by_id(*uid, d);
     if (!found) co_return fail<store::user>(found.error());

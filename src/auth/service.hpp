@@ -186,6 +186,10 @@ public:
         session_cache& cache;
         invalidation_sink& sink;
         email_checker* checker = nullptr;  // null: syntax only
+        // Reads of what other users may see of each other (the users list, someone else's
+        // profile), e.g. from a replica that may lag behind; never used for anything that
+        // decides authentication. Null: `users`.
+        store::user_repository* directory = nullptr;
         const core::clock& clock = core::system_clock();
     };
 

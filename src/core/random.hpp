@@ -19,6 +19,9 @@ std::uint64_t random_below(std::uint64_t bound);
 // `n` random bytes as lowercase hex (2n characters).
 std::string random_hex(std::size_t n);
 
+// A random (version 4) uuid in canonical lowercase form.
+std::string random_uuid();
+
 // n random bytes encoded as unpadded base64url.
 std::string random_token(std::size_t n);
 

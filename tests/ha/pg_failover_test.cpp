@@ -3,7 +3,11 @@
 // writing and reading while the primary is stopped and the standby promoted: calls
 // fail only with unavailable codes (503), never a bug code (500), and the pool reaches
 // the new primary by itself. A write sent to a standby (25006) is unavailable too.
+// With DATABASE_READ_URL on the standby, the real server reads the users list and other
+// users' profiles there, and everything that decides authentication on the primary.
+#include "auth_support.hpp"
 #include "ha_support.hpp"
+#include "server_fixture.hpp"
 #include "test_env.hpp"
 
 #include "core/error.hpp"
@@ -69,6 +73,19 @@ public:
     }
 
     void stop_primary() { test::sh(as_ + bin_ + "/pg_ctl -D " + dir_ + "/primary -m fast -w stop > /dev/null"); }
+    // Stops and restarts the standby's replay of the primary's changes (it keeps receiving them).
+    void pause_replay()
+    {
+        test::sh(psql(standby_, "SELECT pg_wal_replay_pause()") + " > /dev/null");
+        if (!test::wait_for([&] { return on_standby("SELECT pg_get_wal_replay_pause_state()") == "paused"; },
+                            seconds(10))) {
+            throw std::runtime_error("standby replay did not pause");
+        }
+    }
+    void resume_replay() { test::sh(psql(standby_, "SELECT pg_wal_replay_resume()") + " > /dev/null"); }
+    // One value, read with psql.
+    std::string on_primary(const std::string& sql) const { return test::capture(psql(primary_, sql)); }
+    std::string on_standby(const std::string& sql) const { return test::capture(psql(standby_, sql)); }
     void promote_standby() { test::sh(as_ + bin_ + "/pg_ctl -D " + dir_ + "/standby -w promote > /dev/null"); }
 
     // Both hosts, primary first; libpq picks the one that accepts writes.
@@ -80,6 +97,17 @@ public:
     std::string standby_url() const
     {
         return "postgresql://postgres@127.0.0.1:" + std::to_string(standby_) + "/postgres";
+    }
+    std::string primary_url() const
+    {
+        return "postgresql://postgres@127.0.0.1:" + std::to_string(primary_) + "/postgres";
+    }
+    // The standby first, the primary as the fallback.
+    std::string read_url() const
+    {
+        return "postgresql://postgres@127.0.0.1:" + std::to_string(standby_) +
+               ",127.0.0.1:" + std::to_string(primary_) +
+               "/postgres?target_session_attrs=prefer-standby&connect_timeout=2";
     }
 
 private:
@@ -146,6 +174,12 @@ asio::awaitable<boost::system::error_code> async_insert_once(pg::pool* pool)
     co_return r ? boost::system::error_code{} : r.error();
 }
 
+// The pool's counters belong to its thread: read them there.
+asio::awaitable<pg::pool_stats> async_stats(pg::pool* pool)
+{
+    co_return pool->stats();
+}
+
 struct done_count {
     std::atomic<int>* done;
     void operator()(std::exception_ptr) const { ++*done; }
@@ -208,6 +242,12 @@ TEST_CASE("pg failover: the pool follows a promoted standby; writes and reads fa
     REQUIRE(test::wait_for([&] { return done.load() == loops; }, seconds(20)));
     CHECK(st.writes.other.load() == 0);
     CHECK(st.reads.other.load() == 0);
+    // Every read that still failed had been retried once, and reads that met the failover
+    // were retried (the counter /metrics shows as portcullis_db_read_retries_total).
+    auto stats = asio::co_spawn(ioc, async_stats(&pool), asio::use_future).get();
+    MESSAGE("reads retried: " << stats.read_retries);
+    CHECK(stats.read_retries > 0);
+    CHECK(stats.read_retries >= static_cast<std::uint64_t>(st.reads.unavailable.load()));
 
     asio::post(ioc, [&] {
         pool.stop();
@@ -215,4 +255,61 @@ TEST_CASE("pg failover: the pool follows a promoted standby; writes and reads fa
     });
     guard.reset();
     io.join();
+}
+
+namespace {
+
+namespace ta = portcullis::test::auth;
+
+// Whether GET /api/users?q=<username> lists `username`.
+bool listed(const ta::client& c, const std::string& access, const std::string& username)
+{
+    auto r = c.get("/api/users?q=" + username, access);
+    REQUIRE(r.status == 200);
+    for (const auto& u : r.body["results"]) {
+        if (u["username"] == username) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("DATABASE_READ_URL: the users list and others' profiles come from the standby, login and me from the primary")
+{
+    replicated_pair pair;
+    test::server_fixture srv({{"DATABASE_URL", pair.primary_url()},
+                              {"DATABASE_READ_URL", pair.read_url()},
+                              {"RATE_LIMIT_EXEMPT", "127.0.0.1/32"}},
+                             false);
+    INFO("server log: ", ta::server_log_tail(srv));
+    ta::client c(srv.port());
+    ta::account a = ta::register_active(c, "reader");
+    auto sa = ta::login(c, a);
+    REQUIRE(test::wait_for([&] { return listed(c, sa.access, a.username); }, seconds(20)));
+
+    // The read pool's connections are on the standby, none on the primary.
+    const std::string read_conns = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'portcullis-read'";
+    CHECK(std::stoi(pair.on_standby(read_conns)) > 0);
+    CHECK(pair.on_primary(read_conns) == "0");
+
+    // The standby stops replaying: what the primary gets from now on, it does not see.
+    pair.pause_replay();
+    ta::account b = ta::register_active(c, "unseen");  // registration and verification: the primary
+    auto sb = ta::login(c, b);                         // login: the primary
+    CHECK_FALSE(listed(c, sa.access, b.username));     // the list: the standby
+    CHECK_FALSE(listed(c, sb.access, b.username));
+    CHECK(c.get("/api/users/" + b.id, sa.access).status == 404);  // someone else's profile: the standby
+    auto me = c.get("/api/users/me", sb.access);                  // one's own: the primary
+    CHECK(me.status == 200);
+    CHECK(me.body["username"] == b.username);
+    CHECK(c.get("/api/users/" + b.id, sb.access).status == 200);
+    CHECK(c.post("/api/auth/refresh", {{"refresh", sb.refresh}}).status == 200);
+
+    pair.resume_replay();
+    CHECK(test::wait_for([&] { return listed(c, sa.access, b.username); }, seconds(20)));
+    CHECK(c.get("/api/users/" + b.id, sa.access).status == 200);
+
+    auto m = test::http_request(srv.port(), "GET", "/metrics");
+    REQUIRE(m.status == 200);
+    CHECK(m.body.find("\nportcullis_db_replica_pool_size 8\n") != std::string::npos);  // 2 I/O threads x 4
 }

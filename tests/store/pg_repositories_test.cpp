@@ -348,13 +348,14 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
     REQUIRE(opened.has_value());
     const auto first = opened->token.jti;
 
-    auto next = co_await tokens.async_rotate(first, now + hours(24), soon());
+    const std::string successor = pg::random_uuid();
+    auto next = co_await tokens.async_rotate(first, successor, now + hours(24), soon());
     REQUIRE(next.has_value());
     REQUIRE(next->has_value());
     CHECK((*next)->session_id == opened->sess.id);
-    CHECK((*next)->jti != first);
+    CHECK((*next)->jti == successor);
 
-    auto reuse = co_await tokens.async_rotate(first, now + hours(24), soon());
+    auto reuse = co_await tokens.async_rotate(first, pg::random_uuid(), now + hours(24), soon());
     REQUIRE(reuse.has_value());
     CHECK_FALSE(reuse->has_value());
     auto state = co_await tokens.async_inspect(first, soon());
@@ -368,7 +369,7 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
     auto unknown = co_await tokens.async_inspect(pg::random_uuid(), soon());
     REQUIRE(unknown.has_value());
     CHECK_FALSE(unknown->has_value());
-    auto malformed = co_await tokens.async_rotate("nope", now + hours(1), soon());
+    auto malformed = co_await tokens.async_rotate("nope", pg::random_uuid(), now + hours(1), soon());
     REQUIRE(malformed.has_value());
     CHECK_FALSE(malformed->has_value());
 
@@ -377,7 +378,7 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
 
     auto old = co_await tokens.async_insert(arg11, soon());
     REQUIRE(old.has_value());
-    auto expired = co_await tokens.async_rotate(old->jti, now + hours(1), soon());
+    auto expired = co_await tokens.async_rotate(old->jti, pg::random_uuid(), now + hours(1), soon());
     REQUIRE(expired.has_value());
     CHECK_FALSE(expired->has_value());
     auto expired_state = co_await tokens.async_inspect(old->jti, soon());
@@ -389,7 +390,7 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
     REQUIRE(out.has_value());
     REQUIRE(out->has_value());
     CHECK(**out == opened->sess.id);
-    auto after = co_await tokens.async_rotate((*next)->jti, now + hours(1), soon());
+    auto after = co_await tokens.async_rotate((*next)->jti, pg::random_uuid(), now + hours(1), soon());
     REQUIRE(after.has_value());
     CHECK_FALSE(after->has_value());
     auto after_state = co_await tokens.async_inspect((*next)->jti, soon());
@@ -452,7 +453,8 @@ asio::awaitable<void> async_parallel_rotation(pg::pool& pool, int* wins, int* lo
     static std::string jti;
     jti = opened->token.jti;
     for (int i = 0; i < 20; ++i) {
-        asio::co_spawn(ex, tokens.async_rotate(jti, now + hours(1), soon()), rotation_tally{wins, losses, errors});
+        asio::co_spawn(ex, tokens.async_rotate(jti, pg::random_uuid(), now + hours(1), soon()),
+                       rotation_tally{wins, losses, errors});
     }
     asio::steady_timer t(ex);
     while (*wins + *losses + *errors < 20) {

@@ -2,6 +2,8 @@
 
 #include "store/redis/connection.hpp"
 
+#include <algorithm>
+
 namespace portcullis::store::kv {
 
 namespace {
@@ -301,6 +303,25 @@ async_result<bool> auth_kv::async_consume_once(std::string_view key, std::chrono
         co_return core::result<bool>(boost::system::in_place_error, make_error_code(core::errc::redis_unavailable));
     }
     co_return !r->is_nil();
+}
+
+async_result<void> auth_kv::async_note_unanswered_rotation(std::string_view jti, std::string_view successor,
+                                                           std::chrono::seconds ttl, core::deadline d)
+{
+    redis::pipeline p;
+    p.push(command("SET", prefix_ + "rot:" + std::string(jti), successor, "EX",
+                   static_cast<std::int64_t>(std::max<std::int64_t>(ttl.count(), 1))));
+    auto r = co_await conn_.async_exec_durable(std::move(p), d);
+    if (!r) co_return r.error();
+    if (r->front().is_error()) co_return make_error_code(core::errc::redis_unavailable);
+    co_return core::result<void>{};
+}
+
+async_result<std::optional<std::string>> auth_kv::async_unanswered_rotation(std::string_view jti, core::deadline d)
+{
+    auto r = co_await conn_.async_exec(command("GET", prefix_ + "rot:" + std::string(jti)), d);
+    if (!r) co_return core::result<std::optional<std::string>>(boost::system::in_place_error, r.error());
+    co_return redis::as_optional_string(*r);
 }
 
 async_result<void> auth_kv::async_publish_invalidation(std::string_view event, core::deadline d)

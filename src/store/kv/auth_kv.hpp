@@ -128,6 +128,14 @@ public:
     // Marks `key` used (SET NX with `ttl`); true only for the first caller.
     async_result<bool> async_consume_once(std::string_view key, std::chrono::seconds ttl, core::deadline d);
 
+    // A refresh-token rotation whose outcome is unknown (PostgreSQL's reply was lost):
+    // remembers, for `ttl`, that `jti` may have been replaced by `successor`, which nobody
+    // has received. Written durably (WAIT, as REDIS_MIN_REPLICAS asks).
+    async_result<void> async_note_unanswered_rotation(std::string_view jti, std::string_view successor,
+                                                      std::chrono::seconds ttl, core::deadline d);
+    // The successor noted for `jti`, if any.
+    async_result<std::optional<std::string>> async_unanswered_rotation(std::string_view jti, core::deadline d);
+
     // Appends an invalidation event ("s:<session id>", "u:<user id>") to the stream
     // that every instance reads, capped at about 100,000 entries.
     async_result<void> async_publish_invalidation(std::string_view event, core::deadline d);

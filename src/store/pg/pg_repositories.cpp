@@ -444,11 +444,12 @@ async_result<refresh_token> refresh_tokens::async_insert(const new_refresh_token
     co_return detail::read_refresh_token(r->front());
 }
 
-async_result<std::optional<refresh_token>> refresh_tokens::async_rotate(std::string_view jti, time_point expires,
-                                                                        core::deadline d)
+async_result<std::optional<refresh_token>> refresh_tokens::async_rotate(std::string_view jti, std::string successor,
+                                                                        time_point expires, core::deadline d)
 {
     if (!is_uuid(jti)) co_return std::optional<refresh_token>{};
-    const params args(jti, random_uuid(), expires);
+    if (!is_uuid(successor)) co_return core::make_error_code(errc::internal);
+    const params args(jti, successor, expires);
     auto r = co_await pool_.async_query(token_rotate, args, d);
     if (!r) co_return r.error();
     if (r->empty()) co_return std::optional<refresh_token>{};

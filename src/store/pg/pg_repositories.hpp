@@ -57,8 +57,8 @@ public:
     explicit refresh_tokens(pool& p) noexcept : pool_(p) {}
 
     async_result<refresh_token> async_insert(const new_refresh_token& t, core::deadline d) override;
-    async_result<std::optional<refresh_token>> async_rotate(std::string_view jti, time_point expires,
-                                                            core::deadline d) override;
+    async_result<std::optional<refresh_token>> async_rotate(std::string_view jti, std::string successor,
+                                                            time_point expires, core::deadline d) override;
     async_result<std::optional<refresh_token_state>> async_inspect(std::string_view jti, core::deadline d) override;
     async_result<std::optional<std::string>> async_blacklist(std::string_view jti, std::string_view reason,
                                                              core::deadline d) override;

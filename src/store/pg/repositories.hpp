@@ -99,11 +99,14 @@ public:
     // A new token with a fresh random jti.
     virtual async_result<refresh_token> async_insert(const new_refresh_token& t, core::deadline d) = 0;
     // Atomic rotation in one statement: if `jti` is unused, not blacklisted, not expired
-    // and its session live, marks it used and inserts its successor (new jti, expiring at
-    // `expires`), which is returned. Of N parallel rotations of one jti exactly one gets a
-    // value; the others get nullopt and may call async_inspect to learn why.
-    virtual async_result<std::optional<refresh_token>> async_rotate(std::string_view jti, time_point expires,
-                                                                    core::deadline d) = 0;
+    // and its session live, marks it used and inserts its successor (jti `successor`, a
+    // fresh random uuid chosen by the caller, expiring at `expires`), which is returned. Of
+    // N parallel rotations of one jti exactly one gets a value; the others get nullopt and
+    // may call async_inspect to learn why. When the call fails with an unavailable code, the
+    // rotation may still have committed (a lost reply): then the token's replaced_by is
+    // `successor`, which is how the caller can recognise its own rotation later.
+    virtual async_result<std::optional<refresh_token>> async_rotate(std::string_view jti, std::string successor,
+                                                                    time_point expires, core::deadline d) = 0;
     // The token, its session's state and its successor. nullopt: unknown (or malformed) jti.
     virtual async_result<std::optional<refresh_token_state>> async_inspect(std::string_view jti, core::deadline d) = 0;
     // Logout: blacklists the token and revokes its session. Returns the session id

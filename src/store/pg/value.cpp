@@ -142,19 +142,7 @@ bool is_uuid(std::string_view s) noexcept
 
 std::string random_uuid()
 {
-    unsigned char b[16];
-    core::random_bytes(b, sizeof b);
-    b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
-    b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(36);
-    for (int i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-        out += hex[b[i] >> 4];
-        out += hex[b[i] & 0xf];
-    }
-    return out;
+    return core::random_uuid();
 }
 
 std::string escape_like(std::string_view text)
