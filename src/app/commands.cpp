@@ -28,8 +28,7 @@ jobs::queue_settings queue_settings(const config& cfg);
 
 int run_migrate(const config& cfg)
 {
-    auto shared = make_shared_services(cfg, false);
-    return shared->migrate(cfg) ? 0 : 1;
+    return migrate_database(cfg) ? 0 : 1;
 }
 
 namespace {

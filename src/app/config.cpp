@@ -1,3 +1,6 @@
+// Why one file of this size: every environment variable is read, checked and
+// documented in one place, so a setting's name, default and error message are found
+// with one search.
 #include "app/config.hpp"
 
 #include "auth/jwt.hpp"

@@ -1,9 +1,12 @@
+// Why one file of this size: `portcullis import-django` is a one-shot command-line tool
+// (reading another application's schema with blocking libpq, never on an I/O thread);
+// its row mapping, hash conversion and summary belong together.
 #include "app/import_django.hpp"
 
 #include "app/services.hpp"
 #include "auth/validation.hpp"
 #include "core/log.hpp"
-#include "store/kv/auth_kv.hpp"
+#include "store/kv/redis_auth_kv.hpp"
 #include "store/redis/connection.hpp"
 
 #include <libpq-fe.h>
@@ -470,7 +473,7 @@ bool with_kv(const config& cfg, Op op)
 {
     asio::io_context ioc;
     store::redis::connection conn(ioc.get_executor(), redis_settings(cfg));
-    store::kv::auth_kv kv(conn, cfg.redis_prefix);
+    store::kv::redis_auth_kv kv(conn, cfg.redis_prefix);
     conn.start();
     bool ok = false;
     asio::co_spawn(ioc, op(&kv, core::steady_clock::now() + std::chrono::seconds(10)),
@@ -780,10 +783,7 @@ int run_import_django(const config& cfg, const std::vector<std::string>& args)
     }
     // The summary goes to stdout; keep routine log lines out of it.
     core::log::set_level(core::log::level::warn);
-    if (cfg.migrate_on_start && !o.dry_run) {
-        auto shared = make_shared_services(cfg, false);
-        if (!shared->migrate(cfg)) return 1;
-    }
+    if (cfg.migrate_on_start && !o.dry_run && !migrate_database(cfg)) return 1;
     const bool dry_run = o.dry_run;
     const std::string table = o.table;
     try {

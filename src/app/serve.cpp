@@ -135,8 +135,8 @@ int run_serve(const config& cfg, const serve_options& opts)
         print_routes(cfg, *shared);
         return 0;
     }
+    if (opts.migrate && cfg.migrate_on_start && !migrate_database(cfg)) return 1;
     auto shared = make_shared_services(cfg, opts.workers);
-    if (opts.migrate && cfg.migrate_on_start && !shared->migrate(cfg)) return 1;
     if (!shared->load_keys()) return 1;
 
     // Installed before READY=1 so that an early signal is never the default action.

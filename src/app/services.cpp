@@ -1,3 +1,7 @@
+// Why one file of this size: it is the wiring of concrete types, where every setting
+// meets the module it configures; the process-wide services (keys, hash pool, checker,
+// background thread with the workers, beat and cache invalidation reader) and the
+// per-thread ones share the translation of the configuration and the cache registry.
 #include "app/services.hpp"
 
 #include "app/mail_task.hpp"
@@ -15,7 +19,7 @@
 #include "mail/mailer.hpp"
 #include "net/api.hpp"
 #include "net/well_known.hpp"
-#include "store/kv/auth_kv.hpp"
+#include "store/kv/redis_auth_kv.hpp"
 #include "store/pg/blocking_pool.hpp"
 #include "store/pg/migrate.hpp"
 #include "store/pg/pg_repositories.hpp"
@@ -191,6 +195,26 @@ verify::checker_settings checker_settings_of(const config& cfg)
     return v;
 }
 
+// Applies the migrations with the blocking calls of the connection on `blocking`.
+bool apply_migrations(store::pg::blocking_pool& blocking, const config& cfg)
+{
+    asio::io_context ioc;
+    // async_migrate takes the settings by reference: they must outlive the run.
+    const store::pg::settings settings = pg_settings(cfg);
+    auto fut = asio::co_spawn(
+        ioc, store::pg::async_migrate(blocking, settings, core::steady_clock::now() + std::chrono::seconds(60)),
+        asio::use_future);
+    ioc.run();
+    auto r = fut.get();
+    if (!r) {
+        core::log::error("migrations_failed", {{"error", r.error().message()}});
+        return false;
+    }
+    core::log::info("migrations_applied", {{"applied", static_cast<std::int64_t>(r->applied)},
+                                           {"version", static_cast<std::int64_t>(r->version)}});
+    return true;
+}
+
 class thread_impl;
 
 // A cache living on one I/O thread, and how to reach it from elsewhere.
@@ -219,25 +243,6 @@ public:
     {
         stop_background(core::steady_clock::now() + std::chrono::seconds(10));
         hashes_.stop();
-    }
-
-    bool migrate(const config& cfg) override
-    {
-        asio::io_context ioc;
-        // async_migrate takes the settings by reference: they must outlive the run.
-        const store::pg::settings settings = pg_settings(cfg);
-        auto fut = asio::co_spawn(
-            ioc, store::pg::async_migrate(blocking_, settings, core::steady_clock::now() + std::chrono::seconds(60)),
-            asio::use_future);
-        ioc.run();
-        auto r = fut.get();
-        if (!r) {
-            core::log::error("migrations_failed", {{"error", r.error().message()}});
-            return false;
-        }
-        core::log::info("migrations_applied", {{"applied", static_cast<std::int64_t>(r->applied)},
-                                               {"version", static_cast<std::int64_t>(r->version)}});
-        return true;
     }
 
     bool load_keys() override
@@ -732,7 +737,7 @@ private:
     std::unique_ptr<store::pg::pool> read_pool_;  // DATABASE_READ_URL; null when unset
     std::unique_ptr<store::pg::users> read_users_;
     store::redis::connection redis_;
-    store::kv::auth_kv kv_;
+    store::kv::redis_auth_kv kv_;
     jobs::producer producer_;
     jobs::queue_settings queue_settings_;
     auth::session_cache cache_;
@@ -743,6 +748,12 @@ private:
 };
 
 }  // namespace
+
+bool migrate_database(const config& cfg)
+{
+    store::pg::blocking_pool blocking(1);
+    return apply_migrations(blocking, cfg);
+}
 
 std::unique_ptr<shared_services> make_shared_services(const config& cfg, bool workers)
 {

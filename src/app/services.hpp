@@ -30,9 +30,6 @@ namespace portcullis::app {
 class shared_services {
 public:
     virtual ~shared_services() = default;
-    // Applies database migrations (blocking; before the I/O threads start). Logs and
-    // returns false on failure.
-    virtual bool migrate(const config& cfg) = 0;
     // Loads the access-token keys from PostgreSQL, creating the first key when
     // JWT_ALGORITHM asks for one (blocking; before the I/O threads start). Logs and
     // returns false when no key could sign.
@@ -80,6 +77,10 @@ public:
     // Atomic counters: any thread.
     virtual const store::redis::connection_stats& redis_stats() const = 0;
 };
+
+// Applies database migrations with nothing else built (blocking; before the I/O threads
+// start). Logs and returns false on failure.
+bool migrate_database(const config& cfg);
 
 std::unique_ptr<shared_services> make_shared_services(const config& cfg, bool workers);
 // Starts the shared background thread (cache invalidation reader, job workers, beat)

@@ -1,3 +1,6 @@
+// Why one file of this size: the JWS compact form, its claims and the three algorithms
+// (HS256, EdDSA, ES256) are one security-critical parser and signer, kept together so
+// every check a token passes can be read in one place.
 #include "auth/jwt.hpp"
 
 #include "core/log.hpp"

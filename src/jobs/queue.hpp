@@ -18,6 +18,7 @@
 
 #include "core/error.hpp"
 #include "core/timeout.hpp"
+#include "jobs/enqueuer.hpp"
 #include "jobs/envelope.hpp"
 #include "store/redis/connection.hpp"
 
@@ -146,29 +147,15 @@ private:
     std::map<std::string, entry, std::less<>> tasks_;
 };
 
-struct enqueue_options {
-    std::string queue = "default";
-    int max_retries = 5;
-    std::chrono::milliseconds countdown{0};                    // run no sooner than this from now
-    std::optional<std::chrono::system_clock::time_point> eta;  // or at this time (wins over countdown)
-    std::chrono::milliseconds backoff_base{1000};
-    std::chrono::milliseconds backoff_cap{std::chrono::minutes(5)};
-};
-
 // Puts jobs in Redis. Lives on one thread, with that thread's Redis connection.
-class producer {
+class producer final : public enqueuer {
 public:
     // `conn` must outlive the producer; `stats` may be shared with the worker pool.
     producer(store::redis::connection& conn, queue_settings settings, std::shared_ptr<counters> stats = nullptr);
 
-    // Enqueues `task` with `args_json` (a JSON value) and returns the job id once Redis
-    // holds the job and its state. Errors: validation_failed (args not JSON, empty task),
-    // redis_unavailable / timeout / overloaded (the caller answers 503; an ambiguous
-    // failure may still have enqueued the job: at-least-once). Timeout: min(d, command timeout).
-    // With g++ 12, pass `options` as a named variable: a braced temporary inside a
-    // co_await expression is destroyed twice (compiler bug).
+    // See enqueuer; Redis holds the job once this returns. Timeout: min(d, command timeout).
     boost::asio::awaitable<core::result<std::string>> async_enqueue(std::string_view task, std::string_view args_json,
-                                                                    enqueue_options options, core::deadline d);
+                                                                    enqueue_options options, core::deadline d) override;
 
     const keyspace& keys() const noexcept { return keys_; }
     const std::shared_ptr<counters>& stats() const noexcept { return stats_; }

@@ -1,3 +1,5 @@
+// Why one file of this size: the worker coroutines, the reaper, the scheduler and the
+// heartbeat share the pool's state; the retry decision is the pure after_failure.
 #include "jobs/worker_pool.hpp"
 
 #include "core/log.hpp"

@@ -116,6 +116,10 @@ response protocol_error_response(protocol_error e)
         return error_response(400, "bad_request", "Ambiguous message framing.");
     case protocol_error::trailer_refused:
         return error_response(400, "bad_request", "Trailer fields are not accepted.");
+    case protocol_error::method_not_allowed:
+        return error_response(405, "method_not_allowed", "Method not allowed.");
+    case protocol_error::unsupported_media_type:
+        return error_response(415, "unsupported_media_type", "Content-Type must be application/json.");
     case protocol_error::malformed:
         break;
     }

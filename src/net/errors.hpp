@@ -38,6 +38,9 @@ enum class protocol_error {
     malformed,          // 400
     ambiguous_framing,  // 400
     trailer_refused,    // 400
+    // Routing, before a handler runs.
+    method_not_allowed,      // 405 (the caller adds Allow)
+    unsupported_media_type,  // 415: a JSON route given another body type
 };
 
 response protocol_error_response(protocol_error e);

@@ -1,3 +1,9 @@
+// Why one file of this size: the listener's connection machinery is one state machine
+// shared by its parts (the four per-thread connection lists, the sweeper that enforces
+// their deadlines, admission at the connection cap, and the session loop that moves a
+// connection between the lists); split apart, each part would need the others' private
+// state. The request path inside a session is split into async_read_request,
+// async_dispatch and async_write_response.
 #include "net/server.hpp"
 
 #include "core/log.hpp"
@@ -755,10 +761,10 @@ struct listener::impl {
         route_match m = self->routes.match(req.method, req.path, req.params);
         switch (m.result) {
         case route_match::outcome::not_found:
-            co_return error_response(404, "not_found", "Not found.");
+            co_return error_response(make_error_code(core::errc::not_found));
         case route_match::outcome::method_not_allowed: {
             x.route = m.route;
-            response res = error_response(405, "method_not_allowed", "Method not allowed.");
+            response res = protocol_error_response(protocol_error::method_not_allowed);
             res.add_header("Allow", m.allow);
             co_return res;
         }
@@ -769,7 +775,7 @@ struct listener::impl {
         req.route = m.route;
         std::string_view ct = req.header("content-type");
         if (m.body == body_kind::json && (!req.body.empty() || !ct.empty()) && !is_json_content_type(ct)) {
-            co_return error_response(415, "unsupported_media_type", "Content-Type must be application/json.");
+            co_return protocol_error_response(protocol_error::unsupported_media_type);
         }
         std::string failure;
         try {
@@ -781,7 +787,7 @@ struct listener::impl {
         }
         // A bug: the detail goes to the log with the request id, never to the client.
         core::log::error("handler_failed", {{"request_id", x.request_id}, {"route", m.route}, {"error", failure}});
-        co_return error_response(500, "internal", "Internal server error.");
+        co_return error_response(make_error_code(core::errc::internal));
     }
 
     // Reads, routes and answers one request. Returns whether the connection stays open.

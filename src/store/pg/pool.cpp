@@ -1,3 +1,5 @@
+// Why one file of this size: the pool's bookkeeping (idle and busy connections,
+// waiters, reconnects, cancels) is one state machine over one set of fields.
 #include "store/pg/pool.hpp"
 
 #include "core/log.hpp"

@@ -1,3 +1,5 @@
+// Why one file of this size: one connection's run loop (connect, Sentinel discovery,
+// pipelined writes, the reply reader and the pending-reply queue) is one state machine.
 #include "store/redis/connection.hpp"
 
 #include "core/log.hpp"

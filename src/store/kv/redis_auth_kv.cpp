@@ -1,4 +1,4 @@
-#include "store/kv/auth_kv.hpp"
+#include "store/kv/redis_auth_kv.hpp"
 
 #include "store/redis/connection.hpp"
 
@@ -135,7 +135,7 @@ return 1
 )lua");
 
 // KEYS: counters. ARGV: pairs of (max, window seconds), then a mode: "hit" counts
-// only when every limit has room, "peek" never counts, "count" always counts.
+// only when every limit has room ("peek" never counts, "count" always counts).
 // Returns {allowed (1/0), retry_after seconds}.
 const script limit_script(R"lua(
 local mode = ARGV[#ARGV]
@@ -176,10 +176,10 @@ core::result<std::vector<std::int64_t>> int_array(const core::result<reply>& r)
 
 }  // namespace
 
-auth_kv::auth_kv(redis::connection& conn, std::string prefix) : conn_(conn), prefix_(std::move(prefix)) {}
+redis_auth_kv::redis_auth_kv(redis::connection& conn, std::string prefix) : conn_(conn), prefix_(std::move(prefix)) {}
 
-async_result<void> auth_kv::async_put_otp(std::string_view purpose, std::string_view email, std::string_view digest,
-                                          std::chrono::seconds ttl, core::deadline d)
+async_result<void> redis_auth_kv::async_put_otp(std::string_view purpose, std::string_view email,
+                                                std::string_view digest, std::chrono::seconds ttl, core::deadline d)
 {
     command keys;
     keys.arg(prefix_ + "otp:" + std::string(purpose) + ":" + std::string(email));
@@ -191,7 +191,7 @@ async_result<void> auth_kv::async_put_otp(std::string_view purpose, std::string_
     co_return core::result<void>{};
 }
 
-async_result<void> auth_kv::async_drop_otp(std::string_view purpose, std::string_view email, core::deadline d)
+async_result<void> redis_auth_kv::async_drop_otp(std::string_view purpose, std::string_view email, core::deadline d)
 {
     auto r = co_await conn_.async_exec(
         command("DEL", prefix_ + "otp:" + std::string(purpose) + ":" + std::string(email)), d);
@@ -200,16 +200,17 @@ async_result<void> auth_kv::async_drop_otp(std::string_view purpose, std::string
     co_return core::result<void>{};
 }
 
-async_result<otp_check> auth_kv::async_check_otp(std::string_view purpose, std::string_view email,
-                                                 std::string_view digest, const otp_limits& limits, core::deadline d)
+async_result<otp_check> redis_auth_kv::async_check_otp(std::string_view purpose, std::string_view email,
+                                                       std::string_view digest, const otp_limits& limits,
+                                                       core::deadline d)
 {
     command keys;
     keys.arg(prefix_ + "otp:" + std::string(purpose) + ":" + std::string(email));
     keys.arg(prefix_ + "otpfail:" + std::string(email));
-    keys.arg(prefix_ + (limits.network_key.empty() ? std::string("otpfail:-") : limits.network_key));
+    keys.arg(prefix_ + (limits.network.empty() ? std::string("otpfail:-") : "rl:otp:ip:" + limits.network));
     command args;
     args.arg(digest).arg(limits.max_attempts).arg(limits.max_failures_per_hour).arg(limits.network_max_per_hour);
-    args.arg(limits.network_key.empty() ? "0" : "1");
+    args.arg(limits.network.empty() ? "0" : "1");
     auto r = co_await conn_.async_eval(otp_check_script, std::move(keys), std::move(args), d);
     auto v = int_array(r);
     if (!v) co_return v.error();
@@ -239,48 +240,48 @@ async_result<otp_check> auth_kv::async_check_otp(std::string_view purpose, std::
 
 namespace {
 
-boost::asio::awaitable<core::result<limit_decision>> run_limits(redis::connection& conn, const std::string& prefix,
-                                                                const std::vector<limit>& limits, std::string_view mode,
-                                                                core::deadline d)
+std::string_view request_key_part(request_kind kind)
 {
-    if (limits.empty()) co_return limit_decision{};
+    switch (kind) {
+    case request_kind::register_account:
+        return "register";
+    case request_kind::resend_code:
+        return "resend";
+    case request_kind::forgot_password:
+        return "forgot";
+    }
+    return "other";
+}
+
+}  // namespace
+
+async_result<limit_decision> redis_auth_kv::async_request(request_kind kind, const request_limits& l, core::deadline d)
+{
+    std::string base = prefix_ + "rl:" + std::string(request_key_part(kind));
     command keys;
     command args;
-    for (const auto& l : limits) {
-        keys.arg(prefix + l.key);
-        args.arg(l.max).arg(static_cast<std::int64_t>(l.window.count()));
+    if (!l.network.empty()) {
+        keys.arg(base + ":ip:" + l.network);
+        args.arg(l.network_max).arg(static_cast<std::int64_t>(l.window.count()));
     }
-    args.arg(mode);
-    auto r = co_await conn.async_eval(limit_script, std::move(keys), std::move(args), d);
+    if (!l.address.empty()) {
+        keys.arg(base + ":addr:" + l.address);
+        args.arg(l.address_max).arg(static_cast<std::int64_t>(l.window.count()));
+    }
+    if (l.network.empty() && l.address.empty()) co_return limit_decision{};
+    args.arg("hit");
+    auto r = co_await conn_.async_eval(limit_script, std::move(keys), std::move(args), d);
     auto v = int_array(r);
     if (!v) co_return v.error();
     if (v->size() != 2) co_return make_error_code(core::errc::redis_unavailable);
     co_return limit_decision{(*v)[0] == 1, (*v)[1]};
 }
 
-}  // namespace
-
-async_result<limit_decision> auth_kv::async_hit(const std::vector<limit>& limits, core::deadline d)
-{
-    co_return co_await run_limits(conn_, prefix_, limits, "hit", d);
-}
-
-async_result<limit_decision> auth_kv::async_peek(const std::vector<limit>& limits, core::deadline d)
-{
-    co_return co_await run_limits(conn_, prefix_, limits, "peek", d);
-}
-
-async_result<void> auth_kv::async_count(const std::vector<limit>& limits, core::deadline d)
-{
-    auto r = co_await run_limits(conn_, prefix_, limits, "count", d);
-    if (!r) co_return r.error();
-    co_return core::result<void>{};
-}
-
-async_result<std::int64_t> auth_kv::async_cooldown(std::string_view key, std::chrono::seconds period, core::deadline d)
+async_result<std::int64_t> redis_auth_kv::async_code_cooldown(std::string_view purpose, std::string_view email,
+                                                              std::chrono::seconds period, core::deadline d)
 {
     if (period.count() <= 0) co_return std::int64_t{0};
-    std::string full = prefix_ + std::string(key);
+    std::string full = prefix_ + "cooldown:" + std::string(purpose) + ":" + std::string(email);
     redis::pipeline p;
     p.push(command("SET", full, "1", "NX", "EX", static_cast<std::int64_t>(period.count())));
     p.push(command("TTL", full));
@@ -293,10 +294,12 @@ async_result<std::int64_t> auth_kv::async_cooldown(std::string_view key, std::ch
     co_return std::max<std::int64_t>(*ttl, 1);
 }
 
-async_result<bool> auth_kv::async_consume_once(std::string_view key, std::chrono::seconds ttl, core::deadline d)
+async_result<bool> redis_auth_kv::async_consume_reset_token(std::string_view jti, std::chrono::seconds ttl,
+                                                            core::deadline d)
 {
     auto r = co_await conn_.async_exec(
-        command("SET", prefix_ + std::string(key), "1", "NX", "EX", static_cast<std::int64_t>(ttl.count())), d);
+        command("SET", prefix_ + "reset:" + std::string(jti), "1", "NX", "EX", static_cast<std::int64_t>(ttl.count())),
+        d);
     // result<bool> is not implicitly constructible from an error_code.
     if (!r) co_return core::result<bool>(boost::system::in_place_error, r.error());
     if (r->is_error()) {
@@ -305,8 +308,8 @@ async_result<bool> auth_kv::async_consume_once(std::string_view key, std::chrono
     co_return !r->is_nil();
 }
 
-async_result<void> auth_kv::async_note_unanswered_rotation(std::string_view jti, std::string_view successor,
-                                                           std::chrono::seconds ttl, core::deadline d)
+async_result<void> redis_auth_kv::async_note_unanswered_rotation(std::string_view jti, std::string_view successor,
+                                                                 std::chrono::seconds ttl, core::deadline d)
 {
     redis::pipeline p;
     p.push(command("SET", prefix_ + "rot:" + std::string(jti), successor, "EX",
@@ -317,14 +320,15 @@ async_result<void> auth_kv::async_note_unanswered_rotation(std::string_view jti,
     co_return core::result<void>{};
 }
 
-async_result<std::optional<std::string>> auth_kv::async_unanswered_rotation(std::string_view jti, core::deadline d)
+async_result<std::optional<std::string>> redis_auth_kv::async_unanswered_rotation(std::string_view jti,
+                                                                                  core::deadline d)
 {
     auto r = co_await conn_.async_exec(command("GET", prefix_ + "rot:" + std::string(jti)), d);
     if (!r) co_return core::result<std::optional<std::string>>(boost::system::in_place_error, r.error());
     co_return redis::as_optional_string(*r);
 }
 
-async_result<void> auth_kv::async_publish_invalidation(std::string_view event, core::deadline d)
+async_result<void> redis_auth_kv::async_publish_invalidation(std::string_view event, core::deadline d)
 {
     redis::pipeline p;
     p.push(command("XADD", prefix_ + "inval", "MAXLEN", "~", "100000", "*", "e", event));
@@ -350,7 +354,7 @@ command password_keys(const std::string& prefix, const password_guard& g)
 
 }  // namespace
 
-async_result<limit_decision> auth_kv::async_password_attempt(const password_guard& g, core::deadline d)
+async_result<limit_decision> redis_auth_kv::async_password_attempt(const password_guard& g, core::deadline d)
 {
     command args;
     args.arg(g.pair_max).arg(static_cast<std::int64_t>(g.pair_window.count()));
@@ -366,7 +370,7 @@ async_result<limit_decision> auth_kv::async_password_attempt(const password_guar
     co_return limit_decision{(*v)[0] == 1, (*v)[1]};
 }
 
-async_result<void> auth_kv::async_password_success(const password_guard& g, core::deadline d)
+async_result<void> redis_auth_kv::async_password_success(const password_guard& g, core::deadline d)
 {
     command args;
     args.arg(g.network_limited ? "1" : "0").arg(static_cast<std::int64_t>(g.known_for.count()));
@@ -376,7 +380,7 @@ async_result<void> auth_kv::async_password_success(const password_guard& g, core
     co_return core::result<void>{};
 }
 
-async_result<void> auth_kv::async_password_reset(std::string_view account, core::deadline d)
+async_result<void> redis_auth_kv::async_password_reset(std::string_view account, core::deadline d)
 {
     std::string a(account);
     auto r =

@@ -1,0 +1,108 @@
+#pragma once
+// The four groups of auth flows, each over the thread's shared flow_context (see
+// auth/service.hpp, which owns them). Inputs are plain values already taken out of the
+// request; nothing here knows HTTP, SQL or Redis commands.
+
+#include "auth/flow_context.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portcullis::auth {
+
+// Registration, e-mail verification and code resends.
+class account_flows {
+public:
+    explicit account_flows(flow_context& c) : c_(c) {}
+
+    async_outcome<store::user> async_register(register_input in, core::deadline d);
+    async_outcome<store::user> async_verify_email(std::string email, std::string otp, std::string ip, core::deadline d);
+    async_outcome<void> async_resend_otp(std::string email, std::string ip, core::deadline d);
+
+private:
+    // Whether the address passes the optional deliverability check.
+    async_outcome<void> async_check_address(const std::string& email, core::deadline d);
+
+    flow_context& c_;
+};
+
+// Authentication of requests, login, token refresh, logout and the user's sessions.
+class session_flows {
+public:
+    explicit session_flows(flow_context& c) : c_(c) {}
+
+    async_outcome<principal> async_authenticate(credentials c, core::deadline d);
+    async_outcome<login_result> async_login(login_input in, core::deadline d);
+    async_outcome<token_pair> async_refresh(std::string refresh, core::deadline d);
+    // `caller` is set when the request was authenticated too (its user must own the token).
+    async_outcome<void> async_logout(std::string refresh, std::optional<principal> caller, core::deadline d);
+    async_outcome<void> async_logout_all(principal p, core::deadline d);
+    async_outcome<session_view> async_current_session(principal p, core::deadline d);
+    async_outcome<std::vector<store::session>> async_list_sessions(principal p, core::deadline d);
+    async_outcome<void> async_end_session(principal p, std::string session_id, core::deadline d);
+
+    // The CSRF token of a session (cookie mode).
+    std::string csrf_for(std::string_view session_id) const { return c_.csrf_for(session_id); }
+    // Cookie mode: a request that offers its refresh cookie (`refresh`) must echo its
+    // session's CSRF token in the header (`header`), equal to the CSRF cookie (`cookie`).
+    // Checked before the token is used, so a request that fails the check changes
+    // nothing. Token errors are left to the flow.
+    bool cookie_csrf_ok(std::string_view refresh, std::string_view header, std::string_view cookie) const;
+
+private:
+    // True when `refresh` is an authentic refresh token whose session's CSRF token is
+    // not `csrf`.
+    bool csrf_mismatch(std::string_view refresh, std::string_view csrf) const;
+    // A refresh token presented again after its rotation: the same successor inside the
+    // grace interval or after a lost reply; otherwise the session ends (reuse).
+    async_outcome<token_pair> async_refresh_used(const claims& cl, std::int64_t user_id,
+                                                 const store::refresh_token_state& state, core::deadline d);
+
+    flow_context& c_;
+};
+
+// Password change, and forgotten-password reset by e-mailed code.
+class password_flows {
+public:
+    explicit password_flows(flow_context& c) : c_(c) {}
+
+    async_outcome<void> async_change_password(principal p, std::string old_password, std::string new_password,
+                                              std::string confirm, std::string ip, core::deadline d);
+    async_outcome<void> async_forgot_password(std::string email, std::string ip, core::deadline d);
+    // A short-lived reset token for a right code.
+    async_outcome<std::string> async_verify_reset_otp(std::string email, std::string otp, std::string ip,
+                                                      core::deadline d);
+    async_outcome<void> async_reset_password(std::string reset_token, std::string new_password, std::string confirm,
+                                             core::deadline d);
+
+private:
+    // The confirmation and the password policy for `u`'s new password.
+    std::optional<failure> new_password_problems(const store::user& u, const std::string& new_password,
+                                                 const std::string& confirm) const;
+    // Stores the new hash, ends every session but `keep_session`, and queues the
+    // "password changed" notice.
+    async_outcome<void> async_apply(const store::user& u, std::string hash, std::optional<std::string> keep_session,
+                                    std::string_view reason, core::deadline d);
+
+    flow_context& c_;
+};
+
+// Profiles and the directory of active users.
+class user_flows {
+public:
+    explicit user_flows(flow_context& c) : c_(c) {}
+
+    async_outcome<user_page> async_list_users(int limit, std::string cursor, std::string prefix, core::deadline d);
+    async_outcome<store::user> async_me(principal p, core::deadline d);
+    async_outcome<store::user> async_update_me(principal p, store::profile_update u, core::deadline d);
+    async_outcome<void> async_delete_me(principal p, std::string password, std::string ip, core::deadline d);
+    // Any active user by id (own id included).
+    async_outcome<store::user> async_get_user(principal p, std::string id, core::deadline d);
+
+private:
+    flow_context& c_;
+};
+
+}  // namespace portcullis::auth

@@ -1,0 +1,346 @@
+// The rules of the auth flows, against in-memory fakes and a clock the test moves:
+// code expiry and attempts, login lock-outs, refresh rotation, reuse and its grace,
+// a lost rotation reply, and what ends sessions. The integration tests in tests/auth
+// run the same flows against PostgreSQL, Redis and the HTTP layer.
+
+#include "auth/sealed.hpp"
+#include "auth/service.hpp"
+#include "auth/testing/fakes.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+using namespace portcullis;
+using auth::testing::run;
+using core::errc;
+
+namespace {
+
+constexpr std::string_view secret = "unit-test-secret-key-unit-test-secret-key";
+constexpr std::string_view password = "correct horse battery staple";
+
+auth::hash_pool_settings cheap_hashing()
+{
+    auth::hash_pool_settings s;
+    s.threads = 1;
+    s.nice = 0;
+    s.params.memory_kib = 64;
+    s.params.iterations = 1;
+    return s;
+}
+
+// Everything one I/O thread's service works with, in memory.
+struct rig {
+    boost::asio::io_context io;
+    auth::testing::fake_clock clock;
+    auth::testing::fake_db db{clock};
+    auth::testing::fake_kv kv{clock};
+    auth::testing::fake_enqueuer jobs;
+    auth::testing::recording_sink sink;
+    auth::hash_pool hashes{cheap_hashing()};
+    auth::key_set keys{secret};
+    auth::password_policy policy;
+    auth::session_cache cache;
+    std::optional<auth::service> svc;
+    core::deadline far = core::steady_clock::now() + std::chrono::hours(1);
+
+    explicit rig(auth::auth_settings s = {})
+    {
+        svc.emplace(
+            auth::service::deps{db, db, db, kv, jobs, hashes, keys, policy, cache, sink, nullptr, nullptr, clock},
+            std::move(s));
+    }
+
+    // The code of the last mail queued to anyone.
+    std::string last_code()
+    {
+        REQUIRE_FALSE(jobs.jobs.empty());
+        auto args = boost::json::parse(jobs.jobs.back().args).as_object();
+        auto values = boost::json::parse(args.at("values").as_string()).as_object();
+        auto code = auth::unseal(keys.seal, values.at("code_sealed").as_string());
+        REQUIRE(code.has_value());
+        return *code;
+    }
+
+    // A verified account with `password`.
+    std::int64_t verified_user(std::string email = "ada@example.com", std::string username = "ada")
+    {
+        auth::register_input in{email, username, std::string(password), "Ada", "", "192.0.2.1"};
+        auto u = run(io, svc->accounts().async_register(in, far));
+        REQUIRE(u.has_value());
+        auto v = run(io, svc->accounts().async_verify_email(email, last_code(), "192.0.2.1", far));
+        REQUIRE(v.has_value());
+        return u->id;
+    }
+
+    auth::outcome<auth::login_result> login(std::string ident = "ada@example.com",
+                                            std::string pw = std::string(password), std::string ip = "192.0.2.1")
+    {
+        auth::login_input in{std::move(ident), std::move(pw), std::move(ip), "unit test"};
+        return run(io, svc->sessions().async_login(std::move(in), far));
+    }
+
+    auth::outcome<auth::token_pair> refresh(const std::string& token)
+    {
+        return run(io, svc->sessions().async_refresh(token, far));
+    }
+
+    auth::outcome<auth::principal> authenticate(const std::string& access)
+    {
+        auth::credentials c;
+        c.bearer = access;
+        return run(io, svc->sessions().async_authenticate(c, far));
+    }
+};
+
+template <class T>
+errc code_of(const auth::outcome<T>& r)
+{
+    REQUIRE_FALSE(r.has_value());
+    return static_cast<errc>(r.error().code.value());
+}
+
+}  // namespace
+
+TEST_CASE("flows: a verification code expires with its TTL and dies after its attempts")
+{
+    auth::auth_settings s;
+    s.otp_ttl = std::chrono::minutes(10);
+    s.max_otp_attempts = 3;
+    rig r(s);
+    auth::register_input in{"bob@example.com", "bob", std::string(password), "", "", "192.0.2.7"};
+    REQUIRE(run(r.io, r.svc->accounts().async_register(in, r.far)).has_value());
+    std::string code = r.last_code();
+
+    SUBCASE("expired")
+    {
+        r.clock.advance(std::chrono::minutes(10));
+        auto v = run(r.io, r.svc->accounts().async_verify_email("bob@example.com", code, "192.0.2.7", r.far));
+        CHECK(code_of(v) == errc::otp_expired);
+    }
+    SUBCASE("just before expiry it works, once")
+    {
+        r.clock.advance(std::chrono::minutes(9));
+        auto v = run(r.io, r.svc->accounts().async_verify_email("bob@example.com", code, "192.0.2.7", r.far));
+        REQUIRE(v.has_value());
+        CHECK(v->verified());
+        auto again = run(r.io, r.svc->accounts().async_verify_email("bob@example.com", code, "192.0.2.7", r.far));
+        CHECK(code_of(again) == errc::already_verified);
+    }
+    SUBCASE("three wrong codes kill it")
+    {
+        std::string wrong = code == "000000" ? "111111" : "000000";
+        for (int left = 2; left >= 0; --left) {
+            auto v = run(r.io, r.svc->accounts().async_verify_email("bob@example.com", wrong, "192.0.2.7", r.far));
+            CHECK(code_of(v) == errc::invalid_otp);
+            REQUIRE(v.error().details.size() == 1);
+            CHECK(v.error().details[0].second == "Wrong code; " + std::to_string(left) + " attempts left.");
+        }
+        auto right = run(r.io, r.svc->accounts().async_verify_email("bob@example.com", code, "192.0.2.7", r.far));
+        CHECK(code_of(right) == errc::otp_expired);
+    }
+}
+
+TEST_CASE("flows: resends wait for the cooldown, which every address gets")
+{
+    auth::auth_settings s;
+    s.otp_resend_cooldown = std::chrono::seconds(60);
+    rig r(s);
+    auth::register_input in{"cy@example.com", "cyrus", std::string(password), "", "", "192.0.2.8"};
+    REQUIRE(run(r.io, r.svc->accounts().async_register(in, r.far)).has_value());
+    auto first = run(r.io, r.svc->accounts().async_resend_otp("cy@example.com", "192.0.2.8", r.far));
+    CHECK(code_of(first) == errc::rate_limited);
+    CHECK(first.error().retry_after == 60);
+    auto unknown = run(r.io, r.svc->accounts().async_resend_otp("nobody@example.com", "192.0.2.8", r.far));
+    CHECK(unknown.has_value());
+    auto unknown_again = run(r.io, r.svc->accounts().async_resend_otp("nobody@example.com", "192.0.2.8", r.far));
+    CHECK(code_of(unknown_again) == errc::rate_limited);
+    r.clock.advance(std::chrono::seconds(60));
+    auto jobs_before = r.jobs.jobs.size();
+    CHECK(run(r.io, r.svc->accounts().async_resend_otp("cy@example.com", "192.0.2.8", r.far)).has_value());
+    CHECK(r.jobs.jobs.size() == jobs_before + 1);
+}
+
+TEST_CASE("flows: wrong passwords from one address lock that pair out until the window ends")
+{
+    auth::auth_settings s;
+    s.login_fail_limit = 5;
+    s.login_fail_window = std::chrono::minutes(15);
+    rig r(s);
+    r.verified_user();
+    for (int i = 0; i < 5; ++i)
+        CHECK(code_of(r.login("ada@example.com", "wrong password")) == errc::invalid_credentials);
+    auto locked = r.login();
+    CHECK(code_of(locked) == errc::rate_limited);
+    CHECK(locked.error().retry_after > 0);
+    CHECK(locked.error().retry_after <= 15 * 60);
+    // Another address is not locked out by these failures.
+    CHECK(r.login("ada@example.com", std::string(password), "198.51.100.9").has_value());
+    r.clock.advance(std::chrono::minutes(15));
+    CHECK(r.login().has_value());
+}
+
+TEST_CASE("flows: an unknown account costs a hash and answers like a wrong password")
+{
+    rig r;
+    r.verified_user();
+    auto before = r.hashes.stats().jobs_done;
+    CHECK(code_of(r.login("nobody@example.com")) == errc::invalid_credentials);
+    CHECK(r.hashes.stats().jobs_done == before + 1);
+}
+
+TEST_CASE("flows: refresh rotates once; a rotated token presented again ends the session")
+{
+    rig r;
+    r.verified_user();
+    auto in = r.login();
+    REQUIRE(in.has_value());
+    auto next = r.refresh(in->tokens.refresh);
+    REQUIRE(next.has_value());
+    CHECK(next->refresh != in->tokens.refresh);
+    CHECK(next->session_id == in->tokens.session_id);
+    CHECK(r.authenticate(next->access).has_value());
+
+    r.sink.events.clear();
+    CHECK(code_of(r.refresh(in->tokens.refresh)) == errc::token_reused);
+    // The session ended everywhere: this process's caches and other instances.
+    CHECK(r.sink.events == std::vector<std::string>{"s:" + in->tokens.session_id});
+    CHECK(std::count(r.kv.published.begin(), r.kv.published.end(), "s:" + in->tokens.session_id) == 1);
+    CHECK(code_of(r.refresh(next->refresh)) == errc::token_revoked);
+    CHECK(code_of(r.authenticate(next->access)) == errc::token_revoked);
+}
+
+TEST_CASE("flows: inside REFRESH_REUSE_INTERVAL the just-rotated token yields the same pair")
+{
+    auth::auth_settings s;
+    s.refresh_reuse_interval = std::chrono::seconds(10);
+    rig r(s);
+    r.verified_user();
+    auto in = r.login();
+    REQUIRE(in.has_value());
+    auto first = r.refresh(in->tokens.refresh);
+    REQUIRE(first.has_value());
+    r.clock.advance(std::chrono::seconds(10));
+    auto second = r.refresh(in->tokens.refresh);
+    REQUIRE(second.has_value());
+    CHECK(second->refresh == first->refresh);
+    CHECK(second->access == first->access);
+    r.clock.advance(std::chrono::seconds(1));
+    CHECK(code_of(r.refresh(in->tokens.refresh)) == errc::token_reused);
+}
+
+TEST_CASE("flows: a rotation whose reply was lost hands its successor to the retry, once")
+{
+    rig r;
+    r.verified_user();
+    auto in = r.login();
+    REQUIRE(in.has_value());
+    r.db.lose_next_rotation_reply = true;
+    auto lost = r.refresh(in->tokens.refresh);
+    CHECK(core::is_unavailable(lost.error().code));
+    auto retry = r.refresh(in->tokens.refresh);
+    REQUIRE(retry.has_value());
+    CHECK(r.authenticate(retry->access).has_value());
+    // The successor used, presenting the first token again is a reuse.
+    REQUIRE(r.refresh(retry->refresh).has_value());
+    CHECK(code_of(r.refresh(in->tokens.refresh)) == errc::token_reused);
+}
+
+TEST_CASE("flows: without the note a lost reply is not guessed away; with Redis down the retry gets 503")
+{
+    rig r;
+    r.verified_user();
+    auto in = r.login();
+    REQUIRE(in.has_value());
+    r.db.lose_next_rotation_reply = true;
+    r.kv.down = true;
+    CHECK(core::is_unavailable(r.refresh(in->tokens.refresh).error().code));
+    auto retry = r.refresh(in->tokens.refresh);
+    CHECK(core::is_unavailable(retry.error().code));
+    CHECK(r.db.live_sessions(r.db.users.begin()->first) == 1);  // nothing ended on a guess
+}
+
+TEST_CASE("flows: a password change ends every other session and keeps the caller's")
+{
+    rig r;
+    auto uid = r.verified_user();
+    auto a = r.login();
+    auto b = r.login();
+    REQUIRE(a.has_value());
+    REQUIRE(b.has_value());
+    auto me = r.authenticate(a->tokens.access);
+    REQUIRE(me.has_value());
+    auto changed =
+        run(r.io, r.svc->passwords().async_change_password(*me, std::string(password), "a new and longer passphrase",
+                                                           "a new and longer passphrase", "192.0.2.1", r.far));
+    REQUIRE(changed.has_value());
+    CHECK(r.db.live_sessions(uid) == 1);
+    CHECK(r.authenticate(a->tokens.access).has_value());
+    CHECK(code_of(r.authenticate(b->tokens.access)) == errc::token_revoked);
+    CHECK(r.jobs.jobs.back().args.find("password_changed") != std::string::npos);
+    CHECK(code_of(r.login()) == errc::invalid_credentials);
+    CHECK(r.login("ada@example.com", "a new and longer passphrase").has_value());
+}
+
+TEST_CASE("flows: a reset token works once, and not after the password changed")
+{
+    rig r;
+    auto uid = r.verified_user();
+    REQUIRE(r.login().has_value());
+    REQUIRE(run(r.io, r.svc->passwords().async_forgot_password("ada@example.com", "192.0.2.1", r.far)).has_value());
+    auto token =
+        run(r.io, r.svc->passwords().async_verify_reset_otp("ada@example.com", r.last_code(), "192.0.2.1", r.far));
+    REQUIRE(token.has_value());
+    auto reset = [&](std::string pw) {
+        return run(r.io, r.svc->passwords().async_reset_password(*token, pw, pw, r.far));
+    };
+    REQUIRE(reset("first new passphrase here").has_value());
+    CHECK(r.db.live_sessions(uid) == 0);
+    CHECK(code_of(reset("second new passphrase here")) == errc::token_revoked);
+}
+
+TEST_CASE("flows: the reset token lives RESET lifetime")
+{
+    auth::auth_settings s;
+    s.reset_lifetime = std::chrono::minutes(15);
+    rig r(s);
+    r.verified_user();
+    REQUIRE(run(r.io, r.svc->passwords().async_forgot_password("ada@example.com", "192.0.2.1", r.far)).has_value());
+    auto token =
+        run(r.io, r.svc->passwords().async_verify_reset_otp("ada@example.com", r.last_code(), "192.0.2.1", r.far));
+    REQUIRE(token.has_value());
+    r.clock.advance(std::chrono::minutes(15) + std::chrono::seconds(1));
+    auto late = run(r.io, r.svc->passwords().async_reset_password(*token, "first new passphrase here",
+                                                                  "first new passphrase here", r.far));
+    CHECK(code_of(late) == errc::token_expired);
+}
+
+TEST_CASE("flows: logins past max_sessions_per_user end the oldest sessions and announce them")
+{
+    auth::auth_settings s;
+    s.max_sessions_per_user = 2;
+    rig r(s);
+    auto uid = r.verified_user();
+    auto first = r.login();
+    REQUIRE(first.has_value());
+    r.clock.advance(std::chrono::seconds(1));
+    REQUIRE(r.login().has_value());
+    r.clock.advance(std::chrono::seconds(1));
+    REQUIRE(r.login().has_value());
+    CHECK(r.db.live_sessions(uid) == 2);
+    CHECK(std::count(r.sink.events.begin(), r.sink.events.end(), "s:" + first->tokens.session_id) == 1);
+    CHECK(code_of(r.authenticate(first->tokens.access)) == errc::token_revoked);
+}
+
+TEST_CASE("flows: with PostgreSQL down a login answers unavailable, never a domain error")
+{
+    rig r;
+    r.verified_user();
+    r.db.down = true;
+    CHECK(core::is_unavailable(r.login().error().code));
+    r.db.down = false;
+    CHECK(r.login().has_value());
+}

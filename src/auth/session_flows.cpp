@@ -1,0 +1,285 @@
+#include "auth/flows.hpp"
+#include "auth/profile_rules.hpp"
+#include "auth/validation.hpp"
+#include "core/log.hpp"
+#include "core/random.hpp"
+#include "core/spawn.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <algorithm>
+
+namespace portcullis::auth {
+
+using core::errc;
+
+namespace {
+
+// Sessions' last_used_at is written back at most once per touch interval, off the
+// request path. The repository outlives the thread's coroutines.
+boost::asio::awaitable<void> async_touch_session(store::session_repository* sessions, std::string sid)
+{
+    auto deadline = core::steady_clock::now() + std::chrono::seconds(5);
+    auto r = co_await sessions->async_touch(sid, deadline);
+    if (!r) core::log::debug("session_touch_failed", {{"error", r.error().message()}});
+}
+
+boost::asio::awaitable<void> async_touch_later(store::session_repository& sessions, std::string sid)
+{
+    auto ex = co_await boost::asio::this_coro::executor;
+    boost::asio::co_spawn(ex, async_touch_session(&sessions, std::move(sid)), core::log_escape{"session_touch"});
+}
+
+// The login identifier as accounts are looked up: trimmed, an address normalized.
+std::string login_identifier(std::string ident)
+{
+    while (!ident.empty() && ident.front() == ' ') ident.erase(0, 1);
+    while (!ident.empty() && ident.back() == ' ') ident.pop_back();
+    return ident;
+}
+
+}  // namespace
+
+bool session_flows::csrf_mismatch(std::string_view refresh, std::string_view csrf) const
+{
+    auto cl = verify(refresh, c_.deps.keys.jwt, token_type::refresh, c_.deps.clock.now());
+    if (!cl) return false;
+    return !otp_digest_equal(csrf, c_.csrf_for(cl->sid));
+}
+
+bool session_flows::cookie_csrf_ok(std::string_view refresh, std::string_view header, std::string_view cookie) const
+{
+    return !header.empty() && otp_digest_equal(header, cookie) && !csrf_mismatch(refresh, header);
+}
+
+async_outcome<principal> session_flows::async_authenticate(credentials c, core::deadline d)
+{
+    std::string_view token = c.bearer;
+    bool via_cookie = false;
+    if (token.empty() && !c.access_cookie.empty()) {
+        token = c.access_cookie;
+        via_cookie = true;
+    }
+    if (token.empty()) co_return fail<principal>(errc::not_authenticated);
+    auto cl = c_.deps.keys.access->verify(token, token_type::access, c_.deps.clock.now());
+    if (!cl) co_return fail<principal>(cl.error());
+    auto uid = parse_id(cl->sub);
+    if (!uid || cl->sid.empty()) co_return fail<principal>(errc::invalid_token);
+    if (via_cookie && c.unsafe_method) {
+        std::string expected = c_.csrf_for(cl->sid);
+        if (c.csrf_header.empty() || !otp_digest_equal(c.csrf_header, c.csrf_cookie) ||
+            !otp_digest_equal(c.csrf_header, expected)) {
+            co_return fail<principal>(errc::csrf_failed);
+        }
+    }
+
+    session_cache& cache = c_.deps.cache;
+    auto now = core::steady_clock::now();
+    if (auto* e = cache.find_session(cl->sid, now)) {
+        if (e->user_id != *uid || e->expires_at <= c_.deps.clock.now()) co_return fail<principal>(errc::token_revoked);
+        if (now - e->touched_at > cache.settings().touch_interval) {
+            e->touched_at = now;
+            co_await async_touch_later(c_.deps.sessions, cl->sid);
+        }
+        co_return principal{*uid, std::move(cl->sid), via_cookie};
+    }
+    // A revocation broadcast while the row is read must not be undone by caching it.
+    auto generation = cache.generation();
+    auto s = co_await c_.deps.sessions.async_find(cl->sid, d);
+    if (!s) co_return fail<principal>(s.error());
+    if (!*s || (*s)->user_id != *uid || !(*s)->live(c_.deps.clock.now())) {
+        co_return fail<principal>(errc::token_revoked);
+    }
+    cache.put_session(cl->sid, *uid, (*s)->expires_at, now, generation);
+    if (c_.deps.clock.now() - (*s)->last_used_at > cache.settings().touch_interval) {
+        co_await async_touch_later(c_.deps.sessions, cl->sid);
+    }
+    co_return principal{*uid, std::move(cl->sid), via_cookie};
+}
+
+async_outcome<login_result> session_flows::async_login(login_input in, core::deadline d)
+{
+    // No hash slot free: answer 503 at once, before any I/O.
+    if (c_.deps.hashes.saturated()) co_return fail<login_result>(errc::overloaded);
+    std::string ident = login_identifier(std::move(in.identifier));
+    // No account has a longer identifier (an address is at most 254 characters, a
+    // username 150): refused before any I/O, so it never reaches a key or the pool.
+    if (ident.size() > 4 * 254 || char_count(ident) > 254) co_return fail<login_result>(errc::invalid_credentials);
+    if (ident.find('@') != std::string::npos) {
+        auto e = normalize_email(ident);
+        if (e.ok()) ident = e.value;
+    }
+
+    auto found = co_await c_.deps.users.async_find_by_login(ident, d);
+    if (!found) co_return fail<login_result>(found.error());
+    // A deactivated account is as unknown as a missing one.
+    bool known = *found && ((*found)->is_active || !(*found)->verified());
+    // Limits are per account (whichever identifier names it), or per identifier for
+    // unknown ones; the attempt is counted before the check, atomically with the limits.
+    std::string account = known ? "u" + std::to_string((*found)->id) : "i" + c_.key_id(canonical(ident));
+    auto guard = c_.password_guard_for(std::move(account), in.ip);
+    // Unknown: the same work against a dummy. (Named first: g++ 12 destroys a temporary
+    // of a conditional expression inside a co_await expression twice.)
+    std::string stored = known ? (*found)->password_hash : std::string();
+    auto v = co_await c_.async_check_password(guard, in.password, std::move(stored), d);
+    if (!v) co_return pass<login_result>(v);
+    if (!v->ok) co_return fail<login_result>(errc::invalid_credentials);
+    store::user u = std::move(**found);
+    if (!u.verified()) co_return fail<login_result>(errc::email_not_verified);
+
+    std::string verified_hash = u.password_hash;
+    if (v->needs_rehash) {
+        // Imported (Django) or older hashes move to the current parameters; a failure
+        // here must not fail the login.
+        auto fresh = co_await c_.deps.hashes.async_hash(in.password);
+        if (fresh) {
+            auto rh = co_await c_.deps.users.async_rehash_password(u.id, u.password_hash, *fresh, d);
+            if (!rh) core::log::warn("rehash_failed", {{"user_id", u.id}, {"error", rh.error().message()}});
+            if (rh && *rh) verified_hash = std::move(*fresh);
+        }
+    }
+
+    store::new_session ns;
+    ns.user_id = u.id;
+    ns.expires_at = c_.deps.clock.now() + c_.settings.refresh_lifetime;
+    ns.user_agent = storable_text(in.user_agent, 512);
+    ns.ip = in.ip;
+    ns.verified_hash = std::move(verified_hash);
+    ns.max_live = c_.settings.max_sessions_per_user;
+    auto opened = co_await c_.deps.sessions.async_open(ns, ns.expires_at, d);
+    if (!opened) co_return fail<login_result>(opened.error());
+    // Sessions ended to stay within max_sessions_per_user.
+    if (!opened->ended.empty()) {
+        std::vector<std::string> events;
+        for (const auto& sid : opened->ended) events.push_back(ended_session_event(sid));
+        co_await c_.async_announce(std::move(events), d);
+    }
+    u.last_login = opened->token.issued_at;
+    co_await c_.async_announce_later(changed_user_event(u.id));
+    login_result out{c_.issue(opened->token, u.id), std::move(u)};
+    co_return out;
+}
+
+async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core::deadline d)
+{
+    if (refresh.empty()) co_return validation("refresh", "This field is required.");
+    auto cl = verify(refresh, c_.deps.keys.jwt, token_type::refresh, c_.deps.clock.now());
+    if (!cl) co_return fail<token_pair>(cl.error());
+    auto uid = parse_id(cl->sub);
+    if (!uid) co_return fail<token_pair>(errc::invalid_token);
+
+    auto expires = c_.deps.clock.now() + c_.settings.refresh_lifetime;
+    std::string successor = core::random_uuid();
+    auto rotated = co_await c_.deps.tokens.async_rotate(cl->jti, successor, expires, d);
+    if (!rotated) {
+        if (core::is_unavailable(rotated.error())) {
+            // The rotation may have committed although its reply never came (a connection
+            // lost at that moment, a failover). Its successor then reached nobody: note it,
+            // so that the client's retry with this token gets it instead of ending the
+            // session as a reuse. The note matters most when the request's time ran out,
+            // so it gets a second even then.
+            auto ttl = std::chrono::seconds(cl->exp - core::to_unix(c_.deps.clock.now()));
+            auto note_by = std::max(d, core::steady_clock::now() + std::chrono::seconds(1));
+            auto noted = co_await c_.deps.kv.async_note_unanswered_rotation(cl->jti, successor, ttl, note_by);
+            if (!noted) {
+                core::log::warn("unanswered_rotation_not_noted",
+                                {{"session", cl->sid}, {"error", noted.error().message()}});
+            }
+        }
+        co_return fail<token_pair>(rotated.error());
+    }
+    if (*rotated) co_return c_.issue(**rotated, *uid);
+
+    auto st = co_await c_.deps.tokens.async_inspect(cl->jti, d);
+    if (!st) co_return fail<token_pair>(st.error());
+    if (!*st) co_return fail<token_pair>(errc::invalid_token);
+    switch ((*st)->status(c_.deps.clock.now())) {
+    case store::refresh_status::unknown:
+    case store::refresh_status::valid:
+        co_return fail<token_pair>(errc::invalid_token);
+    case store::refresh_status::expired:
+        co_return fail<token_pair>(errc::token_expired);
+    case store::refresh_status::revoked:
+        co_return fail<token_pair>(errc::token_revoked);
+    case store::refresh_status::used:
+        break;
+    }
+    co_return co_await async_refresh_used(*cl, *uid, **st, d);
+}
+
+async_outcome<token_pair> session_flows::async_refresh_used(const claims& cl, std::int64_t user_id,
+                                                            const store::refresh_token_state& state, core::deadline d)
+{
+    auto now = c_.deps.clock.now();
+    const bool successor_pending = state.successor && !state.successor->used_at && !state.successor->blacklisted_at &&
+                                   !state.session_revoked_at && state.session_expires_at > now;
+    // Two tabs refreshing at once: inside the grace interval the just-rotated token
+    // yields the same successor pair instead of ending the session.
+    if (successor_pending && c_.settings.refresh_reuse_interval.count() > 0 && state.token.used_at &&
+        now - *state.token.used_at <= c_.settings.refresh_reuse_interval) {
+        co_return c_.issue(*state.successor, user_id);
+    }
+    if (successor_pending) {
+        // A retry after a rotation whose reply was lost: this server noted that nobody
+        // received the successor, so handing it over now is the answer the lost reply
+        // carried, not a reuse. Whoever uses the successor first wins; presenting this
+        // token after that is a reuse again. When the note cannot be read, 503: the
+        // client retries, and nothing ends on a guess.
+        auto noted = co_await c_.deps.kv.async_unanswered_rotation(cl.jti, d);
+        if (!noted) co_return fail<token_pair>(noted.error());
+        if (*noted && **noted == state.successor->jti) co_return c_.issue(*state.successor, user_id);
+    }
+    auto revoked = co_await c_.deps.sessions.async_revoke_by_id(state.token.session_id, "refresh_reuse", d);
+    if (!revoked) co_return fail<token_pair>(revoked.error());
+    co_await c_.async_announce(ended_session_event(state.token.session_id), d);
+    core::log::warn("refresh_token_reused", {{"session", state.token.session_id}, {"user_id", user_id}});
+    co_return fail<token_pair>(errc::token_reused);
+}
+
+async_outcome<void> session_flows::async_logout(std::string refresh, std::optional<principal> caller, core::deadline d)
+{
+    if (refresh.empty()) co_return validation("refresh", "This field is required.");
+    auto cl = verify(refresh, c_.deps.keys.jwt, token_type::refresh, c_.deps.clock.now());
+    if (!cl) co_return fail<void>(cl.error());
+    if (caller && std::to_string(caller->user_id) != cl->sub) co_return fail<void>(errc::forbidden);
+    auto sid = co_await c_.deps.tokens.async_blacklist(cl->jti, "logout", d);
+    if (!sid) co_return fail<void>(sid.error());
+    if (!*sid) co_return fail<void>(errc::invalid_token);
+    co_await c_.async_announce(ended_session_event(**sid), d);
+    co_return outcome<void>{};
+}
+
+async_outcome<void> session_flows::async_logout_all(principal p, core::deadline d)
+{
+    co_return co_await c_.async_end_sessions(p.user_id, std::nullopt, "logout_all", d);
+}
+
+async_outcome<session_view> session_flows::async_current_session(principal p, core::deadline d)
+{
+    auto u = co_await c_.async_load_user(p.user_id, errc::token_revoked, d);
+    if (!u) co_return pass<session_view>(u);
+    auto s = co_await c_.deps.sessions.async_find(p.session_id, d);
+    if (!s) co_return fail<session_view>(s.error());
+    if (!*s) co_return fail<session_view>(errc::token_revoked);
+    session_view out{std::move(*u), std::move(**s)};
+    co_return out;
+}
+
+async_outcome<std::vector<store::session>> session_flows::async_list_sessions(principal p, core::deadline d)
+{
+    auto list = co_await c_.deps.sessions.async_list_live(p.user_id, 100, d);
+    if (!list) co_return fail<std::vector<store::session>>(list.error());
+    co_return std::move(*list);
+}
+
+async_outcome<void> session_flows::async_end_session(principal p, std::string session_id, core::deadline d)
+{
+    auto ok = co_await c_.deps.sessions.async_revoke(session_id, p.user_id, "ended_by_user", d);
+    if (!ok) co_return fail<void>(ok.error());
+    if (!*ok) co_return fail<void>(errc::not_found);
+    co_await c_.async_announce(ended_session_event(session_id), d);
+    co_return outcome<void>{};
+}
+
+}  // namespace portcullis::auth
