@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Format check (clang-format, .clang-format) and clang-tidy with the small set of
-# checks in .clang-tidy, over the project's own C++ sources.
+# The layer check (scripts/check-layers.py), a format check (clang-format, .clang-format)
+# and clang-tidy with the small set of checks in .clang-tidy, over the project's own C++ sources.
 #   scripts/lint.sh          check
 #   scripts/lint.sh --fix    rewrite files in place with clang-format
 set -uo pipefail
@@ -14,6 +14,11 @@ status=0
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${files[@]}"
   exit 0
+fi
+# The layer table of docs/ARCHITECTURE.md: every #include in src/ goes the right way.
+if ! "$SYS_PYTHON" scripts/check-layers.py; then
+  log "check-layers: an include breaks the layer table (docs/ARCHITECTURE.md, \"Layers, enforced\")"
+  status=1
 fi
 if ! clang-format --dry-run -Werror "${files[@]}" 2>/tmp/portcullis-format.log; then
   grep -E '^[^ ].*: (error|warning):' /tmp/portcullis-format.log | head -n 20 >&2

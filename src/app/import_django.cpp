@@ -6,6 +6,7 @@
 #include "app/services.hpp"
 #include "auth/validation.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "store/kv/redis_auth_kv.hpp"
 #include "store/redis/connection.hpp"
 
@@ -185,15 +186,7 @@ public:
 
 std::string trimmed(std::string_view s)
 {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    return std::string(s);
-}
-
-std::string lower_ascii(std::string s)
-{
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
+    return std::string(core::trim(s, core::whitespace));
 }
 
 conn_ptr connect(const std::string& url, const char* which)
@@ -403,7 +396,7 @@ public:
         u.username = cols_[f_username].empty() ? u.email : trimmed(text(f_username).value_or(""));
         who = u.username;
         if (u.username.empty()) return skip(n, raw_email, "no username");
-        auto [first, fresh] = emails_.try_emplace(lower_ascii(u.email), u.username);
+        auto [first, fresh] = emails_.try_emplace(core::ascii_lower(u.email), u.username);
         if (!fresh) {
             return skip(n, who,
                         "duplicate e-mail: <" + raw_email + "> is the address of '" + first->second +
@@ -607,7 +600,7 @@ private:
             // is kept and a re-run finds the same pending rows.
             if (!out.pending.empty()) {
                 std::vector<std::string> emails;
-                for (const auto& p : out.pending) emails.push_back(lower_ascii(p.email));
+                for (const auto& p : out.pending) emails.push_back(core::ascii_lower(p.email));
                 if (!with_kv(cfg_, [&emails](store::kv::auth_kv* kv, core::deadline d) {
                         return async_drop_codes(kv, emails, d);
                     })) {

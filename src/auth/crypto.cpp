@@ -43,91 +43,6 @@ struct mac_ctx_deleter {
 };
 using mac_ctx_ptr = std::unique_ptr<EVP_MAC_CTX, mac_ctx_deleter>;
 
-constexpr char b64url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-constexpr char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-struct decode_table {
-    signed char url[256];
-    signed char std[256];
-    constexpr decode_table() : url{}, std{}
-    {
-        for (int i = 0; i < 256; ++i) {
-            url[i] = -1;
-            std[i] = -1;
-        }
-        for (int i = 0; i < 64; ++i) {
-            url[static_cast<unsigned char>(b64url_alphabet[i])] = static_cast<signed char>(i);
-            std[static_cast<unsigned char>(b64_alphabet[i])] = static_cast<signed char>(i);
-        }
-    }
-};
-constexpr decode_table tables;
-
-void encode_append(std::string& out, std::string_view in, const char* alphabet, bool pad)
-{
-    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-    std::size_t n = in.size();
-    out.reserve(out.size() + (n + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned v = (unsigned(p[i]) << 16) | (unsigned(p[i + 1]) << 8) | p[i + 2];
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-        out += alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned v = unsigned(p[i]) << 16;
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        if (pad) out += "==";
-    } else if (n - i == 2) {
-        unsigned v = (unsigned(p[i]) << 16) | (unsigned(p[i + 1]) << 8);
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-        if (pad) out += '=';
-    }
-}
-
-// Decodes unpadded base64 text with `table`; -1 on an invalid character, an
-// impossible length or non-zero unused bits.
-std::ptrdiff_t decode_into(std::string_view text, const signed char* table, char* out, std::size_t cap) noexcept
-{
-    const std::size_t n = text.size();
-    if (n % 4 == 1) return -1;
-    const std::size_t need = n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1);
-    if (need > cap) return -1;
-    std::size_t o = 0;
-    std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        int a = table[static_cast<unsigned char>(text[i])];
-        int b = table[static_cast<unsigned char>(text[i + 1])];
-        int c = table[static_cast<unsigned char>(text[i + 2])];
-        int d = table[static_cast<unsigned char>(text[i + 3])];
-        if ((a | b | c | d) < 0) return -1;
-        unsigned v = (unsigned(a) << 18) | (unsigned(b) << 12) | (unsigned(c) << 6) | unsigned(d);
-        out[o++] = static_cast<char>(v >> 16);
-        out[o++] = static_cast<char>((v >> 8) & 0xff);
-        out[o++] = static_cast<char>(v & 0xff);
-    }
-    const std::size_t rest = n - i;
-    if (rest == 2) {
-        int a = table[static_cast<unsigned char>(text[i])];
-        int b = table[static_cast<unsigned char>(text[i + 1])];
-        if ((a | b) < 0 || (b & 0x0f) != 0) return -1;
-        out[o++] = static_cast<char>((a << 2) | (b >> 4));
-    } else if (rest == 3) {
-        int a = table[static_cast<unsigned char>(text[i])];
-        int b = table[static_cast<unsigned char>(text[i + 1])];
-        int c = table[static_cast<unsigned char>(text[i + 2])];
-        if ((a | b | c) < 0 || (c & 0x03) != 0) return -1;
-        out[o++] = static_cast<char>((a << 2) | (b >> 4));
-        out[o++] = static_cast<char>(((b & 0x0f) << 4) | (c >> 2));
-    }
-    return static_cast<std::ptrdiff_t>(o);
-}
-
 }  // namespace
 
 sha256_digest sha256(std::string_view data)
@@ -238,76 +153,11 @@ secret_keys derive_secret_keys(std::string_view secret_key)
     };
 }
 
-std::string base64url_encode(std::string_view bytes)
-{
-    std::string out;
-    encode_append(out, bytes, b64url_alphabet, false);
-    return out;
-}
-
-void base64url_encode_append(std::string& out, std::string_view bytes)
-{
-    encode_append(out, bytes, b64url_alphabet, false);
-}
-
-bool base64url_decode(std::string_view text, std::string& out)
-{
-    out.resize(text.size() / 4 * 3 + 3);
-    auto n = decode_into(text, tables.url, out.data(), out.size());
-    if (n < 0) {
-        out.clear();
-        return false;
-    }
-    out.resize(static_cast<std::size_t>(n));
-    return true;
-}
-
-std::ptrdiff_t base64url_decode(std::string_view text, std::span<char> out) noexcept
-{
-    return decode_into(text, tables.url, out.data(), out.size());
-}
-
-std::string base64_encode(std::string_view bytes)
-{
-    std::string out;
-    encode_append(out, bytes, b64_alphabet, true);
-    return out;
-}
-
-bool base64_decode(std::string_view text, std::string& out)
-{
-    // Padding is required to bring the length to a multiple of four, and only at the end.
-    if (text.size() % 4 != 0) return false;
-    std::size_t pad = 0;
-    while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
-    text.remove_suffix(pad);
-    out.resize(text.size() / 4 * 3 + 3);
-    auto n = decode_into(text, tables.std, out.data(), out.size());
-    if (n < 0) {
-        out.clear();
-        return false;
-    }
-    out.resize(static_cast<std::size_t>(n));
-    return true;
-}
-
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept
 {
     if (a.size() != b.size()) return false;
     if (a.empty()) return true;
     return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string to_hex(std::span<const unsigned char> bytes)
-{
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (unsigned char c : bytes) {
-        out += digits[c >> 4];
-        out += digits[c & 0xf];
-    }
-    return out;
 }
 
 }  // namespace portcullis::auth

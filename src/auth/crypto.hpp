@@ -1,7 +1,9 @@
 #pragma once
 // Small cryptographic building blocks on OpenSSL 3: SHA-256, HMAC-SHA256 with a
-// prepared key, HKDF-SHA256 key derivation, base64/base64url and constant-time
-// comparison. Everything here is thread-safe; nothing here logs.
+// prepared key, HKDF-SHA256 key derivation and constant-time comparison. Everything
+// here is thread-safe; nothing here logs.
+
+#include "core/text.hpp"
 
 #include <array>
 #include <cstddef>
@@ -55,25 +57,12 @@ secret_keys derive_secret_keys(std::string_view secret_key);
 // Subkey for another use; `use` is a short stable label such as "jwt".
 std::string derive_subkey(std::string_view secret_key, std::string_view use);
 
-// Base64url without padding (RFC 4648 §5), as JWS uses it.
-std::string base64url_encode(std::string_view bytes);
-void base64url_encode_append(std::string& out, std::string_view bytes);
-// Strict decoding: alphabet A-Z a-z 0-9 - _ only, no padding, no whitespace, and
-// unused trailing bits must be zero (one canonical text per value). Returns false
-// on any violation; `out` is overwritten.
-bool base64url_decode(std::string_view text, std::string& out);
-// Same into a caller buffer; returns the decoded length or -1 (also when it does not fit).
-std::ptrdiff_t base64url_decode(std::string_view text, std::span<char> out) noexcept;
-
-// Standard base64 with padding (RFC 4648 §4), as Django stores PBKDF2 hashes.
-std::string base64_encode(std::string_view bytes);
-bool base64_decode(std::string_view text, std::string& out);
+// Tokens, cursors and sealed secrets are base64url text (strict, canonical: core/text.hpp).
+using core::base64url_decode;
+using core::base64url_encode;
 
 // True when a == b, in time that depends only on the lengths (CRYPTO_memcmp).
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
-
-// Lower-case hex of `bytes`.
-std::string to_hex(std::span<const unsigned char> bytes);
 
 inline std::string_view as_string_view(const sha256_digest& d) noexcept
 {

@@ -4,6 +4,7 @@
 #include "auth/sealed.hpp"
 #include "core/log.hpp"
 #include "core/spawn.hpp"
+#include "core/text.hpp"
 #include "jobs/enqueuer.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -22,15 +23,10 @@ using core::errc;
 
 namespace {
 
+// The first `bytes` bytes of `d` in hex.
 std::string to_hex(const sha256_digest& d, std::size_t bytes)
 {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < bytes; ++i) {
-        out += digits[d[i] >> 4];
-        out += digits[d[i] & 0xf];
-    }
-    return out;
+    return core::hex_encode(std::span<const unsigned char>(d.data(), bytes));
 }
 
 // Deterministic access-token id from its refresh token id: presenting a just-rotated
@@ -63,9 +59,7 @@ failure validation(std::string field, std::string message)
 
 std::string canonical(std::string_view email)
 {
-    std::string out(email);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
+    return core::ascii_lower(email);
 }
 
 std::optional<std::int64_t> parse_id(std::string_view s)
@@ -125,13 +119,13 @@ std::string encode_cursor(const hmac_key& key, std::int64_t last_id)
 {
     std::string id = std::to_string(last_id);
     std::string text = id + "." + to_hex(key.mac({"cursor:", id}), 8);
-    return base64url_encode(text);
+    return core::base64url_encode(text);
 }
 
 std::optional<std::int64_t> decode_cursor(const hmac_key& key, std::string_view cursor)
 {
     std::string text;
-    if (cursor.size() > 128 || !base64url_decode(cursor, text)) return std::nullopt;
+    if (cursor.size() > 128 || !core::base64url_decode(cursor, text)) return std::nullopt;
     auto dot = text.find('.');
     if (dot == std::string::npos) return std::nullopt;
     std::string id = text.substr(0, dot);
@@ -154,7 +148,7 @@ std::string flow_context::state_id(std::string_view password_hash) const
 std::string flow_context::csrf_for(std::string_view session_id) const
 {
     auto mac = deps.keys.csrf.mac({"csrf:", session_id});
-    return base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+    return core::base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
 token_pair flow_context::issue(const store::refresh_token& rt, std::int64_t user_id) const

@@ -5,6 +5,7 @@
 
 #include "core/log.hpp"
 #include "core/random.hpp"
+#include "core/text.hpp"
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
@@ -98,7 +99,7 @@ std::string header_of(jws_alg alg, std::string_view kid)
     json += "\",\"kid\":\"";
     core::log::append_json_escaped(json, kid);
     json += "\",\"typ\":\"JWT\"}";
-    return base64url_encode(json);
+    return core::base64url_encode(json);
 }
 
 std::string_view bytes_view(const unsigned char* p, std::size_t n)
@@ -115,7 +116,7 @@ std::pair<std::string, std::string> public_coordinates(EVP_PKEY* pkey, jws_alg a
         if (EVP_PKEY_get_raw_public_key(pkey, raw.data(), &len) != 1 || len != raw.size()) {
             openssl_failed("EVP_PKEY_get_raw_public_key");
         }
-        return {base64url_encode(bytes_view(raw.data(), len)), {}};
+        return {core::base64url_encode(bytes_view(raw.data(), len)), {}};
     }
     BIGNUM* x = nullptr;
     BIGNUM* y = nullptr;
@@ -132,8 +133,8 @@ std::pair<std::string, std::string> public_coordinates(EVP_PKEY* pkey, jws_alg a
         BN_bn2binpad(y, bufy.data(), es256_half) != es256_half) {
         openssl_failed("BN_bn2binpad");
     }
-    return {base64url_encode(bytes_view(bufx.data(), bufx.size())),
-            base64url_encode(bytes_view(bufy.data(), bufy.size()))};
+    return {core::base64url_encode(bytes_view(bufx.data(), bufx.size())),
+            core::base64url_encode(bytes_view(bufy.data(), bufy.size()))};
 }
 
 std::optional<jws_alg> alg_of(EVP_PKEY* pkey)
@@ -161,7 +162,7 @@ std::shared_ptr<signing_key::state> make_asymmetric(EVP_PKEY* pkey, jws_alg alg,
     // RFC 7638: the required members in lexicographic order, no whitespace.
     std::string canonical = alg == jws_alg::eddsa ? R"({"crv":"Ed25519","kty":"OKP","x":")" + x + "\"}"
                                                   : R"({"crv":"P-256","kty":"EC","x":")" + x + R"(","y":")" + y + "\"}";
-    s->kid = base64url_encode(as_string_view(sha256(canonical)));
+    s->kid = core::base64url_encode(as_string_view(sha256(canonical)));
     s->header = header_of(alg, s->kid);
     canonical.pop_back();
     s->jwk = canonical + R"(,"kid":")" + s->kid + R"(","alg":")" + std::string(to_string(alg)) + R"(","use":"sig"})";
@@ -259,7 +260,7 @@ signing_key signing_key::hs256(std::string_view secret)
     s->mac.emplace(secret);
     s->has_private = true;
     auto id = s->mac->mac("portcullis/kid");
-    s->kid = "hs-" + base64url_encode(as_string_view(id)).substr(0, 16);
+    s->kid = "hs-" + core::base64url_encode(as_string_view(id)).substr(0, 16);
     s->header = header_of(jws_alg::hs256, s->kid);
     return signing_key(std::move(s));
 }
@@ -430,10 +431,10 @@ std::string sign(const claims& c, const signing_key& key, std::string_view audie
     token.reserve(header.size() + payload.size() * 4 / 3 + 96);
     token += header;
     token += '.';
-    base64url_encode_append(token, payload);
+    core::base64url_encode_append(token, payload);
     const std::string signature = key.sign(token);
     token += '.';
-    base64url_encode_append(token, signature);
+    core::base64url_encode_append(token, signature);
     return token;
 }
 
@@ -457,7 +458,7 @@ core::result<std::string> verify_jws(std::string_view token, const key_lookup& k
     // The header is read first (bounded, on the stack) because it names the key; the
     // payload is not parsed until the signature has been checked.
     std::array<char, max_header_bytes> header{};
-    auto n = base64url_decode(header_b64, header);
+    auto n = core::base64url_decode(header_b64, header);
     if (n <= 0) return invalid();
     unsigned char arena[2048];
     boost::json::monotonic_resource mr(arena, sizeof arena);
@@ -489,14 +490,14 @@ core::result<std::string> verify_jws(std::string_view token, const key_lookup& k
     if (key == nullptr || key->alg() != *alg) return invalid();
 
     std::array<char, 96> signature{};
-    auto sig_len = base64url_decode(signature_b64, signature);
+    auto sig_len = core::base64url_decode(signature_b64, signature);
     if (sig_len <= 0) return invalid();
     if (!key->verify(token.substr(0, dot2), std::string_view(signature.data(), static_cast<std::size_t>(sig_len)))) {
         return invalid();
     }
 
     std::string payload;
-    if (!base64url_decode(payload_b64, payload)) return invalid();
+    if (!core::base64url_decode(payload_b64, payload)) return invalid();
     if (used != nullptr) *used = key;
     return payload;
 }

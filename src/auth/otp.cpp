@@ -1,6 +1,7 @@
 #include "auth/otp.hpp"
 
 #include "core/random.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 
@@ -50,7 +51,7 @@ std::string otp_digest(const hmac_key& otp_key, otp_purpose purpose, std::string
     const std::string_view nul(sep, 1);
     const auto mac = binding.empty() ? otp_key.mac({to_string(purpose), nul, address, nul, code})
                                      : otp_key.mac({to_string(purpose), nul, address, nul, code, nul, binding});
-    return to_hex(mac);
+    return core::hex_encode(mac);
 }
 
 bool otp_digest_equal(std::string_view a, std::string_view b) noexcept

@@ -1,4 +1,5 @@
 #include "auth/otp.hpp"
+#include "core/text.hpp"
 
 #include <doctest/doctest.h>
 
@@ -10,7 +11,7 @@ using namespace portcullis::auth;
 namespace {
 std::string hex_of(const std::string& bytes)
 {
-    return to_hex(std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
+    return portcullis::core::hex_encode(bytes);
 }
 }  // namespace
 

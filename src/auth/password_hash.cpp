@@ -2,6 +2,7 @@
 
 #include "auth/crypto.hpp"
 #include "core/random.hpp"
+#include "core/text.hpp"
 
 #include <argon2.h>
 #include <crypt.h>
@@ -108,7 +109,7 @@ bool verify_django_pbkdf2(std::string_view password, std::string_view stored, co
     std::uint64_t iterations = 0;
     if (!parse_uint(parts[1], iterations) || iterations == 0 || iterations > max_pbkdf2_iterations) return false;
     std::string expected;
-    if (!base64_decode(parts[3], expected)) return false;
+    if (!core::base64_decode(parts[3], expected)) return false;
     const auto dklen = static_cast<std::size_t>(EVP_MD_get_size(md));
     if (expected.size() != dklen) return false;
     std::string derived(dklen, '\0');
@@ -154,14 +155,7 @@ bool verify_django_bcrypt_sha256(std::string_view password, std::string_view set
 {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256(reinterpret_cast<const unsigned char*>(password.data()), password.size(), digest);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string hexed;
-    hexed.reserve(2 * sizeof digest);
-    for (unsigned char b : digest) {
-        hexed += hex[b >> 4];
-        hexed += hex[b & 0xf];
-    }
-    return verify_bcrypt(hexed, setting);
+    return verify_bcrypt(core::hex_encode(std::span<const unsigned char>(digest)), setting);
 }
 
 // Django's ScryptPasswordHasher (4.0+): "scrypt$<N>$<salt>$<r>$<p>$<base64 of the key>".
@@ -174,7 +168,7 @@ bool verify_django_scrypt(std::string_view password, std::string_view stored)
     if (n < 2 || (n & (n - 1)) != 0 || r == 0 || p == 0 || r > 1024 || p > 1024) return false;
     if (128 * n * r > max_scrypt_memory || n * r * p > max_scrypt_work) return false;
     std::string expected;
-    if (!base64_decode(parts[5], expected) || expected.size() < 16 || expected.size() > 128) return false;
+    if (!core::base64_decode(parts[5], expected) || expected.size() < 16 || expected.size() > 128) return false;
     std::string derived(expected.size(), '\0');
     // OpenSSL's own bound: the V array (128 * r * (N + 2)) and B (128 * r * p) bytes.
     const std::uint64_t maxmem = 128 * r * (n + 2) + 128 * r * p + (1u << 20);

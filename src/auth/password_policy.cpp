@@ -1,5 +1,7 @@
 #include "auth/password_policy.hpp"
 
+#include "core/text.hpp"
+
 #include <algorithm>
 
 namespace portcullis::auth {
@@ -18,42 +20,23 @@ std::u32string decode_utf8(std::string_view s)
 {
     std::u32string out;
     out.reserve(s.size());
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto b0 = static_cast<unsigned char>(s[i]);
-        std::size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xe ? 3 : (b0 >> 3) == 0x1e ? 4 : 0;
-        char32_t cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1f) : len == 3 ? (b0 & 0x0f) : (b0 & 0x07);
-        bool ok = len != 0 && i + len <= s.size();
-        for (std::size_t k = 1; ok && k < len; ++k) {
-            const auto b = static_cast<unsigned char>(s[i + k]);
-            ok = (b & 0xc0) == 0x80;
-            cp = (cp << 6) | (b & 0x3f);
+    while (!s.empty()) {
+        if (const auto cp = core::utf8_next(s)) {
+            out.push_back(cp->value);
+            s.remove_prefix(cp->length);
+        } else {
+            out.push_back(0xdc00 + static_cast<unsigned char>(s.front()));
+            s.remove_prefix(1);
         }
-        if (ok && len > 1) {
-            static constexpr char32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-            ok = cp >= min_for_len[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
-        }
-        if (!ok) {
-            out.push_back(0xdc00 + b0);
-            ++i;
-            continue;
-        }
-        out.push_back(cp);
-        i += len;
     }
     return out;
 }
 
 constexpr std::size_t max_attribute_length = 254;
 
-char32_t ascii_lower(char32_t c)
-{
-    return c >= U'A' && c <= U'Z' ? c + 32 : c;
-}
-
 std::u32string lower(std::u32string s)
 {
-    std::transform(s.begin(), s.end(), s.begin(), ascii_lower);
+    for (char32_t& c : s) c = core::ascii_lower(c);
     return s;
 }
 
@@ -181,13 +164,9 @@ field_errors password_policy::validate(std::string_view password, const user_att
 bool is_common_password(std::string_view password)
 {
     // Django compares password.lower().strip().
-    const auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
-    while (!password.empty() && space(password.front())) password.remove_prefix(1);
-    while (!password.empty() && space(password.back())) password.remove_suffix(1);
+    password = core::trim(password, core::whitespace);
     if (password.empty() || password.size() > 64) return false;
-    std::string key(password);
-    std::transform(key.begin(), key.end(), key.begin(),
-                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+    const std::string key = core::ascii_lower(password);
     const auto* first = detail::common_passwords;
     const auto* last = first + detail::common_passwords_count;
     return std::binary_search(first, last, std::string_view(key));

@@ -1,4 +1,5 @@
 #include "auth/password_policy.hpp"
+#include "core/text.hpp"
 
 #include <doctest/doctest.h>
 
@@ -122,21 +123,7 @@ TEST_CASE("password policy: settings")
     CHECK(defaults.problems(std::string(4097, 'a'), user).size() == 1);
 }
 
-namespace {
-// UTF-8 of one code point from U+0100 up (two or three bytes).
-std::string utf8(char32_t cp)
-{
-    std::string out;
-    if (cp < 0x800) {
-        out += static_cast<char>(0xc0 | (cp >> 6));
-    } else {
-        out += static_cast<char>(0xe0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    }
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-    return out;
-}
-}  // namespace
+using portcullis::core::utf8_encode;
 
 TEST_CASE("password policy: the similarity check's cost is bounded whatever the attribute length")
 {
@@ -145,10 +132,10 @@ TEST_CASE("password policy: the similarity check's cost is bounded whatever the 
     // 'x', so every common block has length 1 and the recursion goes 2048 deep. A
     // full name of about 1 MiB made one such check take minutes.
     std::string password;
-    for (char32_t cp = 0x100; cp < 0x100 + 2048; ++cp) password += utf8(cp);
+    for (char32_t cp = 0x100; cp < 0x100 + 2048; ++cp) password += utf8_encode(cp);
     std::string value;
     while (value.size() < 1'000'000) {
-        for (char32_t cp = 0x100; cp < 0x100 + 2048 && value.size() < 1'000'000; ++cp) value += utf8(cp) + "x";
+        for (char32_t cp = 0x100; cp < 0x100 + 2048 && value.size() < 1'000'000; ++cp) value += utf8_encode(cp) + "x";
     }
     const password_policy defaults;
     const user_attributes user{value, value, value};
@@ -162,7 +149,7 @@ TEST_CASE("password policy: the similarity check's cost is bounded whatever the 
 
     // The same for passwords short enough that no attribute part is skipped.
     std::string shorter;
-    for (char32_t cp = 0x100; cp < 0x100 + 64; ++cp) shorter += utf8(cp);
+    for (char32_t cp = 0x100; cp < 0x100 + 64; ++cp) shorter += utf8_encode(cp);
     t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < 100; ++i) problems = defaults.problems(shorter, user);
     t1 = std::chrono::steady_clock::now();

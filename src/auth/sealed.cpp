@@ -2,6 +2,7 @@
 
 #include "auth/crypto.hpp"
 #include "core/random.hpp"
+#include "core/text.hpp"
 
 #include <openssl/evp.h>
 
@@ -40,13 +41,14 @@ std::string seal(std::string_view key, std::string_view plaintext)
         EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, tag_size, o + nonce_size + plaintext.size()) != 1) {
         throw std::runtime_error("AES-GCM encryption failed");
     }
-    return base64url_encode(out);
+    return core::base64url_encode(out);
 }
 
 std::optional<std::string> unseal(std::string_view key, std::string_view sealed)
 {
     std::string raw;
-    if (key.size() != 32 || !base64url_decode(sealed, raw) || raw.size() < nonce_size + tag_size) return std::nullopt;
+    if (key.size() != 32 || !core::base64url_decode(sealed, raw) || raw.size() < nonce_size + tag_size)
+        return std::nullopt;
     const auto* r = reinterpret_cast<const unsigned char*>(raw.data());
     std::size_t ct_len = raw.size() - nonce_size - tag_size;
     std::string out(ct_len, '\0');

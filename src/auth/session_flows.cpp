@@ -4,6 +4,7 @@
 #include "core/log.hpp"
 #include "core/random.hpp"
 #include "core/spawn.hpp"
+#include "core/text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -31,12 +32,10 @@ boost::asio::awaitable<void> async_touch_later(store::session_repository& sessio
     boost::asio::co_spawn(ex, async_touch_session(&sessions, std::move(sid)), core::log_escape{"session_touch"});
 }
 
-// The login identifier as accounts are looked up: trimmed, an address normalized.
-std::string login_identifier(std::string ident)
+// The login identifier without surrounding spaces.
+std::string login_identifier(std::string_view ident)
 {
-    while (!ident.empty() && ident.front() == ' ') ident.erase(0, 1);
-    while (!ident.empty() && ident.back() == ' ') ident.pop_back();
-    return ident;
+    return std::string(core::trim(ident, " "));
 }
 
 }  // namespace
@@ -102,7 +101,7 @@ async_outcome<login_result> session_flows::async_login(login_input in, core::dea
 {
     // No hash slot free: answer 503 at once, before any I/O.
     if (c_.deps.hashes.saturated()) co_return fail<login_result>(errc::overloaded);
-    std::string ident = login_identifier(std::move(in.identifier));
+    std::string ident = login_identifier(in.identifier);
     // No account has a longer identifier (an address is at most 254 characters, a
     // username 150): refused before any I/O, so it never reaches a key or the pool.
     if (ident.size() > 4 * 254 || char_count(ident) > 254) co_return fail<login_result>(errc::invalid_credentials);

@@ -1,6 +1,7 @@
 #include "auth/signing_keys.hpp"
 #include "auth/jwt.hpp"
 #include "auth/sealed.hpp"
+#include "core/text.hpp"
 
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 
 using namespace portcullis::auth;
+using portcullis::core::base64_encode;
 using portcullis::core::errc;
 using std::chrono::seconds;
 using std::chrono::system_clock;

@@ -1,5 +1,7 @@
 #include "auth/validation.hpp"
 
+#include "core/text.hpp"
+
 #include <idn2.h>
 
 #include <algorithm>
@@ -11,18 +13,6 @@ namespace {
 
 constexpr std::string_view invalid_email = "Enter a valid email address.";
 
-bool is_space(char c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
-
 bool is_alpha(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -30,10 +20,6 @@ bool is_alpha(char c)
 bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
-}
-char to_lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
 }
 
 // RFC 5322 atext.
@@ -92,8 +78,7 @@ bool is_ascii(std::string_view s)
 // Appends an ASCII label, lower-cased, to `out` when it is a host name label.
 bool normalize_label(std::string_view label, std::string& out)
 {
-    std::string lowered(label);
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(), to_lower);
+    std::string lowered = core::ascii_lower(label);
     if (!is_ldh_label(lowered)) return false;
     out += lowered;
     return true;
@@ -104,7 +89,7 @@ bool normalize_label(std::string_view label, std::string& out)
 normalized normalize_email(std::string_view input)
 {
     normalized r;
-    const std::string_view s = trim(input);
+    const std::string_view s = core::trim(input, core::whitespace);
     const auto at = s.rfind('@');
     if (s.empty() || at == std::string_view::npos) {
         r.error = invalid_email;
@@ -166,7 +151,7 @@ normalized normalize_email(std::string_view input)
 normalized normalize_username(std::string_view input)
 {
     normalized r;
-    const std::string_view s = trim(input);
+    const std::string_view s = core::trim(input, core::whitespace);
     const bool allowed = std::all_of(s.begin(), s.end(), [](char c) {
         return is_alpha(c) || is_digit(c) || c == '@' || c == '.' || c == '+' || c == '_' || c == '-';
     });

@@ -1,5 +1,7 @@
 #include "core/log.hpp"
 
+#include "core/text.hpp"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -114,7 +116,6 @@ bool parse_level(std::string_view text, level& out) noexcept
 
 void append_json_escaped(std::string& out, std::string_view text)
 {
-    static constexpr char hex[] = "0123456789abcdef";
     for (unsigned char c : text) {
         switch (c) {
         case '"':
@@ -135,8 +136,8 @@ void append_json_escaped(std::string& out, std::string_view text)
         default:
             if (c < 0x20 || c == 0x7f) {
                 out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 0xf];
+                out += hex_digits_lower[c >> 4];
+                out += hex_digits_lower[c & 0xf];
             } else {
                 out += static_cast<char>(c);
             }

@@ -1,17 +1,8 @@
 #include "core/percent.hpp"
 
+#include "core/text.hpp"
+
 namespace portcullis::core {
-namespace {
-
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-}  // namespace
 
 std::optional<std::string> percent_decode(std::string_view in, bool plus_as_space)
 {
@@ -37,7 +28,6 @@ std::optional<std::string> percent_decode(std::string_view in, bool plus_as_spac
 
 std::string percent_encode(std::string_view in)
 {
-    static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
     out.reserve(in.size() * 3);
     for (unsigned char c : in) {
@@ -47,8 +37,8 @@ std::string percent_encode(std::string_view in)
             out += static_cast<char>(c);
         } else {
             out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
+            out += hex_digits_upper[c >> 4];
+            out += hex_digits_upper[c & 15];
         }
     }
     return out;

@@ -1,5 +1,7 @@
 #include "core/random.hpp"
 
+#include "core/text.hpp"
+
 #include <sys/random.h>
 
 #include <cerrno>
@@ -40,58 +42,27 @@ std::string random_uuid()
     random_bytes(b, sizeof b);
     b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
     b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-    static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     out.reserve(36);
-    for (int i = 0; i < 16; ++i) {
+    for (std::size_t i = 0; i < 16; i += 2) {
         if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-        out += hex[b[i] >> 4];
-        out += hex[b[i] & 0xf];
+        hex_encode_append(out, std::span(b + i, 2));
     }
     return out;
 }
 
 std::string random_hex(std::size_t n)
 {
-    static constexpr char digits[] = "0123456789abcdef";
     std::string raw(n, '\0');
     random_bytes(raw.data(), n);
-    std::string out;
-    out.reserve(2 * n);
-    for (unsigned char c : raw) {
-        out += digits[c >> 4];
-        out += digits[c & 0xf];
-    }
-    return out;
+    return hex_encode(raw);
 }
 
 std::string random_token(std::size_t n)
 {
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     std::string raw(n, '\0');
     random_bytes(raw.data(), n);
-    std::string out;
-    out.reserve((n * 4 + 2) / 3);
-    std::size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned v = (static_cast<unsigned char>(raw[i]) << 16) | (static_cast<unsigned char>(raw[i + 1]) << 8) |
-                     static_cast<unsigned char>(raw[i + 2]);
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-        out += alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned v = static_cast<unsigned char>(raw[i]) << 16;
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-    } else if (n - i == 2) {
-        unsigned v = (static_cast<unsigned char>(raw[i]) << 16) | (static_cast<unsigned char>(raw[i + 1]) << 8);
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-    }
-    return out;
+    return base64url_encode(raw);
 }
 
 namespace {

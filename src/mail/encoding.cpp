@@ -1,5 +1,8 @@
 #include "mail/encoding.hpp"
 
+#include "core/text.hpp"
+
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <ctime>
@@ -7,20 +10,11 @@
 namespace portcullis::mail {
 namespace {
 
-constexpr char hex_digits[] = "0123456789ABCDEF";
 constexpr std::size_t qp_max_line = 76;
 
 bool is_blank(char c)
 {
     return c == ' ' || c == '\t';
-}
-
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
 }
 
 // Appends one input line (no line break) encoded as quoted-printable with soft breaks.
@@ -37,8 +31,8 @@ void qp_line(std::string& out, std::string_view line)
             token[0] = static_cast<char>(c);
         } else {
             token[0] = '=';
-            token[1] = hex_digits[c >> 4];
-            token[2] = hex_digits[c & 0xf];
+            token[1] = core::hex_digits_upper[c >> 4];
+            token[2] = core::hex_digits_upper[c & 0xf];
             len = 3;
         }
         // The final token may use the 76th column; others must leave room for the "=" soft break.
@@ -61,15 +55,6 @@ bool needs_encoded_words(std::string_view text)
     return false;
 }
 
-// Length of the UTF-8 sequence starting with byte `c` (1 for stray continuation bytes).
-std::size_t utf8_length(unsigned char c)
-{
-    if (c >= 0xf0 && c < 0xf8) return 4;
-    if (c >= 0xe0) return c < 0xf0 ? 3 : 1;
-    if (c >= 0xc0) return 2;
-    return 1;
-}
-
 // B-encoded words of at most 39 input bytes each (a 64-character word), never splitting
 // a UTF-8 sequence, joined by CRLF SP folds.
 std::string encoded_words(std::string_view text)
@@ -80,14 +65,15 @@ std::string encoded_words(std::string_view text)
     while (pos < text.size()) {
         std::size_t end = pos;
         while (end < text.size()) {
-            std::size_t n = utf8_length(static_cast<unsigned char>(text[end]));
+            // A byte that starts no sequence goes alone.
+            std::size_t n = std::max<std::size_t>(1, core::utf8_sequence_length(static_cast<unsigned char>(text[end])));
             if (end + n > text.size()) n = text.size() - end;
             if (end - pos + n > chunk) break;
             end += n;
         }
         if (!out.empty()) out += "\r\n ";
         out += "=?UTF-8?B?";
-        out += base64_encode(text.substr(pos, end - pos));
+        out += core::base64_encode(text.substr(pos, end - pos));
         out += "?=";
         pos = end;
     }
@@ -95,35 +81,6 @@ std::string encoded_words(std::string_view text)
 }
 
 }  // namespace
-
-std::string base64_encode(std::string_view bytes)
-{
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                     static_cast<unsigned char>(bytes[i + 2]);
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-        out += alphabet[v & 63];
-    }
-    if (bytes.size() - i == 1) {
-        unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += "==";
-    } else if (bytes.size() - i == 2) {
-        unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-        out += '=';
-    }
-    return out;
-}
 
 std::string quoted_printable_encode(std::string_view text)
 {
@@ -156,8 +113,8 @@ std::string quoted_printable_decode(std::string_view in)
             i += 1;
         } else if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') {
             i += 2;
-        } else if (i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+        } else if (i + 2 < in.size() && core::hex_value(in[i + 1]) >= 0 && core::hex_value(in[i + 2]) >= 0) {
+            out += static_cast<char>(core::hex_value(in[i + 1]) * 16 + core::hex_value(in[i + 2]));
             i += 2;
         } else {
             out += c;
@@ -172,10 +129,7 @@ std::string single_line(std::string_view text)
     for (char& c : out) {
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     }
-    std::size_t b = out.find_first_not_of(' ');
-    if (b == std::string::npos) return {};
-    std::size_t e = out.find_last_not_of(' ');
-    return out.substr(b, e - b + 1);
+    return std::string(core::trim(out, " "));
 }
 
 std::string encode_header_text(std::string_view text)

@@ -1,5 +1,5 @@
 #pragma once
-// Byte-level encodings for e-mail: base64, quoted-printable bodies, RFC 2047 header
+// Byte-level encodings for e-mail: quoted-printable bodies, RFC 2047 header
 // words, RFC 5322 dates, SMTP dot-stuffing and HTML escaping. Pure functions, no I/O.
 
 #include <chrono>
@@ -7,9 +7,6 @@
 #include <string_view>
 
 namespace portcullis::mail {
-
-// Standard base64 with padding (RFC 4648 section 4), no line breaks.
-std::string base64_encode(std::string_view bytes);
 
 // Quoted-printable (RFC 2045 6.7) of UTF-8 text. Line breaks (LF or CRLF) become CRLF hard
 // breaks; encoded lines are at most 76 characters; trailing blanks and non-ASCII are escaped.

@@ -1,6 +1,7 @@
 #include "mail/message.hpp"
 
 #include "core/random.hpp"
+#include "core/text.hpp"
 #include "mail/encoding.hpp"
 
 namespace portcullis::mail {
@@ -23,13 +24,6 @@ void append_part(std::string& out, std::string_view content_type, std::string_vi
     out += "\r\n";
 }
 
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 }  // namespace
 
 bool valid_address(std::string_view a) noexcept
@@ -47,13 +41,13 @@ bool valid_address(std::string_view a) noexcept
 
 std::optional<mailbox> parse_mailbox(std::string_view text)
 {
-    text = trim(text);
+    text = core::trim(text);
     mailbox m;
     std::size_t lt = text.rfind('<');
     if (lt != std::string_view::npos) {
         if (text.back() != '>') return std::nullopt;
         m.address = std::string(text.substr(lt + 1, text.size() - lt - 2));
-        std::string_view name = trim(text.substr(0, lt));
+        std::string_view name = core::trim(text.substr(0, lt));
         if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
             name = name.substr(1, name.size() - 2);
             for (std::size_t i = 0; i < name.size(); ++i) {

@@ -1,6 +1,7 @@
 #include "mail/smtp_protocol.hpp"
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "mail/encoding.hpp"
 
 #include <cctype>
@@ -226,7 +227,7 @@ action dialogue::after_hello()
                               "EMAIL_USE_SSL, or EMAIL_ALLOW_PLAINTEXT_AUTH=true)",
                               false);
         }
-        const std::string plain = base64_encode(std::string(1, '\0') + opts_.username + '\0' + opts_.password);
+        const std::string plain = core::base64_encode(std::string(1, '\0') + opts_.username + '\0' + opts_.password);
         if (ext_.auth_plain) return send(state::auth_plain, "AUTH PLAIN " + plain, true);
         if (ext_.auth_login) return send(state::auth_login_user, "AUTH LOGIN");
         return fail_local(core::make_error_code(errc::smtp_rejected),
@@ -325,7 +326,7 @@ action dialogue::on_reply(const reply& r)
         if (r.code == 334) {
             // The server did not take the initial response: send it on its own.
             return send(state::auth_plain_response,
-                        base64_encode(std::string(1, '\0') + opts_.username + '\0' + opts_.password), true);
+                        core::base64_encode(std::string(1, '\0') + opts_.username + '\0' + opts_.password), true);
         }
         [[fallthrough]];
     case state::auth_plain_response:
@@ -336,11 +337,11 @@ action dialogue::on_reply(const reply& r)
 
     case state::auth_login_user:
         if (r.code != 334) return fail("authentication failed", &r, false);
-        return send(state::auth_login_password, base64_encode(opts_.username), true);
+        return send(state::auth_login_password, core::base64_encode(opts_.username), true);
 
     case state::auth_login_password:
         if (r.code != 334) return fail("authentication failed", &r, false);
-        return send(state::auth_login_done, base64_encode(opts_.password), true);
+        return send(state::auth_login_done, core::base64_encode(opts_.password), true);
 
     case state::rset:
         // RSET failing means the session is in an unknown state: start a new one.

@@ -1,5 +1,6 @@
 #include "mail/smtp_protocol.hpp"
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "mail/encoding.hpp"
 
 #include <doctest/doctest.h>
@@ -176,7 +177,7 @@ TEST_CASE("dialogue: STARTTLS, then EHLO again, then AUTH PLAIN")
     CHECK(a.line == "EHLO client.test\r\n");
     CHECK(d.tls_active());
     a = d.on_reply(ehlo_reply({"AUTH LOGIN PLAIN"}));
-    CHECK(a.line == "AUTH PLAIN " + mail::base64_encode(std::string("\0user\0s3cret", 12)) + "\r\n");
+    CHECK(a.line == "AUTH PLAIN " + portcullis::core::base64_encode(std::string("\0user\0s3cret", 12)) + "\r\n");
     CHECK(a.sensitive);
     CHECK(d.on_reply(one(235, "2.7.0 Authentication successful")).what == kind::ready);
 }
@@ -208,10 +209,10 @@ TEST_CASE("dialogue: AUTH LOGIN when only LOGIN is offered")
     CHECK(a.line == "AUTH LOGIN\r\n");
     CHECK_FALSE(a.sensitive);
     a = d.on_reply(one(334, "VXNlcm5hbWU6"));
-    CHECK(a.line == mail::base64_encode("user") + "\r\n");
+    CHECK(a.line == portcullis::core::base64_encode("user") + "\r\n");
     CHECK(a.sensitive);
     a = d.on_reply(one(334, "UGFzc3dvcmQ6"));
-    CHECK(a.line == mail::base64_encode("pw") + "\r\n");
+    CHECK(a.line == portcullis::core::base64_encode("pw") + "\r\n");
     CHECK(a.sensitive);
     CHECK(d.on_reply(one(235)).what == kind::ready);
 }
@@ -221,7 +222,7 @@ TEST_CASE("dialogue: AUTH PLAIN without initial-response support")
     dialogue d(opts(tls_mode::implicit, "u", "p"));
     greet(d, {"AUTH PLAIN"});
     action a = d.on_reply(one(334, ""));
-    CHECK(a.line == mail::base64_encode(std::string("\0u\0p", 4)) + "\r\n");
+    CHECK(a.line == portcullis::core::base64_encode(std::string("\0u\0p", 4)) + "\r\n");
     CHECK(d.on_reply(one(235)).what == kind::ready);
 }
 
@@ -257,7 +258,7 @@ TEST_CASE("dialogue: credentials are never sent without TLS unless plaintext AUT
     allowed.allow_plaintext_auth = true;
     dialogue plain(allowed);
     a = greet(plain, {"AUTH PLAIN"});
-    CHECK(a.line == "AUTH PLAIN " + mail::base64_encode(std::string("\0u\0p", 4)) + "\r\n");
+    CHECK(a.line == "AUTH PLAIN " + portcullis::core::base64_encode(std::string("\0u\0p", 4)) + "\r\n");
 }
 
 TEST_CASE("dialogue: 4xx is transient, 5xx permanent; the session stays usable after a refused message")

@@ -1,6 +1,7 @@
 #include "mail/templates.hpp"
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "mail/encoding.hpp"
 
 #include <fstream>
@@ -23,19 +24,12 @@ std::string read_file(const std::filesystem::path& p)
     return std::move(ss).str();
 }
 
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 bool mentions(std::string_view text, std::string_view name)
 {
     for (std::size_t pos = text.find("{{"); pos != std::string_view::npos; pos = text.find("{{", pos + 2)) {
         std::size_t end = text.find("}}", pos + 2);
         if (end == std::string_view::npos) return false;
-        if (trim(text.substr(pos + 2, end - pos - 2)) == name) return true;
+        if (core::trim(text.substr(pos + 2, end - pos - 2)) == name) return true;
     }
     return false;
 }
@@ -66,7 +60,7 @@ std::string render_template(std::string_view text, const template_values& values
         std::size_t close = text.find("}}", open + 2);
         if (close == std::string_view::npos) throw std::invalid_argument("unclosed {{ in template");
         out.append(text.substr(pos, open - pos));
-        std::string_view name = trim(text.substr(open + 2, close - open - 2));
+        std::string_view name = core::trim(text.substr(open + 2, close - open - 2));
         if (auto it = values.find(name); it != values.end()) out += html ? html_escape(it->second) : it->second;
         pos = close + 2;
     }
@@ -83,7 +77,7 @@ template_set template_set::load(const std::filesystem::path& dir)
         const std::filesystem::path subject = dir / (stem + ".subject");
         const std::filesystem::path text = dir / (stem + ".txt");
         const std::filesystem::path html = dir / (stem + ".html");
-        p.subject = std::string(trim(single_line(read_file(subject))));
+        p.subject = std::string(core::trim(single_line(read_file(subject))));
         p.text = read_file(text);
         p.html = read_file(html);
         const template_values none;

@@ -1,6 +1,7 @@
 #include "net/api_io.hpp"
 
 #include "core/random.hpp"
+#include "core/text.hpp"
 #include "net/json_body.hpp"
 
 namespace portcullis::net::api_io {
@@ -94,9 +95,7 @@ response message_response(unsigned status, std::string_view message)
 
 std::size_t char_count(std::string_view s)
 {
-    std::size_t n = 0;
-    for (char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
-    return n;
+    return core::utf8_count(s);
 }
 
 cookie_names names_of(const api_options& opts)

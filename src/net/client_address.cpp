@@ -1,5 +1,7 @@
 #include "net/client_address.hpp"
 
+#include "core/text.hpp"
+
 #include <charconv>
 #include <string>
 
@@ -8,24 +10,6 @@ namespace portcullis::net {
 namespace ip = boost::asio::ip;
 
 namespace {
-
-std::string_view trim(std::string_view s) noexcept
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-        if (x != b[i]) return false;
-    }
-    return true;
-}
 
 bool all_digits(std::string_view s) noexcept
 {
@@ -39,7 +23,7 @@ bool all_digits(std::string_view s) noexcept
 // One hop: "1.2.3.4", "1.2.3.4:80", "2001:db8::1", "[2001:db8::1]" or "[2001:db8::1]:80".
 std::optional<ip::address> parse_node(std::string_view s) noexcept
 {
-    s = trim(s);
+    s = core::trim(s);
     if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
     if (!s.empty() && s.front() == '[') {
         auto close = s.find(']');
@@ -65,10 +49,11 @@ std::string_view forwarded_for(std::string_view element) noexcept
 {
     while (!element.empty()) {
         auto semi = element.find(';');
-        std::string_view pair = trim(element.substr(0, semi));
+        std::string_view pair = core::trim(element.substr(0, semi));
         element = semi == std::string_view::npos ? std::string_view{} : element.substr(semi + 1);
         auto eq = pair.find('=');
-        if (eq != std::string_view::npos && iequals(trim(pair.substr(0, eq)), "for")) return pair.substr(eq + 1);
+        if (eq != std::string_view::npos && core::ascii_iequals(core::trim(pair.substr(0, eq)), "for"))
+            return pair.substr(eq + 1);
     }
     return {};
 }
@@ -97,7 +82,7 @@ bool address_block::contains(const ip::address& given) const noexcept
 
 std::optional<address_block> parse_address_block(std::string_view text)
 {
-    text = trim(text);
+    text = core::trim(text);
     auto slash = text.find('/');
     boost::system::error_code ec;
     ip::address a = ip::make_address(std::string(text.substr(0, slash)), ec);
@@ -146,7 +131,7 @@ std::optional<ip::address> forwarded_client(std::span<const std::string_view> va
             auto comma = rest.rfind(',');
             std::string_view hop = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
             rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
-            if (trim(hop).empty()) continue;
+            if (core::trim(hop).empty()) continue;
             if (kind == forwarding_header::forwarded) {
                 hop = forwarded_for(hop);
                 if (hop.empty()) return std::nullopt;

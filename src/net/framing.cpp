@@ -1,31 +1,11 @@
 #include "net/framing.hpp"
 
+#include "core/text.hpp"
+
 #include <boost/beast/http/field.hpp>
 
 namespace portcullis::net {
 namespace http = boost::beast::http;
-
-namespace {
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-bool iequals(std::string_view a, std::string_view b)
-{
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-        char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
-        if (x != y) return false;
-    }
-    return true;
-}
-
-}  // namespace
 
 std::string_view check_framing(const http::fields& fields, unsigned version)
 {
@@ -38,7 +18,7 @@ std::string_view check_framing(const http::fields& fields, unsigned version)
         std::string_view v = f.value();
         // The last coding of the last header is what frames the body.
         auto comma = v.rfind(',');
-        te_last = trim(comma == std::string_view::npos ? v : v.substr(comma + 1));
+        te_last = core::trim(comma == std::string_view::npos ? v : v.substr(comma + 1));
     }
     std::string_view first_cl;
     bool has_cl = false;
@@ -48,7 +28,7 @@ std::string_view check_framing(const http::fields& fields, unsigned version)
         // A list value "5, 5" is also several lengths.
         while (!v.empty()) {
             auto comma = v.find(',');
-            std::string_view one = trim(v.substr(0, comma));
+            std::string_view one = core::trim(v.substr(0, comma));
             v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
             if (!has_cl) {
                 first_cl = one;
@@ -60,7 +40,7 @@ std::string_view check_framing(const http::fields& fields, unsigned version)
     }
     if (has_te && has_cl) return "both Content-Length and Transfer-Encoding";
     if (has_te && version < 11) return "Transfer-Encoding in HTTP/1.0";
-    if (has_te && !iequals(te_last, "chunked")) return "unsupported Transfer-Encoding";
+    if (has_te && !core::ascii_iequals(te_last, "chunked")) return "unsupported Transfer-Encoding";
     return {};
 }
 

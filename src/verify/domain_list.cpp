@@ -1,30 +1,12 @@
 #include "verify/domain_list.hpp"
 
+#include "core/text.hpp"
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 namespace portcullis::verify {
-
-namespace {
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
-}  // namespace
 
 domain_list domain_list::parse(std::string_view text)
 {
@@ -34,9 +16,9 @@ domain_list domain_list::parse(std::string_view text)
         std::string_view line = text.substr(0, nl);
         text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
         if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-        line = trim(line);
+        line = core::trim(line, " \t\r");
         while (!line.empty() && line.back() == '.') line.remove_suffix(1);
-        if (!line.empty()) list.domains_.insert(lower(line));
+        if (!line.empty()) list.domains_.insert(core::ascii_lower(line));
     }
     return list;
 }
@@ -53,7 +35,7 @@ domain_list domain_list::load(const std::string& path)
 
 bool domain_list::contains(std::string_view domain) const
 {
-    std::string d = lower(domain);
+    std::string d = core::ascii_lower(domain);
     std::string_view rest = d;
     while (!rest.empty()) {
         if (domains_.contains(std::string(rest))) return true;

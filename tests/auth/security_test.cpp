@@ -5,6 +5,7 @@
 // sessions, and control characters in names.
 
 #include "auth_support.hpp"
+#include "core/text.hpp"
 
 #include <doctest/doctest.h>
 
@@ -13,22 +14,9 @@
 
 using namespace portcullis::test;
 using namespace portcullis::test::auth;
+using portcullis::core::utf8_encode;
 
 namespace {
-
-// UTF-8 of a code point from U+0100 up.
-std::string utf8(char32_t cp)
-{
-    std::string out;
-    if (cp < 0x800) {
-        out += static_cast<char>(0xc0 | (cp >> 6));
-    } else {
-        out += static_cast<char>(0xe0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    }
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-    return out;
-}
 
 reply wrong_login(const client& c, const std::string& email)
 {
@@ -65,9 +53,9 @@ TEST_CASE("register: an oversized full name is refused for its size before the p
     // name of the same characters interleaved with 'x': the worst case of the longest-block
     // similarity (minutes of one I/O thread).
     std::string password;
-    for (char32_t cp = 0x100; cp < 0x7ff; ++cp) password += utf8(cp);
+    for (char32_t cp = 0x100; cp < 0x7ff; ++cp) password += utf8_encode(cp);
     std::string pattern;
-    for (char32_t cp = 0x100; cp < 0x7ff; ++cp) pattern += utf8(cp) + "x";
+    for (char32_t cp = 0x100; cp < 0x7ff; ++cp) pattern += utf8_encode(cp) + "x";
     std::string huge;
     while (huge.size() + pattern.size() < 900'000) huge += pattern;
 
@@ -81,7 +69,7 @@ TEST_CASE("register: an oversized full name is refused for its size before the p
 
     // Under the transport cap but over 150 characters: its own message, no similarity verdict.
     std::string name;
-    for (char32_t cp = 0x100; name.size() < 3990; ++cp) name += utf8(cp) + "x";
+    for (char32_t cp = 0x100; name.size() < 3990; ++cp) name += utf8_encode(cp) + "x";
     REQUIRE(password.size() <= 4096);
     auto mid = c.post("/api/auth/register", {{"email", unique_email("h1")},
                                              {"username", unique_username("h1")},

@@ -4,6 +4,7 @@
 
 #include "auth/jwt.hpp"
 #include "auth_support.hpp"
+#include "core/text.hpp"
 #include "test_env.hpp"
 
 #include <doctest/doctest.h>
@@ -123,7 +124,7 @@ std::string kid_of(const std::string& token)
 std::string ed25519_pem(const std::string& raw)
 {
     const std::string der = std::string("\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12) + raw;
-    return "-----BEGIN PUBLIC KEY-----\n" + pa::base64_encode(der) + "\n-----END PUBLIC KEY-----\n";
+    return "-----BEGIN PUBLIC KEY-----\n" + portcullis::core::base64_encode(der) + "\n-----END PUBLIC KEY-----\n";
 }
 
 std::string hs256_token(const json& header, const json& payload, const std::string& key)

@@ -1,6 +1,7 @@
 #include "auth/testing/fakes.hpp"
 
 #include "core/random.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 
@@ -13,9 +14,7 @@ namespace {
 
 std::string lower(std::string_view s)
 {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
+    return core::ascii_lower(s);
 }
 
 template <class T>

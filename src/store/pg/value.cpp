@@ -1,6 +1,7 @@
 #include "store/pg/value.hpp"
 
 #include "core/random.hpp"
+#include "core/text.hpp"
 
 #include <charconv>
 #include <cstdio>
@@ -19,11 +20,6 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) noexce
     }
     out = v;
     return true;
-}
-
-bool hex_digit(char c) noexcept
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 }  // namespace
@@ -133,7 +129,7 @@ bool is_uuid(std::string_view s) noexcept
     for (std::size_t i = 0; i < 36; ++i) {
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (s[i] != '-') return false;
-        } else if (!hex_digit(s[i])) {
+        } else if (core::hex_value(s[i]) < 0) {
             return false;
         }
     }

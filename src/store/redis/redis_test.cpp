@@ -157,6 +157,18 @@ TEST_CASE("REDIS_URL parsing")
     CHECK(parse_url("redis://h:99999/0").has_error());
     CHECK(parse_url("redis://h:1/x").has_error());
     CHECK(parse_url("redis://:bad%4@h").has_error());
+
+    s = parse_url("redis://s3cret@h").value();  // a lone user-info is the password
+    CHECK(s.username.empty());
+    CHECK(s.password == "s3cret");
+    CHECK(parse_url("redis://h/2?timeout=1").value().db == 2);  // the query is ignored
+    CHECK(parse_url("redis://h:6380").value().port == 6380);
+    CHECK(parse_url("redis://h:").has_error());
+    CHECK(parse_url("redis://h/0#x").has_error());
+    CHECK(parse_url("redis://h/1/2").has_error());
+    CHECK(parse_url("redis://[::1").has_error());
+    CHECK(parse_url("redis:h").has_error());
+    CHECK(parse_url("REDIS://h").has_error());
 }
 
 TEST_CASE("script SHA-1 matches Redis's naming")

@@ -1,6 +1,6 @@
 #include "store/redis/settings.hpp"
 
-#include "core/percent.hpp"
+#include <boost/url/parse.hpp>
 
 #include <charconv>
 
@@ -20,58 +20,28 @@ bool parse_number(std::string_view s, I& out)
 core::result<settings> parse_url(std::string_view url, settings base)
 {
     const auto invalid = core::make_error_code(core::errc::validation_failed);
-    constexpr std::string_view scheme = "redis://";
-    if (!url.starts_with(scheme)) return invalid;
-    std::string_view rest = url.substr(scheme.size());
+    // Percent-escapes are checked by the parser: a bad one refuses the whole URL.
+    const auto parsed = boost::urls::parse_uri(url);
+    if (!parsed || parsed->scheme() != "redis" || !parsed->has_authority() || parsed->has_fragment()) return invalid;
+    const boost::urls::url_view& u = *parsed;
 
-    // Query parameters are not supported; drop them rather than misparse.
-    if (auto q = rest.find('?'); q != std::string_view::npos) rest = rest.substr(0, q);
-
-    std::string_view authority = rest;
-    std::string_view path;
-    if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-        authority = rest.substr(0, slash);
-        path = rest.substr(slash + 1);
-    }
-
-    if (auto at = authority.rfind('@'); at != std::string_view::npos) {
-        std::string_view userinfo = authority.substr(0, at);
-        authority = authority.substr(at + 1);
-        std::string_view user = userinfo;
-        std::string_view pass;
-        bool has_pass = false;
-        if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
-            user = userinfo.substr(0, colon);
-            pass = userinfo.substr(colon + 1);
-            has_pass = true;
-        }
-        if (!has_pass) {
+    if (u.has_userinfo()) {
+        if (u.has_password()) {
+            base.username = u.user();
+            base.password = u.password();
+        } else {
             // redis://secret@host: a lone user-info is the password (like redis-py).
-            pass = user;
-            user = {};
+            base.username.clear();
+            base.password = u.user();
         }
-        auto username = core::percent_decode(user, false);
-        auto password = core::percent_decode(pass, false);
-        if (!username || !password) return invalid;
-        base.username = std::move(*username);
-        base.password = std::move(*password);
     }
+    // Query parameters are not supported and are ignored. The host is kept as written
+    // (an IPv6 literal without its brackets).
+    if (const auto host = u.encoded_host_address(); !host.empty()) base.host = std::string(host);
+    if (u.has_port() && (!parse_number(std::string_view(u.port()), base.port) || base.port == 0)) return invalid;
 
-    std::string_view host = authority;
-    if (!authority.empty() && authority.front() == '[') {
-        auto close = authority.find(']');
-        if (close == std::string_view::npos) return invalid;
-        host = authority.substr(1, close - 1);
-        std::string_view after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':' || !parse_number(after.substr(1), base.port) || base.port == 0) return invalid;
-        }
-    } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-        host = authority.substr(0, colon);
-        if (!parse_number(authority.substr(colon + 1), base.port) || base.port == 0) return invalid;
-    }
-    if (!host.empty()) base.host = std::string(host);
-
+    std::string_view path = u.encoded_path();
+    if (path.starts_with('/')) path.remove_prefix(1);
     if (!path.empty()) {
         int db = 0;
         if (!parse_number(path, db) || db < 0) return invalid;

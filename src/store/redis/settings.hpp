@@ -55,8 +55,10 @@ struct settings {
     unsigned min_replicas = 0;
 };
 
-// Parses redis://[[user]:password@]host[:port][/db] into a copy of `base`.
-// Errors: errc::validation_failed for another scheme, a bad port or a bad db number.
+// Parses redis://[[user]:password@]host[:port][/db] (an RFC 3986 URL; a lone user-info
+// is the password; a query is ignored) into a copy of `base`. Errors:
+// errc::validation_failed for a malformed URL, another scheme, a fragment, a bad port or
+// a bad db number.
 core::result<settings> parse_url(std::string_view url, settings base = {});
 
 // Parses "host:port[,host:port…]" (REDIS_SENTINELS; [v6]:port for IPv6). nullopt when
