@@ -42,6 +42,10 @@ std::string read_file(const std::string& path);
 // reads give up after `receive_timeout`. Returns the fd; throws std::runtime_error on failure.
 int bind_notify_socket(const std::string& path, std::chrono::milliseconds receive_timeout);
 
+// The TCP port process `pid` listens on (from /proc: its socket fds matched against the
+// LISTEN entries of /proc/<pid>/net/tcp and tcp6), nullopt while it listens on none.
+std::optional<int> listening_port(int pid);
+
 // Waits until the file at `path` contains `needle` (a log line, say); false after `timeout`.
 bool wait_for_text(const std::string& path, const std::string& needle,
                    std::chrono::milliseconds timeout = std::chrono::seconds(15));
