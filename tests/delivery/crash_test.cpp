@@ -206,7 +206,7 @@ TEST_CASE("delivery: Redis restarted (append-only file) while 50 jobs wait in th
     SUBCASE("no worker running: 25 queued, 25 delayed; a worker started afterwards delivers all 50")
     {
         const std::string prefix = unique_name("dlv") + ":";
-        redis_client redis(server.settings(), prefix);
+        redis_client redis(settings_of(server), prefix);
         auto now_list = make_recipients("restart-q", 25);
         auto later_list = make_recipients("restart-d", 25);
         auto ids = redis.enqueue("send_email", make_args(now_list), mail_job_options());
@@ -238,7 +238,7 @@ TEST_CASE("delivery: Redis restarted (append-only file) while 50 jobs wait in th
     SUBCASE("worker running, SMTP down so jobs sit in the delayed set; Redis restarted; all 50 delivered")
     {
         const std::string prefix = unique_name("dlv") + ":";
-        redis_client redis(server.settings(), prefix);
+        redis_client redis(settings_of(server), prefix);
         auto env = worker_env(server.url(), prefix, shared_database().url(), sink.port(), 4);
         worker_process worker(env, scratch + "/worker-b.log");
         auto recipients = make_recipients("restart-w", 50);
