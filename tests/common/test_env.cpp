@@ -61,7 +61,10 @@ int free_port()
     return port;
 }
 
-refused_port::refused_port() : fd_(bind_ephemeral(port_)) {}
+refused_port::refused_port()
+{
+    fd_ = bind_ephemeral(port_);
+}
 
 refused_port::~refused_port()
 {
