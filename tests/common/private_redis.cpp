@@ -84,9 +84,7 @@ void private_redis::start()
 void private_redis::stop()
 {
     if (!proc_) return;
-    proc_->signal(SIGTERM);
-    if (!proc_->wait(seconds(10))) proc_->signal(SIGKILL);
-    proc_->wait(seconds(5));
+    proc_->stop();
     proc_.reset();
 }
 

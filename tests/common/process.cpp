@@ -80,6 +80,13 @@ bool process::running()
     return r == 0;
 }
 
+void process::stop(std::chrono::milliseconds grace)
+{
+    signal(SIGTERM);
+    if (!wait(grace)) signal(SIGKILL);
+    wait(std::chrono::seconds(5));
+}
+
 std::optional<int> process::wait(std::chrono::milliseconds timeout)
 {
     auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -23,6 +23,8 @@ public:
     // Waits for exit; returns the exit status (128+signal when killed) or nullopt on timeout.
     std::optional<int> wait(std::chrono::milliseconds timeout);
     bool running();
+    // SIGTERM, then SIGKILL when it has not exited within `grace`; waits for the exit.
+    void stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
     const std::string& log_path() const noexcept { return log_path_; }
     std::string log() const;
 

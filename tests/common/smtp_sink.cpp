@@ -3,8 +3,6 @@
 #include "test_env.hpp"
 #include "wait.hpp"
 
-#include <signal.h>
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -81,9 +79,7 @@ void smtp_sink::start(std::vector<std::string> extra)
 void smtp_sink::stop()
 {
     if (!proc_) return;
-    proc_->signal(SIGTERM);
-    if (!proc_->wait(seconds(10))) proc_->signal(SIGKILL);
-    proc_->wait(seconds(5));
+    proc_->stop();
     proc_.reset();
 }
 
