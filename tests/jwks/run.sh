@@ -2,7 +2,7 @@
 # Installs the npm package `jose` (the version pinned in package-lock.json) into WORK_DIR
 # once, then runs the JWKS end-to-end tests with it and PyJWT.
 #
-# usage: run.sh TEST_BINARY PACKAGE_DIR WORK_DIR
+# usage: run.sh TEST_BINARY PACKAGE_DIR WORK_DIR [doctest options…]
 set -euo pipefail
 bin=$1 pkg=$2 work=$3
 command -v /usr/bin/python3 >/dev/null || { echo "/usr/bin/python3 is missing"; exit 1; }
@@ -14,4 +14,4 @@ cp "$pkg/verify_jose.mjs" "$pkg/verify_pyjwt.py" "$work/"
 export PORTCULLIS_JWKS_TOOLS="$work"
 PORTCULLIS_NODE=$(command -v node)
 export PORTCULLIS_NODE
-exec "$bin"
+exec "$bin" "${@:4}"
