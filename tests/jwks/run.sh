@@ -10,7 +10,10 @@ command -v /usr/bin/python3 >/dev/null || { echo "/usr/bin/python3 is missing"; 
   { echo "PyJWT with cryptography is missing (Debian packages python3-jwt python3-cryptography)"; exit 1; }
 source "$(dirname "$0")/../common/npm_ci.sh"
 npm_ci_once "$pkg" "$work" jose
-cp "$pkg/verify_jose.mjs" "$pkg/verify_pyjwt.py" "$work/"
+# Copied under a temporary name and renamed: the other part of the test may be reading them.
+for f in verify_jose.mjs verify_pyjwt.py; do
+  cp "$pkg/$f" "$work/.$f.$$" && mv -f "$work/.$f.$$" "$work/$f"
+done
 export PORTCULLIS_JWKS_TOOLS="$work"
 PORTCULLIS_NODE=$(command -v node)
 export PORTCULLIS_NODE
