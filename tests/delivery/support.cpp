@@ -171,9 +171,9 @@ store::redis::settings settings_of(const private_redis& r)
     return s;
 }
 
-// --- smtp_sink -------------------------------------------------------------------------
+// --- recording_sink ----------------------------------------------------------------------
 
-std::vector<sink_message> smtp_sink::messages() const
+std::vector<sink_message> recording_sink::messages() const
 {
     std::vector<sink_message> out;
     std::error_code ec;
@@ -201,7 +201,7 @@ std::vector<sink_message> smtp_sink::messages() const
     return out;
 }
 
-std::vector<journal_entry> smtp_sink::journal() const
+std::vector<journal_entry> recording_sink::journal() const
 {
     std::vector<journal_entry> out;
     std::ifstream in(journal_path());
@@ -221,7 +221,7 @@ std::vector<journal_entry> smtp_sink::journal() const
     return out;
 }
 
-std::map<std::string, int> smtp_sink::count_by_recipient() const
+std::map<std::string, int> recording_sink::count_by_recipient() const
 {
     std::map<std::string, int> counts;
     for (const auto& m : messages()) {
@@ -280,7 +280,7 @@ worker_process::worker_process(std::map<std::string, std::string> env, std::stri
     proc_ = std::make_unique<process>(std::vector<std::string>{require_env("PORTCULLIS_BINARY"), "worker"}, env,
                                       std::move(log_path));
     bool ok =
-        wait_until([&] { return proc_->log().find("job_workers_started") != std::string::npos || !proc_->running(); },
+        poll_until([&] { return proc_->log().find("job_workers_started") != std::string::npos || !proc_->running(); },
                    seconds(30));
     if (!ok || !proc_->running()) throw std::runtime_error("portcullis worker did not start:\n" + proc_->log());
 }

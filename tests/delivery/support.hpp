@@ -32,7 +32,7 @@ std::int64_t unix_ms();
 
 // Polls `cond` every 50 ms (the conditions here read the sink's files or Redis) until it
 // holds or `timeout` passes; returns its last value.
-inline bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout)
+inline bool poll_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout)
 {
     return test::wait_until(cond, timeout, std::chrono::milliseconds(50));
 }
@@ -56,7 +56,7 @@ struct journal_entry {
 };
 
 // The common sink (tests/common/smtp_sink.hpp) with readers of what it stored.
-class smtp_sink : public test::smtp_sink {
+class recording_sink : public test::smtp_sink {
 public:
     std::vector<sink_message> messages() const;
     std::vector<journal_entry> journal() const;
