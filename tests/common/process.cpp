@@ -48,6 +48,9 @@ process::process(std::vector<std::string> argv, const std::map<std::string, std:
     if (pid_ == 0) {
         ::dup2(fd, 1);
         ::dup2(fd, 2);
+        // Nothing else of the test's (listening sockets of its proxies and stubs) goes to
+        // the child: what it listens on is then its own.
+        ::close_range(3, ~0U, 0);
         ::setpgid(0, 0);
         ::execve(args[0], args.data(), envp.data());
         ::_exit(127);

@@ -12,7 +12,8 @@ namespace portcullis::test {
 class process {
 public:
     // Starts `argv` with the current environment plus `env` (which overrides), stdout
-    // and stderr appended to `log_path`. Throws std::runtime_error on failure.
+    // and stderr appended to `log_path`, no other descriptor of the test inherited.
+    // Throws std::runtime_error on failure.
     process(std::vector<std::string> argv, const std::map<std::string, std::string>& env, std::string log_path);
     ~process();  // SIGKILL if still running
     process(const process&) = delete;

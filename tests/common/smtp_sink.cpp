@@ -22,7 +22,10 @@ bool port_taken(std::string log)
 }  // namespace
 
 smtp_sink::smtp_sink(std::string mail_dir, int port)
-    : port_(port), own_port_(port == 0), dir_(make_temp_dir("portcullis-sink")), mail_dir_(std::move(mail_dir))
+    : port_(port != 0 ? port : free_port()),
+      own_port_(port == 0),
+      dir_(make_temp_dir("portcullis-sink")),
+      mail_dir_(std::move(mail_dir))
 {
     if (mail_dir_.empty()) mail_dir_ = dir_ + "/messages";
     fs::create_directories(mail_dir_);
@@ -64,14 +67,14 @@ bool smtp_sink::start_on_port(const std::vector<std::string>& extra)
 void smtp_sink::start(std::vector<std::string> extra)
 {
     stop();
-    if (!own_port_ || port_ != 0) {
+    if (!own_port_ || port_read_ || starts_ > 0) {
         if (!start_on_port(extra)) throw std::runtime_error("SMTP sink: port " + std::to_string(port_) + " was taken");
         return;
     }
     // The free port may be taken by another test before the sink binds it.
     for (int attempt = 0; attempt < 5; ++attempt) {
-        port_ = free_port();
         if (start_on_port(extra)) return;
+        port_ = free_port();
     }
     throw std::runtime_error("SMTP sink found no free port in 5 attempts");
 }

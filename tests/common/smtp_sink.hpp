@@ -13,21 +13,26 @@ namespace portcullis::test {
 
 class smtp_sink {
 public:
-    // `mail_dir` defaults to <dir>/messages; `port` 0 picks a free port at the first start.
+    // `mail_dir` defaults to <dir>/messages; `port` 0 picks a free port now (a test may hand
+    // it out before the sink first starts).
     explicit smtp_sink(std::string mail_dir = {}, int port = 0);
     ~smtp_sink();
     smtp_sink(const smtp_sink&) = delete;
     smtp_sink& operator=(const smtp_sink&) = delete;
 
     // Starts the sink with `extra` options and waits for its ready file (throws after 20 s,
-    // with its log). A port picked here that was taken meanwhile is replaced by another
-    // one; a given port, or a restart, keeps the port.
+    // with its log). At the first start, a port picked here that was taken meanwhile is
+    // replaced by another one unless port() was read before; otherwise the port is kept.
     void start(std::vector<std::string> extra = {});
     // SIGTERM and wait; the port refuses connections afterwards.
     void stop();
     bool running() const noexcept { return proc_ != nullptr; }
 
-    int port() const noexcept { return port_; }
+    int port() const noexcept
+    {
+        port_read_ = true;
+        return port_;
+    }
     const std::string& dir() const noexcept { return dir_; }
     const std::string& mail_dir() const noexcept { return mail_dir_; }
     std::string journal_path() const { return dir_ + "/journal.jsonl"; }
@@ -43,6 +48,7 @@ private:
 
     int port_;
     bool own_port_;
+    mutable bool port_read_ = false;
     std::string dir_;
     std::string mail_dir_;
     int starts_ = 0;
