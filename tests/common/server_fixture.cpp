@@ -97,17 +97,20 @@ server_fixture::server_fixture(std::map<std::string, std::string> env, bool own_
     argv.push_back("serve");
     proc_ = std::make_unique<process>(std::move(argv), full, dir_ + "/server.log");
     // The kernel picks the port (no race with other tests for a free one); the server's
-    // listening socket tells which.
+    // listening socket tells which. Read again until /healthz answers there: right after
+    // the fork the child still holds the test's descriptors.
     const bool healthy = wait_until(
         [&] {
             if (!proc_->running()) return true;
-            if (port_ == 0) port_ = listening_port(proc_->pid()).value_or(0);
-            if (port_ == 0) return false;
+            const int port = listening_port(proc_->pid()).value_or(0);
+            if (port == 0) return false;
             try {
-                return http_request(port_, "GET", "/healthz").status == 200;
+                if (http_request(port, "GET", "/healthz").status != 200) return false;
             } catch (const std::exception&) {
                 return false;
             }
+            port_ = port;
+            return true;
         },
         std::chrono::seconds(30), std::chrono::milliseconds(20));
     if (!proc_->running()) throw std::runtime_error("server exited during start-up:\n" + proc_->log());
