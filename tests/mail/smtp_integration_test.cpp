@@ -483,7 +483,7 @@ TEST_CASE("no server, or a server that never answers: transient, within the time
         CHECK(r.transient());
         CHECK(r.detail.find("timed out") != std::string::npos);
         CHECK(r.detail.find(tls ? "TLS handshake" : "greeting") != std::string::npos);
-        MESSAGE((tls ? "TLS handshake" : "greeting")
+        MESSAGE(std::string(tls ? "TLS handshake" : "greeting")
                 << " timeout of 400 ms reported after " << std::chrono::duration_cast<milliseconds>(took).count()
                 << " ms");
         // Without the timeout the call would never return (the peer never speaks): a bound
