@@ -26,10 +26,11 @@ if ! clang-format --dry-run -Werror "${files[@]}" 2>/tmp/portcullis-format.log; 
   status=1
 fi
 
-# clang-tidy needs only a compile database: configure a build dir, don't build it.
-db=build-lint
+# clang-tidy needs only a compile database: that of the test build, configured here when
+# it is not yet (scripts/test.sh then builds it without configuring again), not built.
+db=$TEST_BUILD_DIR
 if [ ! -f "$db/compile_commands.json" ]; then
-  meson setup "$db" --buildtype=debug >/dev/null || die "meson setup failed"
+  meson setup "$db" "${TEST_BUILD_OPTIONS[@]}" >/dev/null || die "meson setup failed"
 fi
 mapfile -t tidy_files < <(git ls-files 'src/*.cpp' | grep -v '_test.cpp$' | grep -v '_impl.cpp$')
 # The compile flags are g++'s; clang must not fail on the warning options it lacks.

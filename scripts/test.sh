@@ -12,8 +12,8 @@ source "$(dirname "$0")/lib/common.sh"
 cd "$PORTCULLIS_ROOT"
 
 ensure_packages "${BUILD_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
-BUILD_DIR=${PORTCULLIS_TEST_BUILD:-build-test}
-build "$BUILD_DIR" --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+BUILD_DIR=$TEST_BUILD_DIR
+build "$BUILD_DIR" "${TEST_BUILD_OPTIONS[@]}"
 
 RUN_DIR=$PORTCULLIS_ROOT/.test-run
 cleanup() {

@@ -85,6 +85,11 @@ else
   TEST_PACKAGES+=(nodejs:node npm:npm)
 fi
 
+# The test build of scripts/test.sh (ASan + UBSan); scripts/lint.sh reads its compile
+# database, so a CI run configures it once.
+TEST_BUILD_DIR=${PORTCULLIS_TEST_BUILD:-build-test}
+TEST_BUILD_OPTIONS=(--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false)
+
 # build DIR [meson options…] [-- ninja targets…]: configures once, then builds
 # (everything, or only the targets after --).
 build() {

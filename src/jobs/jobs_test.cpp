@@ -74,7 +74,10 @@ TEST_CASE("retry delay doubles per attempt, is capped, and jitters within [d/2, 
         CHECK(d >= milliseconds(2000));
         CHECK(d <= milliseconds(4000));
     }
-    CHECK(retry_delay(milliseconds(0), milliseconds(0), 1, 0) >= milliseconds(0));
+    // A zero base counts as 1 ms: the delay is 0 or 1 ms, never negative, no division by zero.
+    CHECK(retry_delay(milliseconds(0), milliseconds(0), 1, 0) == milliseconds(0));
+    CHECK(retry_delay(milliseconds(0), milliseconds(0), 1, 1) == milliseconds(1));
+    CHECK(retry_delay(milliseconds(0), milliseconds(0), 3, ~0ULL) <= milliseconds(1));
 }
 
 TEST_CASE("transient failures retry until max_retries, permanent ones die at once")

@@ -5,6 +5,9 @@
 #include <doctest/doctest.h>
 #include <boost/beast/http/fields.hpp>
 
+#include <map>
+#include <string_view>
+
 using namespace portcullis;
 using core::errc;
 
@@ -20,6 +23,61 @@ TEST_CASE("the error table maps domain codes to the contract")
     CHECK(unavailable.status == 503);
     CHECK(unavailable.code == "unavailable");
     CHECK(net::describe(make_error_code(boost::system::errc::io_error)).status == 500);
+}
+
+TEST_CASE("every error code has its entry in the error table")
+{
+    struct expected {
+        unsigned status;
+        std::string_view code;
+    };
+    // Every code of core::errc. One that is not listed here fails below, so a new code
+    // cannot become a 500 without anyone deciding so.
+    const std::map<errc, expected> table = {
+        {errc::db_unavailable, {503, "unavailable"}},
+        {errc::redis_unavailable, {503, "unavailable"}},
+        {errc::timeout, {503, "unavailable"}},
+        {errc::pool_exhausted, {503, "unavailable"}},
+        {errc::overloaded, {503, "unavailable"}},
+        {errc::smtp_unavailable, {503, "unavailable"}},
+        {errc::dependency_failed, {503, "unavailable"}},
+        {errc::validation_failed, {400, "validation_failed"}},
+        {errc::malformed_json, {400, "malformed_json"}},
+        {errc::invalid_otp, {400, "invalid_otp"}},
+        {errc::otp_expired, {400, "otp_expired"}},
+        {errc::password_mismatch, {400, "password_mismatch"}},
+        {errc::not_authenticated, {401, "not_authenticated"}},
+        {errc::invalid_token, {401, "invalid_token"}},
+        {errc::token_expired, {401, "token_expired"}},
+        {errc::token_revoked, {401, "token_revoked"}},
+        {errc::token_reused, {401, "token_reused"}},
+        {errc::invalid_credentials, {401, "invalid_credentials"}},
+        {errc::forbidden, {403, "forbidden"}},
+        {errc::email_not_verified, {403, "email_not_verified"}},
+        {errc::not_found, {404, "not_found"}},
+        {errc::email_taken, {409, "email_taken"}},
+        {errc::username_taken, {409, "username_taken"}},
+        {errc::already_verified, {409, "already_verified"}},
+        {errc::rate_limited, {429, "rate_limited"}},
+        {errc::smtp_rejected, {500, "internal"}},  // a job's outcome, never a request's
+        {errc::csrf_failed, {403, "forbidden"}},
+        {errc::internal, {500, "internal"}},
+    };
+    // Every value the category names is a code (errc_name says "unknown" for the others).
+    int named = 0;
+    for (int ev = 0; ev < 1000; ++ev) {
+        const auto e = static_cast<errc>(ev);
+        if (core::errc_name(e) == "unknown") continue;
+        ++named;
+        CAPTURE(core::errc_name(e));
+        auto it = table.find(e);
+        REQUIRE_MESSAGE(it != table.end(), "a code without an expected entry in this test");
+        const auto d = net::describe(make_error_code(e));
+        CHECK(d.status == it->second.status);
+        CHECK(d.code == it->second.code);
+        CHECK_FALSE(d.message.empty());
+    }
+    CHECK(named == static_cast<int>(table.size()));
 }
 
 TEST_CASE("error responses have the contract's shape and Retry-After")

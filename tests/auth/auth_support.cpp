@@ -22,6 +22,7 @@
 #include <regex>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace portcullis::test::auth {
 
@@ -267,51 +268,6 @@ int mailbox::unseen(const std::string& subject_part)
     return static_cast<int>(scan(subject_part).size());
 }
 
-std::string decode_quoted_printable(const std::string& text)
-{
-    std::string out;
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        return -1;
-    };
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (c != '=') {
-            out += c;
-            continue;
-        }
-        if (i + 1 < text.size() && text[i + 1] == '\n') {  // soft break (LF)
-            i += 1;
-        } else if (i + 2 < text.size() && text[i + 1] == '\r' && text[i + 2] == '\n') {  // soft break (CRLF)
-            i += 2;
-        } else if (i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-            out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
-            i += 2;
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-namespace {
-std::string base64_decode_lenient(const std::string& text)
-{
-    std::string clean;
-    for (char c : text) {
-        if (std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=') clean += c;
-    }
-    std::string out((clean.size() / 4 + 1) * 3, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
-    if (n < 0) return {};
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-}  // namespace
-
 std::string text_plain_part(const std::string& message)
 {
     // Find the part whose headers say text/plain (or the message itself when it is
@@ -337,7 +293,7 @@ std::string text_plain_part(const std::string& message)
     if (part_head.find("content-transfer-encoding: quoted-printable") != std::string::npos) {
         return decode_quoted_printable(body);
     }
-    if (part_head.find("content-transfer-encoding: base64") != std::string::npos) return base64_decode_lenient(body);
+    if (part_head.find("content-transfer-encoding: base64") != std::string::npos) return decode_base64_lenient(body);
     return body;
 }
 

@@ -5,7 +5,9 @@
 // JWT crafting with the server's key for the token attacks.
 
 #include "http_client.hpp"
+#include "mime.hpp"
 #include "server_fixture.hpp"
+#include "wait.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -115,7 +117,7 @@ inline const char* reset_subject = "password reset code";
 inline const char* changed_subject = "password was changed";
 
 // Pieces of a message (exposed for the tests of the helpers themselves).
-std::string decode_quoted_printable(const std::string& text);
+using portcullis::test::decode_quoted_printable;
 std::string text_plain_part(const std::string& message);
 std::optional<std::string> standalone_code(const std::string& text);
 
@@ -173,15 +175,8 @@ std::string server_log_tail(server_fixture& srv, std::size_t bytes = 4000);
 
 }  // namespace portcullis::test::auth
 
-#include <thread>
-
 template <class Pred>
 bool portcullis::test::auth::eventually(Pred pred, std::chrono::milliseconds timeout)
 {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        if (pred()) return true;
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    return portcullis::test::wait_until(pred, timeout, std::chrono::milliseconds(20));
 }

@@ -9,15 +9,20 @@ npm_ci_once() {
   command -v node >/dev/null || { echo "node is missing"; exit 1; }
   command -v npm >/dev/null || { echo "npm is missing"; exit 1; }
   mkdir -p "$work"
-  if cmp -s "$pkg/package-lock.json" "$work/package-lock.json" && [ -d "$work/node_modules/$module" ]; then
-    return 0
+  # Tests that share WORK_DIR may run at once: one installs, the others wait for it.
+  local lock
+  exec {lock}>"$work/.npm-ci.lock"
+  flock "$lock"
+  if ! cmp -s "$pkg/package-lock.json" "$work/package-lock.json" || [ ! -d "$work/node_modules/$module" ]; then
+    rm -rf "$work/node_modules"
+    cp "$pkg/package.json" "$pkg/package-lock.json" "$work/"
+    (cd "$work" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error 2>&1 | grep -v '^npm warn Unknown' || true)
+    if [ ! -d "$work/node_modules/$module" ]; then
+      rm -f "$work/package-lock.json"
+      echo "npm ci failed: $module could not be installed"
+      exit 1
+    fi
   fi
-  rm -rf "$work/node_modules"
-  cp "$pkg/package.json" "$pkg/package-lock.json" "$work/"
-  (cd "$work" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error 2>&1 | grep -v '^npm warn Unknown' || true)
-  if [ ! -d "$work/node_modules/$module" ]; then
-    rm -f "$work/package-lock.json"
-    echo "npm ci failed: $module could not be installed"
-    exit 1
-  fi
+  flock -u "$lock"
+  exec {lock}>&-
 }

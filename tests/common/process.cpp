@@ -1,5 +1,7 @@
 #include "process.hpp"
 
+#include "wait.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,7 +11,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -44,6 +48,9 @@ process::process(std::vector<std::string> argv, const std::map<std::string, std:
     if (pid_ == 0) {
         ::dup2(fd, 1);
         ::dup2(fd, 2);
+        // Nothing else of the test's (listening sockets of its proxies and stubs) goes to
+        // the child: what it listens on is then its own.
+        ::close_range(3, ~0U, 0);
         ::setpgid(0, 0);
         ::execve(args[0], args.data(), envp.data());
         ::_exit(127);
@@ -74,6 +81,13 @@ bool process::running()
         return false;
     }
     return r == 0;
+}
+
+void process::stop(std::chrono::milliseconds grace)
+{
+    signal(SIGTERM);
+    if (!wait(grace)) signal(SIGKILL);
+    wait(std::chrono::seconds(5));
 }
 
 std::optional<int> process::wait(std::chrono::milliseconds timeout)
@@ -124,14 +138,36 @@ int bind_notify_socket(const std::string& path, std::chrono::milliseconds receiv
     return fd;
 }
 
+std::optional<int> listening_port(int pid)
+{
+    const std::string proc = "/proc/" + std::to_string(pid);
+    std::set<std::string> inodes;
+    std::error_code ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc + "/fd", ec)) {
+        std::error_code link_ec;
+        const std::string target = std::filesystem::read_symlink(fd.path(), link_ec).string();
+        if (!link_ec && target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+    }
+    for (const char* table : {"/net/tcp", "/net/tcp6"}) {
+        std::istringstream in(read_file(proc + table));
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            std::istringstream row(line);
+            std::string sl, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+            row >> sl >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+            if (state != "0A" || inodes.count(inode) == 0) continue;  // 0A: LISTEN
+            return std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
+        }
+    }
+    return std::nullopt;
+}
+
 bool wait_for_text(const std::string& path, const std::string& needle, std::chrono::milliseconds timeout)
 {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        if (read_file(path).find(needle) != std::string::npos) return true;
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    return wait_until([&] { return read_file(path).find(needle) != std::string::npos; }, timeout,
+                      std::chrono::milliseconds(20));
 }
 
 }  // namespace portcullis::test

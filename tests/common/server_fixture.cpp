@@ -2,12 +2,12 @@
 
 #include "http_client.hpp"
 #include "test_env.hpp"
+#include "wait.hpp"
 
 #include <libpq-fe.h>
 #include <signal.h>
 
 #include <stdexcept>
-#include <thread>
 
 namespace portcullis::test {
 
@@ -63,7 +63,6 @@ void drop_test_database(const std::string& name)
 server_fixture::server_fixture(std::map<std::string, std::string> env, bool own_database,
                                std::vector<std::string> prefix)
 {
-    port_ = free_port();
     dir_ = make_temp_dir("portcullis-server");
     redis_prefix_ = unique_name("t") + ":";
     if (own_database) {
@@ -75,7 +74,7 @@ server_fixture::server_fixture(std::map<std::string, std::string> env, bool own_
     std::map<std::string, std::string> full = {
         {"PORTCULLIS_ENV", "development"},
         {"SECRET_KEY", "test-secret-key-0123456789abcdef0123456789"},
-        {"LISTEN", "127.0.0.1:" + std::to_string(port_)},
+        {"LISTEN", "127.0.0.1:0"},
         {"IO_THREADS", "2"},
         {"DATABASE_URL", database_url_},
         {"DATABASE_POOL_SIZE", "4"},
@@ -97,18 +96,25 @@ server_fixture::server_fixture(std::map<std::string, std::string> env, bool own_
     argv.push_back(require_env("PORTCULLIS_BINARY"));
     argv.push_back("serve");
     proc_ = std::make_unique<process>(std::move(argv), full, dir_ + "/server.log");
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    for (;;) {
-        try {
-            if (http_request(port_, "GET", "/healthz").status == 200) break;
-        } catch (const std::exception&) {
-        }
-        if (!proc_->running()) throw std::runtime_error("server exited during start-up:\n" + proc_->log());
-        if (std::chrono::steady_clock::now() > deadline) {
-            throw std::runtime_error("server did not become healthy:\n" + proc_->log());
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    // The kernel picks the port (no race with other tests for a free one); the server's
+    // listening socket tells which. Read again until /healthz answers there: right after
+    // the fork the child still holds the test's descriptors.
+    const bool healthy = wait_until(
+        [&] {
+            if (!proc_->running()) return true;
+            const int port = listening_port(proc_->pid()).value_or(0);
+            if (port == 0) return false;
+            try {
+                if (http_request(port, "GET", "/healthz").status != 200) return false;
+            } catch (const std::exception&) {
+                return false;
+            }
+            port_ = port;
+            return true;
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(20));
+    if (!proc_->running()) throw std::runtime_error("server exited during start-up:\n" + proc_->log());
+    if (!healthy) throw std::runtime_error("server did not become healthy:\n" + proc_->log());
 }
 
 server_fixture::~server_fixture()

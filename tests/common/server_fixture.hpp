@@ -1,5 +1,5 @@
 #pragma once
-// Starts the real `portcullis serve` on an ephemeral port against the test
+// Starts the real `portcullis serve` on port 0 (the port it bound is read back) against the test
 // services, with its own database and Redis key prefix, and stops it at the end.
 
 #include "process.hpp"

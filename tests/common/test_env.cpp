@@ -33,9 +33,11 @@ std::string unique_name(const std::string& prefix)
     return prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
 }
 
-int free_port()
+namespace {
+// A TCP socket bound to an ephemeral port on 127.0.0.1; returns the fd and sets `port`.
+int bind_ephemeral(int& port)
 {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw std::runtime_error("socket failed");
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -47,9 +49,26 @@ int free_port()
     }
     socklen_t len = sizeof addr;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    int port = ntohs(addr.sin_port);
-    ::close(fd);
+    port = ntohs(addr.sin_port);
+    return fd;
+}
+}  // namespace
+
+int free_port()
+{
+    int port = 0;
+    ::close(bind_ephemeral(port));
     return port;
+}
+
+refused_port::refused_port()
+{
+    fd_ = bind_ephemeral(port_);
+}
+
+refused_port::~refused_port()
+{
+    ::close(fd_);
 }
 
 std::string make_temp_dir(const std::string& prefix)

@@ -25,7 +25,24 @@ std::string env_or(const char* name, std::string fallback);
 std::string unique_name(const std::string& prefix);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back).
+// Only for external daemons that cannot report the port they bound; they retry with
+// another port when it was taken meanwhile.
 int free_port();
+
+// A port on 127.0.0.1 where nothing listens, for as long as the object lives: a socket
+// bound to it without listen(), so connections are refused and no one else can take it.
+class refused_port {
+public:
+    refused_port();
+    ~refused_port();
+    refused_port(const refused_port&) = delete;
+    refused_port& operator=(const refused_port&) = delete;
+    int port() const noexcept { return port_; }
+
+private:
+    int fd_ = -1;
+    int port_ = 0;
+};
 
 // A fresh directory under $TMPDIR (or /tmp), removed by the caller or left for inspection.
 std::string make_temp_dir(const std::string& prefix);

@@ -33,13 +33,13 @@ std::vector<std::string> make_args(const std::vector<std::string>& recipients)
     return out;
 }
 
-bool all_delivered(const smtp_sink& sink, const std::vector<std::string>& recipients)
+bool all_delivered(const recording_sink& sink, const std::vector<std::string>& recipients)
 {
     auto counts = sink.count_by_recipient();
     return std::all_of(recipients.begin(), recipients.end(), [&](const auto& r) { return counts[r] >= 1; });
 }
 
-int delivered_twice(const smtp_sink& sink, const std::vector<std::string>& recipients)
+int delivered_twice(const recording_sink& sink, const std::vector<std::string>& recipients)
 {
     auto counts = sink.count_by_recipient();
     return static_cast<int>(
@@ -56,7 +56,7 @@ bool all_done(redis_client& redis, const std::vector<std::string>& ids)
 std::int64_t integer_when_up(redis_client& redis, const redis_ns::command& cmd)
 {
     std::int64_t value = -1;
-    bool ok = wait_until(
+    bool ok = poll_until(
         [&] {
             try {
                 value = redis.integer(cmd);
@@ -77,7 +77,7 @@ TEST_CASE("delivery: kill -9 of a worker holding jobs, then a new worker: every 
     constexpr int jobs = 16;
     const std::string prefix = unique_name("dlv") + ":";
     const std::string scratch = make_temp_dir("dlv-kill");
-    smtp_sink sink;
+    recording_sink sink;
     // A slow server: each message is held 1.5 s before it is stored and acknowledged, so the
     // worker holds jobs mid-transaction when it is killed (the sink drops what it held).
     sink.start({"--delay-data", "1.5"});
@@ -113,7 +113,7 @@ TEST_CASE("delivery: kill -9 of a worker holding jobs, then a new worker: every 
         auto delivered = static_cast<std::int64_t>(sink.message_count());
         return delivered >= 2 && in_sink_delay() >= 2 && redis.stat("done") == delivered && held() >= 2;
     };
-    REQUIRE_MESSAGE(wait_until(ready_to_kill, seconds(30)), "first worker log:\n" << tail(first->log()));
+    REQUIRE_MESSAGE(poll_until(ready_to_kill, seconds(30)), "first worker log:\n" << tail(first->log()));
     first->kill9();
     const auto killed_at = std::chrono::steady_clock::now();
     const std::int64_t held_at_kill = held();
@@ -124,15 +124,15 @@ TEST_CASE("delivery: kill -9 of a worker holding jobs, then a new worker: every 
 
     worker_process second(env, scratch + "/worker-2.log");
     // The dead worker's heartbeat expires after 10 s and the reaper looks every 5 s.
-    REQUIRE_MESSAGE(wait_until([&] { return all_delivered(sink, recipients); }, seconds(60)),
+    REQUIRE_MESSAGE(poll_until([&] { return all_delivered(sink, recipients); }, seconds(60)),
                     "second worker log:\n"
                         << tail(second.log()));
-    REQUIRE(wait_until([&] { return held() == 0; }, seconds(20)));
+    REQUIRE(poll_until([&] { return held() == 0; }, seconds(20)));
     for (const auto& w : dead_ids) {
         CHECK(redis.integer(redis_ns::command("HEXISTS", redis.keys().workers(), w)) == 0);
         CHECK(redis.integer(redis_ns::command("EXISTS", redis.keys().processing(w))) == 0);
     }
-    REQUIRE(wait_until([&] { return all_done(redis, ids); }, seconds(20)));
+    REQUIRE(poll_until([&] { return all_done(redis, ids); }, seconds(20)));
     const auto recovered_s =
         std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - killed_at).count() / 1000.0;
     CHECK(redis.stat("reaped") >= held_at_kill);
@@ -152,7 +152,7 @@ TEST_CASE(
 {
     const std::string prefix = unique_name("dlv") + ":";
     const std::string scratch = make_temp_dir("dlv-stop");
-    smtp_sink sink;
+    recording_sink sink;
     // The server sits on each message for two minutes, longer than any stop may take.
     sink.start({"--delay-data", "120"});
     auto env = worker_env(require_env("PORTCULLIS_TEST_REDIS_URL"), prefix, shared_database().url(), sink.port(), 2);
@@ -173,7 +173,7 @@ TEST_CASE(
             for (const auto& e : sink.journal()) received += e.event == "data_received" ? 1 : 0;
             return received >= 2;
         };
-        REQUIRE_MESSAGE(wait_until(both_in_data, seconds(30)), "worker log:\n" << tail(w.log()));
+        REQUIRE_MESSAGE(poll_until(both_in_data, seconds(30)), "worker log:\n" << tail(w.log()));
         // SHUTDOWN_TIMEOUT is 3 s; the wait allows the sanitised build's exit, not the 30 s
         // a stop took when it ignored the deadline.
         auto status = w.terminate(seconds(8));
@@ -190,7 +190,7 @@ TEST_CASE(
     sink.stop();
     sink.start();
     worker_process second(env, scratch + "/worker-2.log");
-    REQUIRE_MESSAGE(wait_until([&] { return all_delivered(sink, recipients); }, seconds(60)),
+    REQUIRE_MESSAGE(poll_until([&] { return all_delivered(sink, recipients); }, seconds(60)),
                     "second worker log:\n"
                         << tail(second.log()));
     CHECK(second.terminate(seconds(20)) == std::optional<int>(0));
@@ -201,12 +201,12 @@ TEST_CASE("delivery: Redis restarted (append-only file) while 50 jobs wait in th
     const std::string scratch = make_temp_dir("dlv-redis");
     private_redis server;
     server.start();
-    smtp_sink sink;
+    recording_sink sink;
 
     SUBCASE("no worker running: 25 queued, 25 delayed; a worker started afterwards delivers all 50")
     {
         const std::string prefix = unique_name("dlv") + ":";
-        redis_client redis(server.settings(), prefix);
+        redis_client redis(settings_of(server), prefix);
         auto now_list = make_recipients("restart-q", 25);
         auto later_list = make_recipients("restart-d", 25);
         auto ids = redis.enqueue("send_email", make_args(now_list), mail_job_options());
@@ -228,9 +228,9 @@ TEST_CASE("delivery: Redis restarted (append-only file) while 50 jobs wait in th
         auto everyone = now_list;
         everyone.insert(everyone.end(), later_list.begin(), later_list.end());
         REQUIRE_MESSAGE(
-            wait_until([&] { return all_delivered(sink, everyone); }, seconds(60)), "worker log:\n"
+            poll_until([&] { return all_delivered(sink, everyone); }, seconds(60)), "worker log:\n"
                                                                                         << tail(worker.log()));
-        REQUIRE(wait_until([&] { return all_done(redis, ids); }, seconds(20)));
+        REQUIRE(poll_until([&] { return all_done(redis, ids); }, seconds(20)));
         CHECK(delivered_twice(sink, everyone) == 0);
         CHECK(worker.terminate(seconds(40)) == std::optional<int>(0));
     }
@@ -238,13 +238,13 @@ TEST_CASE("delivery: Redis restarted (append-only file) while 50 jobs wait in th
     SUBCASE("worker running, SMTP down so jobs sit in the delayed set; Redis restarted; all 50 delivered")
     {
         const std::string prefix = unique_name("dlv") + ":";
-        redis_client redis(server.settings(), prefix);
+        redis_client redis(settings_of(server), prefix);
         auto env = worker_env(server.url(), prefix, shared_database().url(), sink.port(), 4);
         worker_process worker(env, scratch + "/worker-b.log");
         auto recipients = make_recipients("restart-w", 50);
         auto ids = redis.enqueue("send_email", make_args(recipients), mail_job_options());
         // Every job failed once (connection refused) and waits for its retry.
-        REQUIRE(wait_until([&] { return redis.stat("retried") >= 50; }, seconds(30)));
+        REQUIRE(poll_until([&] { return redis.stat("retried") >= 50; }, seconds(30)));
         CHECK(redis.integer(redis_ns::command("ZCARD", redis.keys().delayed("default"))) >= 1);
 
         server.stop();
@@ -255,9 +255,9 @@ TEST_CASE("delivery: Redis restarted (append-only file) while 50 jobs wait in th
         CHECK(redis.stat("enqueued") == 50);
         sink.start();
         REQUIRE_MESSAGE(
-            wait_until([&] { return all_delivered(sink, recipients); }, seconds(90)), "worker log:\n"
+            poll_until([&] { return all_delivered(sink, recipients); }, seconds(90)), "worker log:\n"
                                                                                           << tail(worker.log()));
-        REQUIRE(wait_until([&] { return all_done(redis, ids); }, seconds(20)));
+        REQUIRE(poll_until([&] { return all_done(redis, ids); }, seconds(20)));
         CHECK(delivered_twice(sink, recipients) == 0);
         CHECK(redis.integer(redis_ns::command("LLEN", redis.keys().dead())) == 0);
         CHECK(worker.terminate(seconds(40)) == std::optional<int>(0));

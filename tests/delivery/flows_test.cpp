@@ -32,7 +32,7 @@ http_response post(int port, const std::string& target, const json& body)
 }
 
 // The messages to `to`, oldest first.
-std::vector<sink_message> messages_to(const smtp_sink& sink, const std::string& to)
+std::vector<sink_message> messages_to(const recording_sink& sink, const std::string& to)
 {
     std::vector<sink_message> out;
     for (auto& m : sink.messages()) {
@@ -42,10 +42,10 @@ std::vector<sink_message> messages_to(const smtp_sink& sink, const std::string& 
 }
 
 // Waits for message number `n` (1-based) to `to` and returns it.
-sink_message wait_for_message(const smtp_sink& sink, const std::string& to, std::size_t n)
+sink_message wait_for_message(const recording_sink& sink, const std::string& to, std::size_t n)
 {
     std::vector<sink_message> got;
-    bool ok = wait_until(
+    bool ok = poll_until(
         [&] {
             got = messages_to(sink, to);
             return got.size() >= n;
@@ -102,7 +102,7 @@ TEST_CASE(
     "delivery: registration, resend and forgot-password mails go through the queue to SMTP and complete the flows")
 {
     const std::string scratch = make_temp_dir("dlv-flows");
-    smtp_sink sink;
+    recording_sink sink;
     sink.start();
     server_fixture server({{"JOB_WORKERS", "0"},
                            {"EMAIL_HOST", "127.0.0.1"},

@@ -20,7 +20,7 @@ TEST_CASE("delivery: 1,000 jobs, 8 workers, no faults: each delivered exactly on
     constexpr int jobs = 1000;
     const std::string prefix = unique_name("dlv") + ":";
     const std::string scratch = make_temp_dir("dlv-load");
-    smtp_sink sink;
+    recording_sink sink;
     sink.start();
     auto env = worker_env(require_env("PORTCULLIS_TEST_REDIS_URL"), prefix, shared_database().url(), sink.port(), 8);
     worker_process worker(env, scratch + "/worker.log");
@@ -37,10 +37,10 @@ TEST_CASE("delivery: 1,000 jobs, 8 workers, no faults: each delivered exactly on
     const std::int64_t enqueued_ms = unix_ms();
     REQUIRE(ids.size() == static_cast<std::size_t>(jobs));
 
-    REQUIRE_MESSAGE(wait_until([&] { return sink.message_count() >= static_cast<std::size_t>(jobs); }, seconds(150)),
+    REQUIRE_MESSAGE(poll_until([&] { return sink.message_count() >= static_cast<std::size_t>(jobs); }, seconds(150)),
                     "worker log:\n"
                         << tail(worker.log()));
-    REQUIRE(wait_until(
+    REQUIRE(poll_until(
         [&] {
             auto states = redis.job_states(ids);
             return std::all_of(states.begin(), states.end(), [](auto& s) { return s["state"] == "done"; });

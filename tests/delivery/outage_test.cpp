@@ -21,7 +21,7 @@ TEST_CASE("delivery: SMTP down for 20 s while 100 jobs are enqueued: all deliver
     constexpr int jobs = 100;
     const std::string prefix = unique_name("dlv") + ":";
     const std::string scratch = make_temp_dir("dlv-outage");
-    smtp_sink sink;  // not started: connections to its port are refused
+    recording_sink sink;  // not started: connections to its port are refused
     auto env = worker_env(require_env("PORTCULLIS_TEST_REDIS_URL"), prefix, shared_database().url(), sink.port(), 4);
     worker_process worker(env, scratch + "/worker.log");
     redis_client redis(shared_redis_settings(), prefix);
@@ -48,7 +48,7 @@ TEST_CASE("delivery: SMTP down for 20 s while 100 jobs are enqueued: all deliver
         return std::all_of(recipients.begin(), recipients.end(), [&](const auto& r) { return counts[r] >= 1; });
     };
     // Bounded generously here; the one-minute goal is checked below so a miss reports its time.
-    REQUIRE_MESSAGE(wait_until(all_delivered, seconds(150)), "worker log:\n" << tail(worker.log()));
+    REQUIRE_MESSAGE(poll_until(all_delivered, seconds(150)), "worker log:\n" << tail(worker.log()));
 
     auto messages = sink.messages();
     std::int64_t last = 0;
@@ -56,7 +56,7 @@ TEST_CASE("delivery: SMTP down for 20 s while 100 jobs are enqueued: all deliver
     const std::int64_t recovery_ms = last - back_ms;
 
     // Settled: nothing waiting, delayed or held, every job done, nothing dead.
-    REQUIRE(wait_until(
+    REQUIRE(poll_until(
         [&] {
             auto states = redis.job_states(ids);
             return std::all_of(states.begin(), states.end(), [](auto& s) { return s["state"] == "done"; });

@@ -23,7 +23,7 @@ bool contains(const std::string& text, const std::string& what)
 }
 
 // The journal's DATA outcomes for `to`, in order.
-std::vector<journal_entry> data_replies(const smtp_sink& sink, const std::string& to)
+std::vector<journal_entry> data_replies(const recording_sink& sink, const std::string& to)
 {
     std::vector<journal_entry> out;
     for (auto& e : sink.journal()) {
@@ -44,7 +44,7 @@ TEST_CASE("delivery: 451 twice then accepted: delivered on the third attempt, wi
 {
     const std::string prefix = unique_name("dlv") + ":";
     const std::string scratch = make_temp_dir("dlv-451");
-    smtp_sink sink;
+    recording_sink sink;
     sink.start({"--fail-first", "2", "--fail-code", "451"});
     auto env = worker_env(require_env("PORTCULLIS_TEST_REDIS_URL"), prefix, shared_database().url(), sink.port(), 2);
     worker_process worker(env, scratch + "/worker.log");
@@ -54,9 +54,9 @@ TEST_CASE("delivery: 451 twice then accepted: delivered on the third attempt, wi
     auto ids = redis.enqueue("send_email", {password_changed_args(to, "r451")}, mail_job_options());
     const std::string id = ids.at(0);
 
-    REQUIRE_MESSAGE(wait_until([&] { return sink.count_by_recipient()[to] >= 1; }, seconds(30)), "worker log:\n"
+    REQUIRE_MESSAGE(poll_until([&] { return sink.count_by_recipient()[to] >= 1; }, seconds(30)), "worker log:\n"
                                                                                                      << worker.log());
-    REQUIRE(wait_until([&] { return state_of(redis, id) == "done"; }, seconds(10)));
+    REQUIRE(poll_until([&] { return state_of(redis, id) == "done"; }, seconds(10)));
 
     auto show = queue_cli(env, {"show", id}, scratch);
     CHECK_MESSAGE(show.status == 0, show.output);
@@ -86,7 +86,7 @@ TEST_CASE("delivery: 550 is a dead letter after one attempt; queue dead shows it
 {
     const std::string prefix = unique_name("dlv") + ":";
     const std::string scratch = make_temp_dir("dlv-550");
-    smtp_sink sink;
+    recording_sink sink;
     sink.start({"--reject-code", "550"});
     auto env = worker_env(require_env("PORTCULLIS_TEST_REDIS_URL"), prefix, shared_database().url(), sink.port(), 2);
     worker_process worker(env, scratch + "/worker.log");
@@ -96,7 +96,7 @@ TEST_CASE("delivery: 550 is a dead letter after one attempt; queue dead shows it
     auto ids = redis.enqueue("send_email", {password_changed_args(to, "r550")}, mail_job_options());
     const std::string id = ids.at(0);
 
-    REQUIRE_MESSAGE(wait_until([&] { return state_of(redis, id) == "dead"; }, seconds(30)), "worker log:\n"
+    REQUIRE_MESSAGE(poll_until([&] { return state_of(redis, id) == "dead"; }, seconds(30)), "worker log:\n"
                                                                                                 << worker.log());
     auto replies = data_replies(sink, to);
     REQUIRE(replies.size() == 1);
@@ -119,9 +119,9 @@ TEST_CASE("delivery: 550 is a dead letter after one attempt; queue dead shows it
     CHECK_MESSAGE(retry.status == 0, retry.output);
     CHECK_MESSAGE(contains(retry.output, "re-enqueued 1 job(s)"), retry.output);
 
-    REQUIRE_MESSAGE(wait_until([&] { return sink.count_by_recipient()[to] >= 1; }, seconds(30)), "worker log:\n"
+    REQUIRE_MESSAGE(poll_until([&] { return sink.count_by_recipient()[to] >= 1; }, seconds(30)), "worker log:\n"
                                                                                                      << worker.log());
-    REQUIRE(wait_until([&] { return state_of(redis, id) == "done"; }, seconds(10)));
+    REQUIRE(poll_until([&] { return state_of(redis, id) == "done"; }, seconds(10)));
     CHECK(sink.count_by_recipient()[to] == 1);
     CHECK(redis.integer(store::redis::command("LLEN", redis.keys().dead())) == 0);
     auto dead_after = queue_cli(env, {"dead"}, scratch);

@@ -1,6 +1,7 @@
 #include "support.hpp"
 
 #include "core/log.hpp"
+#include "mime.hpp"
 #include "server_fixture.hpp"
 #include "store/redis/connection.hpp"
 #include "test_env.hpp"
@@ -33,16 +34,6 @@ using std::chrono::seconds;
 std::int64_t unix_ms()
 {
     return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-bool wait_until(const std::function<bool()>& cond, milliseconds timeout)
-{
-    auto end = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        if (cond()) return true;
-        if (std::chrono::steady_clock::now() >= end) return cond();
-        std::this_thread::sleep_for(milliseconds(50));
-    }
 }
 
 namespace {
@@ -87,61 +78,12 @@ std::pair<std::map<std::string, std::string>, std::size_t> parse_headers(const s
     return {headers, std::min(pos, text.size())};
 }
 
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-std::string decode_quoted_printable(const std::string& in)
-{
-    std::string out;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '=') {
-            out += in[i];
-            continue;
-        }
-        if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') {
-            i += 2;  // soft line break
-        } else if (i + 1 < in.size() && in[i + 1] == '\n') {
-            i += 1;
-        } else if (i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
-            i += 2;
-        } else {
-            out += '=';
-        }
-    }
-    return out;
-}
-
-std::string decode_base64(const std::string& in)
-{
-    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned buf = 0;
-    int bits = 0;
-    for (char c : in) {
-        auto p = alphabet.find(c);
-        if (p == std::string::npos) continue;
-        buf = (buf << 6) | static_cast<unsigned>(p);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((buf >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
 std::string decode_body(const std::map<std::string, std::string>& headers, const std::string& body)
 {
     auto it = headers.find("content-transfer-encoding");
     std::string cte = it == headers.end() ? "" : lower(it->second);
     if (cte == "quoted-printable") return decode_quoted_printable(body);
-    if (cte == "base64") return decode_base64(body);
+    if (cte == "base64") return decode_base64_lenient(body);
     return body;
 }
 
@@ -194,11 +136,6 @@ std::string find_text_plain(const std::string& entity, int depth)
     return {};
 }
 
-std::string python()
-{
-    return "/usr/bin/python3";
-}
-
 }  // namespace
 
 std::string text_plain_part(const std::string& raw_message)
@@ -226,55 +163,17 @@ std::int64_t percentile(std::vector<std::int64_t> v, double p)
     return v[rank - 1];
 }
 
-// --- smtp_sink -------------------------------------------------------------------------
-
-smtp_sink::smtp_sink() : port_(free_port()), dir_(make_temp_dir("dlv-sink"))
+store::redis::settings settings_of(const private_redis& r)
 {
-    fs::create_directories(mail_dir());
+    store::redis::settings s;
+    s.host = "127.0.0.1";
+    s.port = static_cast<std::uint16_t>(r.port());
+    return s;
 }
 
-smtp_sink::~smtp_sink()
-{
-    stop();
-}
+// --- recording_sink ----------------------------------------------------------------------
 
-void smtp_sink::start(std::vector<std::string> extra)
-{
-    stop();
-    ++starts_;
-    const std::string ready = dir_ + "/ready-" + std::to_string(starts_);
-    std::vector<std::string> argv = {python(),       require_env("PORTCULLIS_SOURCE_ROOT") + "/tests/smtp_sink.py",
-                                     "--host",       "127.0.0.1",
-                                     "--port",       std::to_string(port_),
-                                     "--dir",        mail_dir(),
-                                     "--journal",    dir_ + "/journal.jsonl",
-                                     "--ready-file", ready,
-                                     "--quiet"};
-    for (auto& a : extra) argv.push_back(std::move(a));
-    proc_ = std::make_unique<process>(argv, std::map<std::string, std::string>{}, dir_ + "/sink.log");
-    bool ok = wait_until([&] { return fs::exists(ready) || !proc_->running(); }, seconds(15));
-    if (!ok || !fs::exists(ready)) {
-        std::string log = proc_->log();
-        proc_.reset();
-        throw std::runtime_error("SMTP sink did not start:\n" + log);
-    }
-}
-
-void smtp_sink::stop()
-{
-    if (!proc_) return;
-    proc_->signal(SIGTERM);
-    if (!proc_->wait(seconds(10))) proc_->signal(SIGKILL);
-    proc_->wait(seconds(5));
-    proc_.reset();
-}
-
-std::string smtp_sink::log() const
-{
-    return read_file(dir_ + "/sink.log");
-}
-
-std::vector<sink_message> smtp_sink::messages() const
+std::vector<sink_message> recording_sink::messages() const
 {
     std::vector<sink_message> out;
     std::error_code ec;
@@ -302,21 +201,10 @@ std::vector<sink_message> smtp_sink::messages() const
     return out;
 }
 
-std::size_t smtp_sink::message_count() const
-{
-    std::size_t n = 0;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(mail_dir(), ec)) {
-        const std::string name = entry.path().filename().string();
-        if (!name.empty() && name[0] != '.' && entry.path().extension() == ".eml") ++n;
-    }
-    return n;
-}
-
-std::vector<journal_entry> smtp_sink::journal() const
+std::vector<journal_entry> recording_sink::journal() const
 {
     std::vector<journal_entry> out;
-    std::ifstream in(dir_ + "/journal.jsonl");
+    std::ifstream in(journal_path());
     std::string line;
     while (std::getline(in, line)) {
         if (line.empty()) continue;
@@ -333,7 +221,7 @@ std::vector<journal_entry> smtp_sink::journal() const
     return out;
 }
 
-std::map<std::string, int> smtp_sink::count_by_recipient() const
+std::map<std::string, int> recording_sink::count_by_recipient() const
 {
     std::map<std::string, int> counts;
     for (const auto& m : messages()) {
@@ -392,7 +280,7 @@ worker_process::worker_process(std::map<std::string, std::string> env, std::stri
     proc_ = std::make_unique<process>(std::vector<std::string>{require_env("PORTCULLIS_BINARY"), "worker"}, env,
                                       std::move(log_path));
     bool ok =
-        wait_until([&] { return proc_->log().find("job_workers_started") != std::string::npos || !proc_->running(); },
+        poll_until([&] { return proc_->log().find("job_workers_started") != std::string::npos || !proc_->running(); },
                    seconds(30));
     if (!ok || !proc_->running()) throw std::runtime_error("portcullis worker did not start:\n" + proc_->log());
 }
@@ -484,8 +372,9 @@ redis_client::~redis_client()
     });
     fut.wait_for(seconds(10));
     guard_.reset();
-    std::this_thread::sleep_for(milliseconds(20));  // let the run loop see its stop
-    ioc_.stop();
+    // Without the guard, run() returns once the connection's run loop has seen its stop and
+    // ended; stopped by force only when it has not after 10 s.
+    if (!test::wait_until([this] { return ioc_.stopped(); }, seconds(10))) ioc_.stop();
     thread_.join();
 }
 
@@ -589,62 +478,6 @@ store::redis::settings shared_redis_settings()
     auto s = store::redis::parse_url(require_env("PORTCULLIS_TEST_REDIS_URL"));
     if (!s) throw std::runtime_error("PORTCULLIS_TEST_REDIS_URL is not a redis:// URL");
     return *s;
-}
-
-// --- private_redis -----------------------------------------------------------------------
-
-private_redis::private_redis() : port_(free_port()), dir_(make_temp_dir("dlv-redis")) {}
-
-private_redis::~private_redis()
-{
-    if (proc_) stop();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-}
-
-void private_redis::start()
-{
-    proc_ = std::make_unique<process>(
-        std::vector<std::string>{env_or("PORTCULLIS_TEST_REDIS_SERVER", "/usr/bin/redis-server"), "--bind", "127.0.0.1",
-                                 "--port", std::to_string(port_), "--dir", dir_, "--appendonly", "yes", "--appendfsync",
-                                 "everysec", "--save", "", "--daemonize", "no", "--loglevel", "warning"},
-        std::map<std::string, std::string>{}, dir_ + "/redis.log");
-    bool ok = wait_until(
-        [&] {
-            if (!proc_->running()) return true;
-            std::string out = dir_ + "/ping.out";
-            std::error_code ec;
-            fs::remove(out, ec);
-            return run_command({"/usr/bin/redis-cli", "-p", std::to_string(port_), "ping"}, {}, out, seconds(5)) == 0 &&
-                   read_file(out).find("PONG") != std::string::npos;
-        },
-        seconds(10));
-    if (!ok || !proc_->running()) throw std::runtime_error("private redis-server did not start:\n" + proc_->log());
-}
-
-void private_redis::stop()
-{
-    if (!proc_) return;
-    proc_->signal(SIGTERM);
-    if (!proc_->wait(seconds(10))) proc_->signal(SIGKILL);
-    proc_->wait(seconds(5));
-    proc_.reset();
-}
-
-void private_redis::kill9()
-{
-    if (!proc_) return;
-    proc_->signal(SIGKILL);
-    proc_->wait(seconds(5));
-    proc_.reset();
-}
-
-store::redis::settings private_redis::settings() const
-{
-    store::redis::settings s;
-    s.host = "127.0.0.1";
-    s.port = static_cast<std::uint16_t>(port_);
-    return s;
 }
 
 }  // namespace portcullis::test::delivery

@@ -5,8 +5,11 @@
 // running on its own thread, and parsing of what the sink stored.
 
 #include "jobs/queue.hpp"
+#include "private_redis.hpp"
 #include "process.hpp"
+#include "smtp_sink.hpp"
 #include "store/redis/settings.hpp"
+#include "wait.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -27,8 +30,12 @@ namespace portcullis::test::delivery {
 // Wall-clock Unix milliseconds (the sink and the queue both stamp with it).
 std::int64_t unix_ms();
 
-// Polls `cond` every 50 ms until it holds or `timeout` passes; returns its last value.
-bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
+// Polls `cond` every 50 ms (the conditions here read the sink's files or Redis) until it
+// holds or `timeout` passes; returns its last value.
+inline bool poll_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout)
+{
+    return test::wait_until(cond, timeout, std::chrono::milliseconds(50));
+}
 
 // One message the sink accepted.
 struct sink_message {
@@ -48,38 +55,13 @@ struct journal_entry {
     std::vector<std::string> to;
 };
 
-// tests/smtp_sink.py on a port chosen once (kept across restarts), with its own
-// directory, messages folder and journal. Stopped (SIGTERM) on destruction.
-class smtp_sink {
+// The common sink (tests/common/smtp_sink.hpp) with readers of what it stored.
+class recording_sink : public test::smtp_sink {
 public:
-    smtp_sink();
-    ~smtp_sink();
-    smtp_sink(const smtp_sink&) = delete;
-    smtp_sink& operator=(const smtp_sink&) = delete;
-
-    // Starts the sink with `extra` options and waits for its ready file (throws after 15 s).
-    void start(std::vector<std::string> extra = {});
-    // SIGTERM and wait; the port refuses connections afterwards.
-    void stop();
-    bool running() const noexcept { return proc_ != nullptr; }
-
-    int port() const noexcept { return port_; }
-    const std::string& dir() const noexcept { return dir_; }
-    std::string mail_dir() const { return dir_ + "/messages"; }
-    std::string log() const;
-
     std::vector<sink_message> messages() const;
-    // How many messages are stored (names only: cheap to poll).
-    std::size_t message_count() const;
     std::vector<journal_entry> journal() const;
     // How many stored messages each envelope recipient got.
     std::map<std::string, int> count_by_recipient() const;
-
-private:
-    int port_;
-    std::string dir_;
-    int starts_ = 0;
-    std::unique_ptr<process> proc_;
 };
 
 // A scratch PostgreSQL database with the schema migrated (the worker's purge beat uses
@@ -179,24 +161,9 @@ jobs::enqueue_options mail_job_options();
 // Settings of the shared test Redis (PORTCULLIS_TEST_REDIS_URL).
 store::redis::settings shared_redis_settings();
 
-// A private redis-server with the append-only file on (everysec), as scripts/lib/common.sh
-// starts it, on its own port and directory; restartable on the same port and data.
-class private_redis {
-public:
-    private_redis();
-    ~private_redis();
-    void start();  // waits until it answers PING (10 s)
-    void stop();   // SIGTERM (a clean shutdown: the AOF is flushed) and wait
-    void kill9();  // SIGKILL, like a crash
-    int port() const noexcept { return port_; }
-    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
-    store::redis::settings settings() const;
-
-private:
-    int port_;
-    std::string dir_;
-    std::unique_ptr<process> proc_;
-};
+using test::private_redis;
+// Client settings of a private Redis.
+store::redis::settings settings_of(const private_redis& r);
 
 // The text/plain part of a MIME message (quoted-printable and base64 decoded); empty
 // when there is none.

@@ -288,9 +288,23 @@ backend instances
 
     def start(self):
         log(f"cluster in {self.dir}")
-        self.setup_pg()
-        self.setup_redis()
-        self.setup_smtp()
+        # Redis with its sentinels comes up beside PostgreSQL and the sink (independent).
+        failed = []
+
+        def redis_side():
+            try:
+                self.setup_redis()
+            except Exception as e:
+                failed.append(e)
+        side = threading.Thread(target=redis_side)
+        side.start()
+        try:
+            self.setup_pg()
+            self.setup_smtp()
+        finally:
+            side.join()
+        if failed:
+            raise failed[0]
         self.setup_apps()
         self.setup_proxy()
         log("cluster up")
@@ -350,6 +364,8 @@ class Load:
         self.stop_flag = threading.Event()
         self.pool = ThreadPoolExecutor(max_workers=96)
         self.n = 0
+        self.inflight = {}         # operation number -> its start (monotonic)
+        self.ops_started = 0
 
     def record(self, t0, op, status):
         with self.lock:
@@ -445,10 +461,24 @@ class Load:
     def one(self):
         ops = [name for name, w in self.OPS for _ in range(w)]
         name = random.choice(ops)
+        with self.lock:
+            self.ops_started += 1
+            k = self.ops_started
+            self.inflight[k] = time.monotonic()
         try:
             getattr(self, "op_" + name)()
         except Exception as e:  # a bug in the load generator must show, not hang the run
             log(f"load op {name} failed: {e!r}")
+        finally:
+            with self.lock:
+                del self.inflight[k]
+
+    def wait_settled(self, t, limit=30):
+        """Until every operation started before monotonic time `t` has finished."""
+        def settled():
+            with self.lock:
+                return all(start >= t for start in self.inflight.values())
+        wait_until(settled, limit, "the requests in flight during the fault")
 
     def run(self):
         period = 1.0 / self.rate
@@ -471,11 +501,10 @@ class Load:
 
     # Setup: verified users to log in with.
     def prepare_users(self, count):
-        pending = []
-        for _ in range(count):
-            addr, user = self.new_identity()
-            if self.op_register(addr, user) == 201:
-                pending.append((addr, user))
+        identities = [self.new_identity() for _ in range(count)]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            statuses = list(pool.map(lambda iu: self.op_register(*iu), identities))
+        pending = [iu for iu, st in zip(identities, statuses) if st == 201]
         wait_until(lambda: all(self.c.codes_by_address().get(a) for a, _ in pending), 60, "registration mails")
         codes = self.c.codes_by_address()
         ready = []
@@ -603,10 +632,12 @@ def main():
             recovered = wait_recovered(cluster, load, list(alive))
             after = cluster.redis_master_port()
             log(f"  recovered after {recovered:.1f} s (Redis master {before} -> {after})")
-            time.sleep(3)  # let in-flight requests of the fault finish before the checks
+            # The requests of the fault finish (they end within their timeouts) before the checks.
+            load.wait_settled(time.monotonic())
             checked, resurrected = check_dead_tokens(cluster, load, alive)
             statuses, last = check_limit(cluster, limit_users[n], alive)
             marks.append((name, t_fault, recovered, checked, resurrected, statuses, last))
+            # Observation window: failures after the recovery still count in the fault's window.
             time.sleep(4)
         load.stop()
         t_end = time.monotonic()

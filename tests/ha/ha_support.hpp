@@ -2,6 +2,8 @@
 // Helpers of the high-availability tests: shell commands for the private servers they
 // start, and waiting for a condition with a bound.
 
+#include "wait.hpp"
+
 #include <chrono>
 #include <string>
 
@@ -48,15 +50,8 @@ private:
 
 }  // namespace portcullis::test
 
-#include <thread>
-
 template <class Pred>
 bool portcullis::test::wait_for(Pred pred, std::chrono::milliseconds limit)
 {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return pred();
+    return wait_until(pred, limit, std::chrono::milliseconds(20));
 }

@@ -4,6 +4,7 @@
 #include "process.hpp"
 #include "server_fixture.hpp"
 #include "test_env.hpp"
+#include "wait.hpp"
 
 #include <doctest/doctest.h>
 #include <signal.h>
@@ -22,6 +23,14 @@ namespace {
 std::string error_code_of(const http_response& r)
 {
     return json::parse(r.body).at("error").at("code");
+}
+
+// The value of the unlabelled sample `name` in /metrics; -1 when it is missing.
+double metric_value(int port, const std::string& name)
+{
+    const std::string body = http_request(port, "GET", "/metrics").body;
+    const auto at = body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(body.substr(at + name.size() + 2));
 }
 
 }  // namespace
@@ -182,12 +191,14 @@ TEST_CASE("SIGTERM lets an in-flight request finish, then exits 0")
     http_connection slow(srv.port());
     // Half a request: the server is busy with it when the signal arrives.
     slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // The server has accepted it: open are the idle one, the slow one and the one asking.
+    wait_for([&] { return metric_value(srv.port(), "portcullis_http_open_connections") >= 3; },
+             std::chrono::seconds(10), "the server to accept the slow connection");
     srv.proc().signal(SIGTERM);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    CHECK(srv.proc().running());
-    // The idle keep-alive connection is closed at once.
+    // The idle keep-alive connection is closed at once: the shutdown has begun.
     CHECK(idle.closed_by_peer(std::chrono::seconds(5)));
+    // ... and the server still runs, waiting for the request in flight.
+    CHECK(srv.proc().running());
     slow.send("X-Request-Id: late\r\n\r\n");
     auto r = slow.read_response();
     CHECK(r.status == 200);
@@ -262,20 +273,20 @@ TEST_CASE("running out of file descriptors does not kill the listener")
         }
     }
     CHECK(flood.size() > 64);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // The server ran out of descriptors while the flood is held.
+    CHECK(wait_for_text(srv.proc().log_path(), "accept_failed", std::chrono::seconds(15)));
     flood.clear();
     // Once descriptors are free again the same listener serves new clients.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     int status = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-        try {
-            status = http_request(srv.port(), "GET", "/healthz").status;
-            if (status == 200) break;
-        } catch (const std::exception&) {
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    wait_until(
+        [&] {
+            try {
+                status = http_request(srv.port(), "GET", "/healthz").status;
+            } catch (const std::exception&) {
+            }
+            return status == 200;
+        },
+        std::chrono::seconds(15), std::chrono::milliseconds(50));
     CHECK(status == 200);
     CHECK(srv.proc().running());
-    CHECK(srv.proc().log().find("accept_failed") != std::string::npos);
 }

@@ -4,19 +4,14 @@
 
 #include <boost/asio/co_spawn.hpp>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <exception>
 #include <stdexcept>
-#include <thread>
 
 extern char** environ;
 
@@ -50,16 +45,6 @@ void drain(boost::asio::io_context& ioc)
 {
     ioc.restart();
     ioc.run_for(std::chrono::seconds(5));
-}
-
-bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout)
-{
-    auto end = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        if (cond()) return true;
-        if (std::chrono::steady_clock::now() >= end) return cond();
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
 }
 
 child_process::child_process(const std::vector<std::string>& argv, const std::string& log_path)
@@ -131,75 +116,6 @@ int child_process::wait(std::chrono::milliseconds timeout)
     if (!done) return -1;
     pid_ = -1;
     return status;
-}
-
-namespace {
-
-bool answers_ping(int port)
-{
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return false;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    bool ok = false;
-    timeval tv{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        const char ping[] = "PING\r\n";
-        if (::write(fd, ping, sizeof ping - 1) == static_cast<ssize_t>(sizeof ping - 1)) {
-            char buf[64];
-            ssize_t n = ::read(fd, buf, sizeof buf);
-            ok = n >= 5 && std::memcmp(buf, "+PONG", 5) == 0;
-        }
-    }
-    ::close(fd);
-    return ok;
-}
-
-}  // namespace
-
-private_redis::private_redis() : port_(free_port()), dir_(make_temp_dir("portcullis-redis")) {}
-
-private_redis::~private_redis()
-{
-    proc_ = child_process();
-    std::string cmd = "rm -rf '" + dir_ + "'";
-    int ignored = std::system(cmd.c_str());
-    (void)ignored;
-}
-
-void private_redis::start()
-{
-    std::string server = env_or("PORTCULLIS_TEST_REDIS_SERVER", "redis-server");
-    proc_ =
-        child_process({server, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_, "--appendonly",
-                       "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no", "--loglevel", "warning"},
-                      dir_ + "/redis.log");
-    if (!wait_until([&] { return answers_ping(port_); }, std::chrono::seconds(10))) {
-        throw std::runtime_error("private redis-server did not start");
-    }
-}
-
-void private_redis::kill()
-{
-    proc_.kill(SIGKILL);
-    proc_.wait(std::chrono::seconds(10));
-}
-
-void private_redis::stop()
-{
-    proc_.kill(SIGTERM);
-    proc_.wait(std::chrono::seconds(10));
-}
-
-store::redis::settings private_redis::settings() const
-{
-    store::redis::settings s;
-    s.host = "127.0.0.1";
-    s.port = static_cast<std::uint16_t>(port_);
-    return s;
 }
 
 }  // namespace portcullis::test

@@ -3,7 +3,9 @@
 // to completion, private redis-server instances, and child processes.
 
 #include "core/timeout.hpp"
+#include "private_redis.hpp"
 #include "store/redis/settings.hpp"
+#include "wait.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -32,9 +34,6 @@ inline core::deadline in_ms(long ms)
     return core::steady_clock::now() + std::chrono::milliseconds(ms);
 }
 
-// Polls `cond` every 10 ms until it is true or `timeout` passes; returns its last value.
-bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
-
 // A child process started with posix_spawnp; killed (SIGKILL) and reaped on destruction.
 class child_process {
 public:
@@ -53,23 +52,6 @@ public:
 
 private:
     pid_t pid_ = -1;
-};
-
-// A private redis-server on its own port and directory, append-only file on.
-class private_redis {
-public:
-    private_redis();
-    ~private_redis();
-    void start();  // starts it and waits until it answers PING
-    void kill();   // SIGKILL, like a crash
-    void stop();   // SIGTERM and wait (AOF flushed)
-    int port() const noexcept { return port_; }
-    store::redis::settings settings() const;
-
-private:
-    int port_;
-    std::string dir_;
-    child_process proc_;
 };
 
 }  // namespace portcullis::test

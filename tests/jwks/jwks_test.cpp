@@ -6,6 +6,7 @@
 #include "auth_support.hpp"
 #include "core/text.hpp"
 #include "test_env.hpp"
+#include "wait.hpp"
 
 #include <doctest/doctest.h>
 
@@ -379,14 +380,8 @@ TEST_CASE(
         std::lock_guard lock(mu);
         return std::count_if(issued.begin(), issued.end(), [&](const auto& t) { return kid_of(t.first) == kid; });
     };
-    auto wait_until = [](auto pred, seconds limit) {
-        auto end = std::chrono::steady_clock::now() + limit;
-        while (!pred() && std::chrono::steady_clock::now() < end) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        return pred();
-    };
-    REQUIRE(wait_until([&] { return count_of(old_kid) >= 5; }, seconds(30)));
+    const auto poll = std::chrono::milliseconds(100);  // the conditions ask the server
+    REQUIRE(wait_until([&] { return count_of(old_kid) >= 5; }, seconds(30), poll));
 
     auto [st, out] = keys_command(srv, {"rotate"}, env);
     INFO(out);
@@ -394,9 +389,9 @@ TEST_CASE(
     const std::string new_kid = out.substr(0, out.find(' '));
     REQUIRE_FALSE(new_kid.empty());
     // Published first (while the old key still signs), then signing.
-    REQUIRE(wait_until([&] { return contains(jwks_kids(c), new_kid); }, seconds(20)));
+    REQUIRE(wait_until([&] { return contains(jwks_kids(c), new_kid); }, seconds(20), poll));
     CHECK(contains(jwks_kids(c), old_kid));
-    REQUIRE(wait_until([&] { return count_of(new_kid) >= 5; }, seconds(30)));
+    REQUIRE(wait_until([&] { return count_of(new_kid) >= 5; }, seconds(30), poll));
     stop = true;
     for (auto& t : load) t.join();
 
@@ -421,7 +416,7 @@ TEST_CASE(
     CHECK(js.ok == static_cast<int>(tokens.size()));
 
     // The old key stays in the JWKS until its last token has expired, then leaves.
-    REQUIRE(wait_until([&] { return !contains(jwks_kids(c), old_kid); }, seconds(90)));
+    REQUIRE(wait_until([&] { return !contains(jwks_kids(c), old_kid); }, seconds(90), poll));
     CHECK(unix_now() >= last_old_exp);
     auto listed = keys_command(srv, {"list"}, env);
     CHECK(listed.second.find("expired") != std::string::npos);
@@ -434,10 +429,10 @@ TEST_CASE(
     auto now_cmd = keys_command(srv, {"rotate", "--now"}, env);
     REQUIRE(now_cmd.first == 0);
     const std::string third = now_cmd.second.substr(0, now_cmd.second.find(' '));
-    REQUIRE(wait_until([&] { return contains(jwks_kids(c), third); }, seconds(20)));
+    REQUIRE(wait_until([&] { return contains(jwks_kids(c), third); }, seconds(20), poll));
     CHECK(c.get("/api/users/me", fresh).status == 200);  // still accepted: not retired yet
     REQUIRE(keys_command(srv, {"retire", new_kid}, env).first == 0);
-    REQUIRE(wait_until([&] { return !contains(jwks_kids(c), new_kid); }, seconds(20)));
+    REQUIRE(wait_until([&] { return !contains(jwks_kids(c), new_kid); }, seconds(20), poll));
     expect_refused(c, fresh, "token of a retired key");
     auto after = login(c, accounts[0]).access;
     CHECK(kid_of(after) == third);

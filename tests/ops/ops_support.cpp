@@ -1,6 +1,7 @@
 #include "ops_support.hpp"
 
 #include "process.hpp"
+#include "wait.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -45,31 +46,26 @@ std::vector<std::string> mails_to(const std::string& dir, const std::string& to)
 std::string wait_for_mail(const std::string& dir, const std::string& to, std::size_t count,
                           std::chrono::milliseconds timeout)
 {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        auto mails = mails_to(dir, to);
-        if (mails.size() >= count) return mails.back();
-        if (std::chrono::steady_clock::now() > until) {
-            throw std::runtime_error("no mail #" + std::to_string(count) + " to " + to + " in " + dir);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    std::vector<std::string> mails;
+    wait_for([&] { return (mails = mails_to(dir, to)).size() >= count; }, timeout,
+             "mail #" + std::to_string(count) + " to " + to + " in " + dir, std::chrono::milliseconds(50));
+    return mails.back();
 }
 
 std::string wait_for_mail_containing(const std::string& dir, const std::string& to, const std::string& text,
                                      std::chrono::milliseconds timeout)
 {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        auto mails = mails_to(dir, to);
-        for (auto it = mails.rbegin(); it != mails.rend(); ++it) {
-            if (it->find(text) != std::string::npos) return *it;
-        }
-        if (std::chrono::steady_clock::now() > until) {
-            throw std::runtime_error("no mail to " + to + " containing '" + text + "' in " + dir);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    std::string found;
+    wait_for(
+        [&] {
+            auto mails = mails_to(dir, to);
+            auto it = std::find_if(mails.rbegin(), mails.rend(),
+                                   [&](const std::string& m) { return m.find(text) != std::string::npos; });
+            if (it != mails.rend()) found = *it;
+            return it != mails.rend();
+        },
+        timeout, "a mail to " + to + " containing '" + text + "' in " + dir, std::chrono::milliseconds(50));
+    return found;
 }
 
 std::string code_in(const std::string& mail)

@@ -1,4 +1,5 @@
 // Pool, transactions, pipeline, timeouts and migrations against a real PostgreSQL.
+#include "async_wait.hpp"
 #include "pg_support.hpp"
 #include "test_env.hpp"
 
@@ -157,7 +158,9 @@ asio::awaitable<void> async_many(pg::pool& pool, int n, int* ok, int* failed)
     for (int i = 0; i < n; ++i) {
         asio::co_spawn(ex, pool.async_query(select_one, args[static_cast<std::size_t>(i)], d), query_tally{ok, failed});
     }
-    while (*ok + *failed < n) co_await async_wait_ms(5);
+    // Each query ends by its 30 s deadline at the latest.
+    auto all_ended = [ok, failed, n] { return *ok + *failed >= n; };
+    co_await test::async_wait_for(all_ended, seconds(60), "every query to end");
 }
 
 asio::awaitable<void> async_exhaustion(pg::pool& pool)
@@ -170,8 +173,12 @@ asio::awaitable<void> async_exhaustion(pg::pool& pool)
     REQUIRE_FALSE(waited.has_value());
     CHECK(waited.error() == core::errc::pool_exhausted);
     CHECK(core::is_unavailable(waited.error()));
+    MESSAGE("exhausted pool: refused after " << std::chrono::duration_cast<milliseconds>(took).count()
+                                             << " ms (deadline 200 ms)");
+    // It waited for the deadline (a timer never fires early; 10 ms for clock granularity),
+    // and not for the pool's own 5 s acquire timeout.
     CHECK(took >= milliseconds(190));
-    CHECK(took < seconds(2));
+    CHECK(took < seconds(5));
     CHECK(pool.stats().exhausted == 1);
     CHECK(pool.stats().in_use == 1);
 
@@ -189,14 +196,15 @@ asio::awaitable<void> async_exhaustion(pg::pool& pool)
         }
     };
     asio::co_spawn(ex, pool.async_acquire(soon()), first_tally{&first_done, &first_ok});
-    co_await async_wait_ms(20);
-    CHECK(pool.stats().waiting == 1);
+    auto queued = [&pool] { return pool.stats().waiting == 1; };
+    co_await test::async_wait_for(queued, seconds(5), "the first waiter to queue");
     auto refused = co_await pool.async_acquire(soon());
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error() == core::errc::overloaded);
     // Giving the connection back hands it to the queued waiter.
     *held = pg::lease{};
-    while (!first_done) co_await async_wait_ms(5);
+    auto handed = [&first_done] { return first_done; };
+    co_await test::async_wait_for(handed, seconds(5), "the queued waiter to get the connection");
     CHECK(first_ok);
 }
 
@@ -208,7 +216,10 @@ asio::awaitable<void> async_timeout_cancels(pg::pool& pool, std::string admin_ur
     auto took = core::steady_clock::now() - t0;
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == core::errc::timeout);
-    CHECK(took < seconds(2));
+    MESSAGE("query timeout of 300 ms reported after " << std::chrono::duration_cast<milliseconds>(took).count()
+                                                      << " ms");
+    // Half the 10 s deadline: the 300 ms query timeout ended it, not the deadline.
+    CHECK(took < seconds(5));
     CHECK(pool.stats().timeouts == 1);
 
     // The backend is no longer running it (poll with a deadline; the check itself blocks
@@ -243,8 +254,11 @@ asio::awaitable<void> async_deadline_respected(pg::pool& pool)
     auto t0 = core::steady_clock::now();
     auto r = co_await pool.async_query(sleep_stmt, short_sleep, t0 + milliseconds(150));
     REQUIRE_FALSE(r.has_value());
+    // A timeout within the 2 s of pg_sleep can only be the 150 ms deadline (the query
+    // timeout is 5 s); the figure is reported, not asserted.
     CHECK(r.error() == core::errc::timeout);
-    CHECK(core::steady_clock::now() - t0 < seconds(1));
+    MESSAGE("150 ms deadline: the query ended after "
+            << std::chrono::duration_cast<milliseconds>(core::steady_clock::now() - t0).count() << " ms");
     const pg::params p(std::int64_t{1});
     auto next = co_await pool.async_query(select_one, p, soon());
     CHECK(next.has_value());
@@ -253,14 +267,18 @@ asio::awaitable<void> async_deadline_respected(pg::pool& pool)
 asio::awaitable<void> async_down_fails_fast(pg::pool& pool)
 {
     // Let the first connect attempts fail.
-    while (pool.stats().connect_failures == 0) co_await async_wait_ms(5);
+    auto failed_once = [&pool] { return pool.stats().connect_failures > 0; };
+    co_await test::async_wait_for(failed_once, seconds(10), "a failed connect attempt");
     const pg::params p(std::int64_t{1});
     auto t0 = core::steady_clock::now();
     auto r = co_await pool.async_query(select_one, p, soon());
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == core::errc::db_unavailable);
     CHECK(core::is_unavailable(r.error()));
-    CHECK(core::steady_clock::now() - t0 < milliseconds(100));
+    const auto took = core::steady_clock::now() - t0;
+    MESSAGE("no server: db_unavailable after " << std::chrono::duration_cast<milliseconds>(took).count() << " ms");
+    // Half the 10 s deadline: it failed without waiting for it.
+    CHECK(took < seconds(5));
 }
 
 }  // namespace
@@ -308,7 +326,8 @@ TEST_CASE("pool: the caller's deadline bounds a query")
 
 TEST_CASE("pool: with no server, callers get db_unavailable at once")
 {
-    auto url = "postgresql://127.0.0.1:" + std::to_string(test::free_port()) + "/none?connect_timeout=2";
+    const test::refused_port nothing;  // held for the test: no server can appear on it
+    auto url = "postgresql://127.0.0.1:" + std::to_string(nothing.port()) + "/none?connect_timeout=2";
     test::pool_fixture f(url, 2);
     test::run(f.ioc, async_down_fails_fast(*f.pool));
 }

@@ -125,7 +125,8 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(a.cert, a.key)
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    print("listening", a.port, flush=True)
+    # With --port 0 the kernel picked the port: say which.
+    print("listening", server.server_address[1], flush=True)
     server.serve_forever()
 
 

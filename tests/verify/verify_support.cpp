@@ -1,6 +1,7 @@
 #include "verify_support.hpp"
 
 #include "test_env.hpp"
+#include "wait.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -112,17 +113,23 @@ mailboxlayer_stub::mailboxlayer_stub(std::string access_key) : key_(std::move(ac
     }
 
     std::string script = require_env("PORTCULLIS_SOURCE_ROOT") + "/tests/verify/mailboxlayer_stub.py";
-    for (int attempt = 0; attempt < 5; ++attempt) {
-        port_ = free_port();
-        std::string out = dir_ + "/stub-" + std::to_string(attempt) + ".log";
-        proc_ = std::make_unique<process>(
-            std::vector<std::string>{"/usr/bin/python3", script, "--port", std::to_string(port_), "--cert", cert_,
-                                     "--key", key, "--access-key", key_, "--log", log_},
-            std::map<std::string, std::string>{}, out);
-        if (wait_for_text(out, "listening", std::chrono::seconds(10))) return;
-        proc_.reset();
-    }
-    throw std::runtime_error("the Mailboxlayer stub did not start");
+    // Port 0: the stub binds a port the kernel picks and prints it ("listening PORT").
+    const std::string out = dir_ + "/stub.log";
+    proc_ =
+        std::make_unique<process>(std::vector<std::string>{"/usr/bin/python3", script, "--port", "0", "--cert", cert_,
+                                                           "--key", key, "--access-key", key_, "--log", log_},
+                                  std::map<std::string, std::string>{}, out);
+    std::string text;
+    std::size_t at = std::string::npos;
+    const bool listening = wait_until(
+        [&] {
+            text = read_file(out);
+            at = text.find("listening ");
+            return at != std::string::npos && text.find('\n', at) != std::string::npos;
+        },
+        std::chrono::seconds(10), std::chrono::milliseconds(20));
+    if (!listening) throw std::runtime_error("the Mailboxlayer stub did not start: " + text);
+    port_ = std::stoi(text.substr(at + 10));
 }
 
 mailboxlayer_stub::~mailboxlayer_stub() = default;
