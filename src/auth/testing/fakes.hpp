@@ -106,7 +106,6 @@ private:
 
     const core::clock& clock_;
     std::int64_t next_user_ = 1;
-    std::int64_t next_id_ = 1;
 };
 
 // The short-lived state of the flows as the Redis scripts keep it, expiring by the
