@@ -24,21 +24,16 @@ bool has_control(std::string_view s)
 
 }  // namespace
 
-std::size_t char_count(std::string_view s)
-{
-    return core::utf8_count(s);
-}
-
 bool check_profile_fields(const std::string* full_name, const std::string* phone_number, field_problems& out)
 {
     bool sized = true;
-    if (full_name != nullptr && char_count(*full_name) > full_name_max) {
+    if (full_name != nullptr && core::utf8_count(*full_name) > full_name_max) {
         out.emplace_back("full_name", "Ensure this field has no more than 150 characters.");
         sized = false;
     } else if (full_name != nullptr && has_control(*full_name)) {
         out.emplace_back("full_name", "Control characters (such as line breaks) are not allowed.");
     }
-    if (phone_number != nullptr && char_count(*phone_number) > phone_number_max) {
+    if (phone_number != nullptr && core::utf8_count(*phone_number) > phone_number_max) {
         out.emplace_back("phone_number", "Enter a valid phone number.");
         sized = false;
     }

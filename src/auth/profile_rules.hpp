@@ -12,9 +12,6 @@ namespace portcullis::auth {
 
 using field_problems = std::vector<std::pair<std::string, std::string>>;
 
-// Length in characters, as Django counts max_length (input is valid UTF-8 JSON text).
-std::size_t char_count(std::string_view s);
-
 // Appends the problems of a full name and a phone number (null: not given) to `out`.
 // Returns false when a value is over its size limit, so nothing costlier (the
 // password similarity check) looks at it.

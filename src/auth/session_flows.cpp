@@ -104,7 +104,8 @@ async_outcome<login_result> session_flows::async_login(login_input in, core::dea
     std::string ident = login_identifier(in.identifier);
     // No account has a longer identifier (an address is at most 254 characters, a
     // username 150): refused before any I/O, so it never reaches a key or the pool.
-    if (ident.size() > 4 * 254 || char_count(ident) > 254) co_return fail<login_result>(errc::invalid_credentials);
+    if (ident.size() > 4 * 254 || core::utf8_count(ident) > 254)
+        co_return fail<login_result>(errc::invalid_credentials);
     if (ident.find('@') != std::string::npos) {
         auto e = normalize_email(ident);
         if (e.ok()) ident = e.value;

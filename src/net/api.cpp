@@ -1,6 +1,7 @@
 #include "net/api.hpp"
 
 #include "core/random.hpp"
+#include "core/text.hpp"
 #include "net/api_io.hpp"
 #include "net/errors.hpp"
 #include "net/json_body.hpp"
@@ -172,10 +173,10 @@ struct login_body {
             f.details().emplace_back("email", "Provide an e-mail address or a username.");
         }
         // No account has a longer identifier; refused before it costs any I/O.
-        if (email && char_count(*email) > 254) {
+        if (email && core::utf8_count(*email) > 254) {
             f.details().emplace_back("email", "Ensure this field has no more than 254 characters.");
         }
-        if (username && char_count(*username) > 150) {
+        if (username && core::utf8_count(*username) > 150) {
             f.details().emplace_back("username", "Ensure this field has no more than 150 characters.");
         }
         if (f.ok()) b.identifier = email && !email->empty() ? *email : *username;

@@ -93,11 +93,6 @@ response message_response(unsigned status, std::string_view message)
     return json_response(status, o);
 }
 
-std::size_t char_count(std::string_view s)
-{
-    return core::utf8_count(s);
-}
-
 cookie_names names_of(const api_options& opts)
 {
     if (opts.cookie_prefix) return {"__Host-access", "__Secure-refresh", "__Host-csrf_token"};

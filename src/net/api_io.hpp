@@ -25,9 +25,6 @@ response message_response(unsigned status, std::string_view message);
 boost::json::object own_view(const store::user& u);
 boost::json::object public_view(const store::user& u);
 
-// Characters of UTF-8 text (continuation bytes do not count).
-std::size_t char_count(std::string_view s);
-
 // Reads typed fields out of a JSON body, collecting per-field problems.
 class fields {
 public:

@@ -12,11 +12,6 @@ using store::async_result;
 
 namespace {
 
-std::string lower(std::string_view s)
-{
-    return core::ascii_lower(s);
-}
-
 template <class T>
 core::result<T> failed(errc e)
 {
@@ -30,7 +25,7 @@ core::result<T> failed(errc e)
 std::optional<store::user> fake_db::find_email(std::string_view email) const
 {
     for (const auto& [id, u] : users) {
-        if (lower(u.email) == lower(email)) return u;
+        if (core::ascii_iequals(u.email, email)) return u;
     }
     return std::nullopt;
 }
@@ -41,7 +36,7 @@ async_result<store::user> fake_db::async_create_pending(const store::new_user& n
     auto existing = find_email(nu.email);
     if (existing && existing->verified()) co_return failed<store::user>(errc::email_taken);
     for (const auto& [id, u] : users) {
-        if (lower(u.username) == lower(nu.username) && (!existing || id != existing->id)) {
+        if (core::ascii_iequals(u.username, nu.username) && (!existing || id != existing->id)) {
             co_return failed<store::user>(errc::username_taken);
         }
     }
@@ -76,7 +71,7 @@ async_result<std::optional<store::user>> fake_db::async_find_by_username(std::st
 {
     if (down) co_return failed<std::optional<store::user>>(errc::db_unavailable);
     for (const auto& [id, u] : users) {
-        if (lower(u.username) == lower(username)) co_return std::optional<store::user>(u);
+        if (core::ascii_iequals(u.username, username)) co_return std::optional<store::user>(u);
     }
     co_return std::optional<store::user>{};
 }

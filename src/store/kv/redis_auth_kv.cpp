@@ -257,6 +257,7 @@ std::string_view request_key_part(request_kind kind)
 
 async_result<limit_decision> redis_auth_kv::async_request(request_kind kind, const request_limits& l, core::deadline d)
 {
+    if (l.network.empty() && l.address.empty()) co_return limit_decision{};
     std::string base = prefix_ + "rl:" + std::string(request_key_part(kind));
     command keys;
     command args;
@@ -268,7 +269,6 @@ async_result<limit_decision> redis_auth_kv::async_request(request_kind kind, con
         keys.arg(base + ":addr:" + l.address);
         args.arg(l.address_max).arg(static_cast<std::int64_t>(l.window.count()));
     }
-    if (l.network.empty() && l.address.empty()) co_return limit_decision{};
     args.arg("hit");
     auto r = co_await conn_.async_eval(limit_script, std::move(keys), std::move(args), d);
     auto v = int_array(r);
