@@ -50,6 +50,7 @@ LAYERS = {
             "store/pg/records.hpp",
             "store/pg/key_repository.hpp",
             "store/kv/auth_kv.hpp",
+            "store/kv/invalidation_stream.hpp",
             "jobs/enqueuer.hpp",
         },
         BEAST + LIBPQ + HIREDIS,

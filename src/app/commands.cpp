@@ -23,9 +23,6 @@ namespace portcullis::app {
 
 namespace asio = boost::asio;
 
-store::redis::settings redis_settings(const config& cfg);
-jobs::queue_settings queue_settings(const config& cfg);
-
 int run_migrate(const config& cfg)
 {
     return migrate_database(cfg) ? 0 : 1;
@@ -79,7 +76,7 @@ template <class F>
 int with_redis(const config& cfg, F fn)
 {
     asio::io_context ioc;
-    store::redis::connection conn(ioc.get_executor(), redis_settings(cfg));
+    store::redis::connection conn(ioc.get_executor(), process_redis_settings(cfg));
     conn.start();
     int code = 1;
     asio::co_spawn(ioc, async_finish(fn(&conn, core::steady_clock::now() + std::chrono::seconds(10)), &conn, &code),
@@ -166,12 +163,12 @@ int run_worker(const config& cfg)
         std::fprintf(stderr, "portcullis worker: JOB_WORKERS is 0\n");
         return 2;
     }
-    auto shared = make_shared_services(cfg, true);
+    auto shared = make_shared_services(cfg, true, false);
     // Installed before READY=1 so that an early signal is never the default action.
     asio::io_context control{1};
     asio::signal_set signals(control, SIGTERM, SIGINT);
     asio::signal_set hangup(control, SIGHUP);
-    start_worker_background(*shared);
+    shared->start_background();
     asio::co_spawn(control, async_wait_signal(&control, &signals, shared.get(), cfg.shutdown_timeout),
                    core::log_escape{"worker_signals"});
     asio::co_spawn(control, async_reload_on_hangup(&hangup, shared.get()), core::log_escape{"worker_reload"});
@@ -187,7 +184,7 @@ int run_queue(const config& cfg, const std::vector<std::string>& args)
 {
     // The answer goes to stdout; keep routine log lines out of it.
     core::log::set_level(core::log::level::warn);
-    jobs::queue_settings qs = queue_settings(cfg);
+    const jobs::queue_settings& qs = cfg.queue;
     std::string sub = args.empty() ? "" : args[0];
     if (sub == "stats" && args.size() == 1) {
         return with_redis(cfg, [qs](store::redis::connection* c, core::deadline d) { return async_stats(c, qs, d); });
@@ -215,15 +212,10 @@ int run_bench_hash(const config& cfg, const std::vector<std::string>& args)
     for (std::size_t i = 0; i + 1 < args.size(); ++i) {
         if (args[i] == "--seconds") seconds = std::atof(args[i + 1].c_str());
     }
-    auth::hash_pool_settings h;
-    h.threads = cfg.hash_threads;
-    h.nice = cfg.hash_nice;
-    h.params.memory_kib = cfg.argon2_memory_kib;
-    h.params.iterations = cfg.argon2_iterations;
-    h.params.parallelism = cfg.argon2_parallelism;
+    const auth::hash_pool_settings& h = cfg.hashing;
     auth::hash_pool pool(h);
     // Calibrate with a short run, then size the measured run to about `seconds`.
-    auto probe = pool.benchmark(std::max(4u, cfg.hash_threads * 2));
+    auto probe = pool.benchmark(std::max(4u, h.threads * 2));
     unsigned iterations = static_cast<unsigned>(std::max(8.0, probe.hashes_per_second * std::max(0.5, seconds)));
     auto r = pool.benchmark(iterations);
     std::printf(

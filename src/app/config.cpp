@@ -83,6 +83,11 @@ public:
         if (auto v = raw(name)) out = *v;
     }
 
+    void path(const char* name, std::filesystem::path& out)
+    {
+        if (auto v = raw(name)) out = *v;
+    }
+
     void one_of(const char* name, std::string& out, std::initializer_list<std::string_view> allowed)
     {
         auto v = raw(name);
@@ -166,6 +171,21 @@ public:
             fail(name, "must be true or false");
     }
 
+    // Each non-empty item of the comma-separated list `name` (trimmed), when it is set.
+    template <class F>
+    void items(const char* name, F each)
+    {
+        auto v = raw(name);
+        if (!v) return;
+        std::string_view rest = *v;
+        while (!rest.empty()) {
+            auto comma = rest.find(',');
+            std::string_view item = trim(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            if (!item.empty()) each(item);
+        }
+    }
+
     const std::string& errors() const { return errors_; }
 
 private:
@@ -209,53 +229,166 @@ bool parse_listen(std::string_view text, std::string& host, std::uint16_t& port)
 void read_jwt(reader& r, config& c)
 {
     using auth::jws_alg;
+    token_keys& t = c.tokens;
     const std::string_view hs256 = auth::to_string(jws_alg::hs256);
-    r.one_of("JWT_ALGORITHM", c.jwt_algorithm,
-             {hs256, auth::to_string(jws_alg::eddsa), auth::to_string(jws_alg::es256)});
-    r.str("JWT_ISSUER", c.jwt_issuer);
-    if (c.jwt_issuer.empty()) r.fail("JWT_ISSUER", "must not be empty");
-    r.str("JWT_AUDIENCE", c.jwt_audience);
-    r.str("JWT_SIGNING_KEY", c.jwt_signing_key);
-    if (!c.jwt_signing_key.empty()) {
-        if (c.jwt_algorithm != hs256) r.fail("JWT_SIGNING_KEY", "applies to JWT_ALGORITHM=HS256 only");
-        if (c.jwt_signing_key.size() < 32 && !c.development)
-            r.fail("JWT_SIGNING_KEY", "must be at least 32 characters");
+    std::string algorithm(auth::to_string(t.rotation.algorithm));
+    r.one_of("JWT_ALGORITHM", algorithm, {hs256, auth::to_string(jws_alg::eddsa), auth::to_string(jws_alg::es256)});
+    t.rotation.algorithm = auth::parse_jws_alg(algorithm).value_or(jws_alg::hs256);
+    const bool is_hs256 = t.rotation.algorithm == jws_alg::hs256;
+    r.str("JWT_ISSUER", t.claims.issuer);
+    if (t.claims.issuer.empty()) r.fail("JWT_ISSUER", "must not be empty");
+    r.str("JWT_AUDIENCE", t.claims.audience);
+    r.str("JWT_SIGNING_KEY", t.signing_key);
+    if (!t.signing_key.empty()) {
+        if (!is_hs256) r.fail("JWT_SIGNING_KEY", "applies to JWT_ALGORITHM=HS256 only");
+        if (t.signing_key.size() < 32 && !c.development) r.fail("JWT_SIGNING_KEY", "must be at least 32 characters");
     }
-    r.str("JWT_PRIVATE_KEY_FILE", c.jwt_private_key_file);
-    if (!c.jwt_private_key_file.empty() && c.jwt_algorithm == hs256) {
-        r.fail("JWT_PRIVATE_KEY_FILE", "needs JWT_ALGORITHM=EdDSA or ES256");
+    r.str("JWT_PRIVATE_KEY_FILE", t.private_key_file);
+    if (!t.private_key_file.empty() && is_hs256) r.fail("JWT_PRIVATE_KEY_FILE", "needs JWT_ALGORITHM=EdDSA or ES256");
+    r.items("JWT_VERIFY_KEY_FILES", [&](std::string_view item) { t.verify_key_files.emplace_back(item); });
+    if (!t.verify_key_files.empty() && t.private_key_file.empty()) {
+        r.fail("JWT_VERIFY_KEY_FILES", "needs JWT_PRIVATE_KEY_FILE");
     }
-    if (auto files = r.raw("JWT_VERIFY_KEY_FILES")) {
-        std::string_view rest = *files;
-        while (!rest.empty()) {
-            auto comma = rest.find(',');
-            std::string_view item = trim(rest.substr(0, comma));
-            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            if (!item.empty()) c.jwt_verify_key_files.emplace_back(item);
-        }
-        if (!c.jwt_verify_key_files.empty() && c.jwt_private_key_file.empty()) {
-            r.fail("JWT_VERIFY_KEY_FILES", "needs JWT_PRIVATE_KEY_FILE");
-        }
-    }
-    r.span("JWT_KEY_ROTATION", c.jwt_key_rotation, 0, 3650 * 86400L);
-    c.jwt_key_publish_ahead = c.access_token_lifetime + std::chrono::minutes(5);
-    r.span("JWT_KEY_PUBLISH_AHEAD", c.jwt_key_publish_ahead, 1, 365 * 86400L);
-    r.span("JWT_KEY_REFRESH", c.jwt_key_refresh, 1, 3600);
-    if (c.jwt_key_publish_ahead < 2 * c.jwt_key_refresh) {
+    r.span("JWT_KEY_ROTATION", t.rotation.rotation, 0, 3650 * 86400L);
+    t.rotation.access_lifetime = c.auth.access_lifetime;
+    t.rotation.publish_ahead = c.auth.access_lifetime + std::chrono::minutes(5);
+    r.span("JWT_KEY_PUBLISH_AHEAD", t.rotation.publish_ahead, 1, 365 * 86400L);
+    r.span("JWT_KEY_REFRESH", t.rotation.refresh_interval, 1, 3600);
+    if (t.rotation.publish_ahead < 2 * t.rotation.refresh_interval) {
         r.fail("JWT_KEY_PUBLISH_AHEAD",
                "must be at least twice JWT_KEY_REFRESH, so every instance sees a key before it signs");
     }
-    if (c.jwt_key_rotation.count() > 0) {
-        if (c.jwt_algorithm == hs256) r.fail("JWT_KEY_ROTATION", "needs JWT_ALGORITHM=EdDSA or ES256");
-        if (!c.jwt_private_key_file.empty()) r.fail("JWT_KEY_ROTATION", "cannot rotate keys given as files");
-        if (c.jwt_key_rotation <= c.jwt_key_publish_ahead) {
+    if (t.rotation.rotation.count() > 0) {
+        if (is_hs256) r.fail("JWT_KEY_ROTATION", "needs JWT_ALGORITHM=EdDSA or ES256");
+        if (!t.private_key_file.empty()) r.fail("JWT_KEY_ROTATION", "cannot rotate keys given as files");
+        if (t.rotation.rotation <= t.rotation.publish_ahead) {
             r.fail("JWT_KEY_ROTATION", "must be longer than JWT_KEY_PUBLISH_AHEAD");
         }
     }
-    r.str("JWT_JWKS_URI", c.jwt_jwks_uri);
-    if (!c.jwt_jwks_uri.empty() && !c.jwt_jwks_uri.starts_with("https://") && !c.jwt_jwks_uri.starts_with("http://")) {
+    r.str("JWT_JWKS_URI", t.jwks_uri);
+    if (!t.jwks_uri.empty() && !t.jwks_uri.starts_with("https://") && !t.jwks_uri.starts_with("http://")) {
         r.fail("JWT_JWKS_URI", "must be an absolute http(s) URL");
     }
+}
+
+void read_redis(reader& r, config& c)
+{
+    std::string url = "redis://" + c.redis.host + ":" + std::to_string(c.redis.port) + "/" + std::to_string(c.redis.db);
+    r.str("REDIS_URL", url);
+    r.seconds("REDIS_TIMEOUT", c.redis.command_timeout, 1, 600);
+    if (url.rfind("redis://", 0) != 0) {
+        r.fail("REDIS_URL", "must start with redis://");
+    } else if (auto parsed = store::redis::parse_url(url, c.redis)) {
+        c.redis = std::move(*parsed);
+    } else {
+        r.fail("REDIS_URL", "must be redis://[:password@]host[:port][/db]");
+    }
+    r.str("REDIS_PREFIX", c.queue.prefix);
+    std::string sentinels;
+    r.str("REDIS_SENTINELS", sentinels);
+    r.str("REDIS_SENTINEL_MASTER", c.redis.sentinel_master);
+    r.str("REDIS_SENTINEL_PASSWORD", c.redis.sentinel_password);
+    if (!sentinels.empty()) {
+        if (auto endpoints = store::redis::parse_endpoints(sentinels)) {
+            c.redis.sentinels = std::move(*endpoints);
+        } else {
+            r.fail("REDIS_SENTINELS", "must be a comma-separated list of host:port ([v6]:port for IPv6)");
+        }
+        if (c.redis.sentinel_master.empty()) r.fail("REDIS_SENTINEL_MASTER", "is required with REDIS_SENTINELS");
+    }
+    r.number<unsigned>("REDIS_MIN_REPLICAS", c.redis.min_replicas, 0, 64);
+}
+
+void read_mail(reader& r, config& c)
+{
+    mail::settings& m = c.mail;
+    std::string backend = m.backend == mail::backend_kind::smtp      ? "smtp"
+                          : m.backend == mail::backend_kind::console ? "console"
+                                                                     : "file";
+    r.one_of("EMAIL_BACKEND", backend, {"smtp", "console", "file"});
+    m.backend = mail::parse_backend_kind(backend).value_or(m.backend);
+    r.boolean("EMAIL_BACKEND_INSECURE_OK", c.email_backend_insecure_ok);
+    // console logs every mail, codes included; file keeps them on disk: both hand the
+    // codes to whoever reads the logs or the directory.
+    if (!c.development && m.backend != mail::backend_kind::smtp && !c.email_backend_insecure_ok) {
+        r.fail("EMAIL_BACKEND", "'" + backend +
+                                    "' exposes one-time codes (logs or files) and is refused in production: use smtp, "
+                                    "or set EMAIL_BACKEND_INSECURE_OK=true");
+    }
+    r.str("EMAIL_HOST", m.host);
+    r.number<std::uint16_t>("EMAIL_PORT", m.port, 1, 65535);
+    r.boolean("EMAIL_USE_TLS", m.use_tls);
+    r.boolean("EMAIL_USE_SSL", m.use_ssl);
+    if (m.use_tls && m.use_ssl) r.fail("EMAIL_USE_SSL", "cannot be combined with EMAIL_USE_TLS");
+    r.str("EMAIL_HOST_USER", m.username);
+    r.str("EMAIL_HOST_PASSWORD", m.password);
+    r.boolean("EMAIL_ALLOW_PLAINTEXT_AUTH", m.allow_plaintext_auth);
+    if (m.backend == mail::backend_kind::smtp && !m.username.empty() && !m.use_tls && !m.use_ssl &&
+        !m.allow_plaintext_auth) {
+        r.fail("EMAIL_HOST_USER",
+               "would be sent without TLS: set EMAIL_USE_TLS or EMAIL_USE_SSL (or "
+               "EMAIL_ALLOW_PLAINTEXT_AUTH=true for a trusted relay)");
+    }
+    r.str("DEFAULT_FROM_EMAIL", m.from);
+    r.path("EMAIL_FILE_PATH", m.file_path);
+    r.path("EMAIL_CA_FILE", m.ca_file);
+    r.seconds("EMAIL_TIMEOUT", m.timeout, 1, 600);
+    m.templates_dir = default_templates_dir();
+    r.path("TEMPLATES_DIR", m.templates_dir);
+    if (m.templates_dir.empty()) m.templates_dir = default_templates_dir();
+}
+
+void read_email_check(reader& r, config& c)
+{
+    verify::checker_settings& v = c.email_check;
+    r.one_of("EMAIL_VALIDATION", v.mode, {"syntax", "mx", "mailboxlayer"});
+    r.str("MAILBOXLAYER_ACCESS_KEY", v.mailboxlayer.access_key);
+    if (v.mode == "mailboxlayer" && v.mailboxlayer.access_key.empty()) {
+        r.fail("MAILBOXLAYER_ACCESS_KEY", "is required when EMAIL_VALIDATION=mailboxlayer");
+    }
+    r.str("MAILBOXLAYER_URL", v.mailboxlayer.url);
+    // The access key travels in the URL: plain http only for a local test double.
+    if (!v.mailboxlayer.url.starts_with("https://") && !(c.development && v.mailboxlayer.url.starts_with("http://"))) {
+        r.fail("MAILBOXLAYER_URL", "must be an https:// URL (http:// only with PORTCULLIS_ENV=development)");
+    }
+    r.str("MAILBOXLAYER_CA_FILE", v.mailboxlayer.ca_file);
+    r.boolean("EMAIL_VALIDATION_FAIL_OPEN", v.fail_open);
+    r.seconds("EMAIL_VALIDATION_TIMEOUT", v.dns.timeout, 1, 60);
+    r.str("DNS_SERVERS", v.dns.servers);
+    if (!v.dns.servers.empty() && !verify::valid_server_list(v.dns.servers)) {
+        r.fail("DNS_SERVERS", "must be a comma-separated list of host[:port] addresses ([v6]:port for IPv6)");
+    }
+    r.str("DISPOSABLE_DOMAINS_FILE", v.disposable_domains_file);
+}
+
+void read_limits(reader& r, config& c)
+{
+    auth::auth_settings& a = c.auth;
+    r.items("RATE_LIMIT_EXEMPT", [&](std::string_view item) {
+        if (auto block = parse_cidr(item))
+            c.rate_limit_exempt.push_back(*block);
+        else
+            r.fail("RATE_LIMIT_EXEMPT", "'" + std::string(item) + "' is not an address or CIDR block");
+    });
+    if (!c.rate_limit_exempt.empty()) {
+        a.ip_exempt = [exempt = c.rate_limit_exempt](std::string_view ip) {
+            for (const auto& block : exempt) {
+                if (block.contains(ip)) return true;
+            }
+            return false;
+        };
+    }
+    r.number<int>("LOGIN_FAIL_LIMIT", a.login_fail_limit, 1, 1'000'000);
+    r.seconds("LOGIN_FAIL_WINDOW", a.login_fail_window, 1, 86400);
+    r.number<int>("LOGIN_IP_LIMIT", a.login_ip_limit, 1, 1'000'000);
+    r.number<int>("REGISTER_IP_LIMIT", a.request_ip_limit, 1, 1'000'000);
+    r.number<int>("ADDRESS_LIMIT", a.address_limit, 1, 1'000'000);
+    r.number<int>("LOGIN_ACCOUNT_LIMIT", a.login_account_limit, 1, 1'000'000);
+    r.number<int>("LOGIN_ACCOUNT_FREE_FAILURES", a.login_account_free, 0, 1'000'000);
+    r.seconds("LOGIN_ACCOUNT_MAX_DELAY", a.login_account_max_wait, 1, 86400);
+    r.number<int>("PASSWORD_CHECK_LIMIT", a.password_check_limit, 1, 1'000'000);
+    r.number<int>("OTP_IP_LIMIT", a.otp_ip_limit, 1, 1'000'000);
+    r.number<int>("MAX_SESSIONS_PER_USER", a.max_sessions_per_user, 1, 100'000);
 }
 
 }  // namespace
@@ -372,26 +505,19 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
     r.seconds("REQUEST_TIMEOUT", c.http.request_timeout, 1, 3600);
     r.number<std::size_t>("MIN_INGRESS_RATE", c.http.min_ingress_rate, 0, 1'000'000'000);
     r.boolean("ACCESS_LOG", c.http.access_log);
-    if (auto proxies = r.raw("TRUSTED_PROXIES")) {
-        std::string_view rest = *proxies;
-        while (!rest.empty()) {
-            auto comma = rest.find(',');
-            std::string_view item = trim(rest.substr(0, comma));
-            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            if (item.empty()) continue;
-            if (auto block = net::parse_address_block(item))
-                c.http.trusted_proxies.push_back(*block);
-            else
-                r.fail("TRUSTED_PROXIES", "'" + std::string(item) + "' is not an address or CIDR block");
-        }
-    }
+    r.items("TRUSTED_PROXIES", [&](std::string_view item) {
+        if (auto block = net::parse_address_block(item))
+            c.http.trusted_proxies.push_back(*block);
+        else
+            r.fail("TRUSTED_PROXIES", "'" + std::string(item) + "' is not an address or CIDR block");
+    });
     std::string proxy_header = "x-forwarded-for";
     r.one_of("TRUSTED_PROXY_HEADER", proxy_header, {"x-forwarded-for", "forwarded"});
     c.http.proxy_header =
         proxy_header == "forwarded" ? net::forwarding_header::forwarded : net::forwarding_header::x_forwarded_for;
 
-    r.str("DATABASE_URL", c.database_url);
-    if (c.database_url.rfind("postgresql://", 0) != 0 && c.database_url.rfind("postgres://", 0) != 0) {
+    r.str("DATABASE_URL", c.database.url);
+    if (c.database.url.rfind("postgresql://", 0) != 0 && c.database.url.rfind("postgres://", 0) != 0) {
         r.fail("DATABASE_URL", "must start with postgresql://");
     }
     r.str("DATABASE_READ_URL", c.database_read_url);
@@ -399,125 +525,46 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
         c.database_read_url.rfind("postgres://", 0) != 0) {
         r.fail("DATABASE_READ_URL", "must start with postgresql:// (or be empty)");
     }
-    r.number<unsigned>("DATABASE_POOL_SIZE", c.database_pool_size, 1, 1000);
-    r.seconds("DATABASE_TIMEOUT", c.database_timeout, 1, 600);
+    r.number<std::size_t>("DATABASE_POOL_SIZE", c.database.pool_size, 1, 1000);
+    r.seconds("DATABASE_TIMEOUT", c.database.query_timeout, 1, 600);
+    c.database.connect_timeout = c.database.query_timeout;
+    c.database.acquire_timeout = c.database.query_timeout;
     r.boolean("MIGRATE_ON_START", c.migrate_on_start);
 
-    r.str("REDIS_URL", c.redis_url);
-    if (c.redis_url.rfind("redis://", 0) != 0) r.fail("REDIS_URL", "must start with redis://");
-    r.seconds("REDIS_TIMEOUT", c.redis_timeout, 1, 600);
-    r.str("REDIS_PREFIX", c.redis_prefix);
-    r.str("REDIS_SENTINELS", c.redis_sentinels);
-    r.str("REDIS_SENTINEL_MASTER", c.redis_sentinel_master);
-    r.str("REDIS_SENTINEL_PASSWORD", c.redis_sentinel_password);
-    if (!c.redis_sentinels.empty()) {
-        if (!store::redis::parse_endpoints(c.redis_sentinels)) {
-            r.fail("REDIS_SENTINELS", "must be a comma-separated list of host:port ([v6]:port for IPv6)");
-        }
-        if (c.redis_sentinel_master.empty()) r.fail("REDIS_SENTINEL_MASTER", "is required with REDIS_SENTINELS");
-    }
-    r.number<unsigned>("REDIS_MIN_REPLICAS", c.redis_min_replicas, 0, 64);
+    read_redis(r, c);
+    read_mail(r, c);
 
-    r.one_of("EMAIL_BACKEND", c.email_backend, {"smtp", "console", "file"});
-    r.boolean("EMAIL_BACKEND_INSECURE_OK", c.email_backend_insecure_ok);
-    // console logs every mail, codes included; file keeps them on disk: both hand the
-    // codes to whoever reads the logs or the directory.
-    if (!c.development && c.email_backend != "smtp" && !c.email_backend_insecure_ok) {
-        r.fail("EMAIL_BACKEND", "'" + c.email_backend +
-                                    "' exposes one-time codes (logs or files) and is refused in production: use smtp, "
-                                    "or set EMAIL_BACKEND_INSECURE_OK=true");
-    }
-    r.str("EMAIL_HOST", c.email_host);
-    r.number<unsigned>("EMAIL_PORT", c.email_port, 1, 65535);
-    r.boolean("EMAIL_USE_TLS", c.email_use_tls);
-    r.boolean("EMAIL_USE_SSL", c.email_use_ssl);
-    if (c.email_use_tls && c.email_use_ssl) r.fail("EMAIL_USE_SSL", "cannot be combined with EMAIL_USE_TLS");
-    r.str("EMAIL_HOST_USER", c.email_host_user);
-    r.str("EMAIL_HOST_PASSWORD", c.email_host_password);
-    r.boolean("EMAIL_ALLOW_PLAINTEXT_AUTH", c.email_allow_plaintext_auth);
-    if (c.email_backend == "smtp" && !c.email_host_user.empty() && !c.email_use_tls && !c.email_use_ssl &&
-        !c.email_allow_plaintext_auth) {
-        r.fail("EMAIL_HOST_USER",
-               "would be sent without TLS: set EMAIL_USE_TLS or EMAIL_USE_SSL (or "
-               "EMAIL_ALLOW_PLAINTEXT_AUTH=true for a trusted relay)");
-    }
-    r.str("DEFAULT_FROM_EMAIL", c.default_from_email);
-    r.str("EMAIL_FILE_PATH", c.email_file_path);
-    r.str("EMAIL_CA_FILE", c.email_ca_file);
-    r.seconds("EMAIL_TIMEOUT", c.email_timeout, 1, 600);
-    r.str("TEMPLATES_DIR", c.templates_dir);
-    if (c.templates_dir.empty()) c.templates_dir = default_templates_dir();
-
-    r.seconds("ACCESS_TOKEN_LIFETIME", c.access_token_lifetime, 30, 86400);
-    r.seconds("REFRESH_TOKEN_LIFETIME", c.refresh_token_lifetime, 60, 365 * 86400);
-    r.seconds("REFRESH_REUSE_INTERVAL", c.refresh_reuse_interval, 0, 300);
-    r.seconds("OTP_TTL", c.otp_ttl, 30, 86400);
-    r.number<unsigned>("MAX_OTP_ATTEMPTS", c.max_otp_attempts, 1, 100);
+    auth::auth_settings& a = c.auth;
+    r.seconds("ACCESS_TOKEN_LIFETIME", a.access_lifetime, 30, 86400);
+    r.seconds("REFRESH_TOKEN_LIFETIME", a.refresh_lifetime, 60, 365 * 86400);
+    r.seconds("REFRESH_REUSE_INTERVAL", a.refresh_reuse_interval, 0, 300);
+    r.seconds("OTP_TTL", a.otp_ttl, 30, 86400);
+    r.number<int>("MAX_OTP_ATTEMPTS", a.max_otp_attempts, 1, 100);
     read_jwt(r, c);
-    r.seconds("OTP_RESEND_COOLDOWN", c.otp_resend_cooldown, 0, 86400);
-    r.number<unsigned>("OTP_MAX_FAILURES_PER_HOUR", c.otp_max_failures_per_hour, 1, 10000);
+    r.seconds("OTP_RESEND_COOLDOWN", a.otp_resend_cooldown, 0, 86400);
+    r.number<int>("OTP_MAX_FAILURES_PER_HOUR", a.otp_max_failures_per_hour, 1, 10000);
 
     r.number<unsigned>("JOB_WORKERS", c.job_workers, 0, 1024);
-    c.hash_threads = cores();
-    r.number<unsigned>("HASH_THREADS", c.hash_threads, 1, 256);
-    c.hash_queue = 64 * c.hash_threads;
-    r.number<unsigned>("HASH_QUEUE", c.hash_queue, 1, 1'000'000);
-    r.number<int>("HASH_NICE", c.hash_nice, 0, 19);
-    r.number<unsigned>("ARGON2_MEMORY_KIB", c.argon2_memory_kib, 8, auth::max_argon2_memory_kib);
-    r.number<unsigned>("ARGON2_ITERATIONS", c.argon2_iterations, 1, auth::max_argon2_iterations);
-    r.number<unsigned>("ARGON2_PARALLELISM", c.argon2_parallelism, 1, 64);
+    auth::hash_pool_settings& h = c.hashing;
+    h.threads = cores();
+    r.number<unsigned>("HASH_THREADS", h.threads, 1, 256);
+    h.queue_limit = 64 * std::size_t{h.threads};
+    r.number<std::size_t>("HASH_QUEUE", h.queue_limit, 1, 1'000'000);
+    r.number<int>("HASH_NICE", h.nice, 0, 19);
+    r.number<std::uint32_t>("ARGON2_MEMORY_KIB", h.params.memory_kib, 8, auth::max_argon2_memory_kib);
+    r.number<std::uint32_t>("ARGON2_ITERATIONS", h.params.iterations, 1, auth::max_argon2_iterations);
+    r.number<std::uint32_t>("ARGON2_PARALLELISM", h.params.parallelism, 1, 64);
 
-    r.one_of("EMAIL_VALIDATION", c.email_validation, {"syntax", "mx", "mailboxlayer"});
-    r.str("MAILBOXLAYER_ACCESS_KEY", c.mailboxlayer_access_key);
-    if (c.email_validation == "mailboxlayer" && c.mailboxlayer_access_key.empty()) {
-        r.fail("MAILBOXLAYER_ACCESS_KEY", "is required when EMAIL_VALIDATION=mailboxlayer");
-    }
-    r.str("MAILBOXLAYER_URL", c.mailboxlayer_url);
-    // The access key travels in the URL: plain http only for a local test double.
-    if (!c.mailboxlayer_url.starts_with("https://") && !(c.development && c.mailboxlayer_url.starts_with("http://"))) {
-        r.fail("MAILBOXLAYER_URL", "must be an https:// URL (http:// only with PORTCULLIS_ENV=development)");
-    }
-    r.str("MAILBOXLAYER_CA_FILE", c.mailboxlayer_ca_file);
-    r.boolean("EMAIL_VALIDATION_FAIL_OPEN", c.email_validation_fail_open);
-    r.seconds("EMAIL_VALIDATION_TIMEOUT", c.email_validation_timeout, 1, 60);
-    r.str("DNS_SERVERS", c.dns_servers);
-    if (!c.dns_servers.empty() && !verify::valid_server_list(c.dns_servers)) {
-        r.fail("DNS_SERVERS", "must be a comma-separated list of host[:port] addresses ([v6]:port for IPv6)");
-    }
-    r.str("DISPOSABLE_DOMAINS_FILE", c.disposable_domains_file);
-
-    if (auto exempt = r.raw("RATE_LIMIT_EXEMPT")) {
-        std::string_view rest = *exempt;
-        while (!rest.empty()) {
-            auto comma = rest.find(',');
-            std::string_view item = trim(rest.substr(0, comma));
-            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            if (item.empty()) continue;
-            if (auto block = parse_cidr(item))
-                c.rate_limit_exempt.push_back(*block);
-            else
-                r.fail("RATE_LIMIT_EXEMPT", "'" + std::string(item) + "' is not an address or CIDR block");
-        }
-    }
-    r.number<unsigned>("LOGIN_FAIL_LIMIT", c.login_fail_limit, 1, 1'000'000);
-    r.seconds("LOGIN_FAIL_WINDOW", c.login_fail_window, 1, 86400);
-    r.number<unsigned>("LOGIN_IP_LIMIT", c.login_ip_limit, 1, 1'000'000);
-    r.number<unsigned>("REGISTER_IP_LIMIT", c.register_ip_limit, 1, 1'000'000);
-    r.number<unsigned>("ADDRESS_LIMIT", c.address_limit, 1, 1'000'000);
-    r.number<unsigned>("LOGIN_ACCOUNT_LIMIT", c.login_account_limit, 1, 1'000'000);
-    r.number<unsigned>("LOGIN_ACCOUNT_FREE_FAILURES", c.login_account_free_failures, 0, 1'000'000);
-    r.seconds("LOGIN_ACCOUNT_MAX_DELAY", c.login_account_max_delay, 1, 86400);
-    r.number<unsigned>("PASSWORD_CHECK_LIMIT", c.password_check_limit, 1, 1'000'000);
-    r.number<unsigned>("OTP_IP_LIMIT", c.otp_ip_limit, 1, 1'000'000);
-    r.number<unsigned>("MAX_SESSIONS_PER_USER", c.max_sessions_per_user, 1, 100'000);
+    read_email_check(r, c);
+    read_limits(r, c);
 
     if (auto lvl = r.raw("LOG_LEVEL")) {
         if (!core::log::parse_level(trim(*lvl), c.log_level)) r.fail("LOG_LEVEL", "must be debug, info, warn or error");
     }
-    r.boolean("COOKIE_SECURE", c.cookie_secure);
-    r.boolean("COOKIE_NAME_PREFIX", c.cookie_name_prefix);
+    r.boolean("COOKIE_SECURE", c.cookies.cookie_secure);
+    r.boolean("COOKIE_NAME_PREFIX", c.cookies.cookie_prefix);
     // Browsers accept __Host- and __Secure- cookies only with the Secure attribute.
-    if (c.cookie_name_prefix && !c.cookie_secure) r.fail("COOKIE_NAME_PREFIX", "needs COOKIE_SECURE=true");
+    if (c.cookies.cookie_prefix && !c.cookies.cookie_secure) r.fail("COOKIE_NAME_PREFIX", "needs COOKIE_SECURE=true");
 
     if (!r.errors().empty()) throw config_error(r.errors());
     return c;

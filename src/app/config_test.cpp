@@ -15,13 +15,13 @@ TEST_CASE("defaults are the contract's")
     config c = load_config(prod, none);
     CHECK(c.http.host == "127.0.0.1");
     CHECK(c.http.port == 8000);
-    CHECK(c.access_token_lifetime == std::chrono::minutes(15));
-    CHECK(c.refresh_token_lifetime == std::chrono::hours(24));
-    CHECK(c.otp_ttl == std::chrono::minutes(10));
-    CHECK(c.max_otp_attempts == 3);
-    CHECK(c.otp_resend_cooldown == std::chrono::seconds(60));
-    CHECK(c.email_validation == "syntax");
-    CHECK(c.refresh_reuse_interval == std::chrono::seconds(0));
+    CHECK(c.auth.access_lifetime == std::chrono::minutes(15));
+    CHECK(c.auth.refresh_lifetime == std::chrono::hours(24));
+    CHECK(c.auth.otp_ttl == std::chrono::minutes(10));
+    CHECK(c.auth.max_otp_attempts == 3);
+    CHECK(c.auth.otp_resend_cooldown == std::chrono::seconds(60));
+    CHECK(c.email_check.mode == "syntax");
+    CHECK(c.auth.refresh_reuse_interval == std::chrono::seconds(0));
     CHECK(c.shutdown_timeout == std::chrono::seconds(10));
     CHECK(c.io_threads >= 1);
     CHECK_FALSE(c.development);
@@ -70,7 +70,7 @@ TEST_CASE("environment wins over .env, which fills the rest")
     CHECK(c.job_workers == 3);
     CHECK(c.http.host == "0.0.0.0");
     CHECK(c.http.port == 9000);
-    CHECK(c.otp_ttl == std::chrono::seconds(120));
+    CHECK(c.auth.otp_ttl == std::chrono::seconds(120));
     CHECK(c.secret_key == good_key);
     CHECK_THROWS_AS(parse_dotenv("JUSTAWORD\n"), config_error);
 }
@@ -100,8 +100,8 @@ TEST_CASE("EMAIL_VALIDATION: every mode loads; mailboxlayer needs its key; bad D
     env["EMAIL_VALIDATION"] = "mx";
     env["DNS_SERVERS"] = "127.0.0.1:5353,[::1]:53";
     auto c = load_config(env, none);
-    CHECK(c.email_validation == "mx");
-    CHECK(c.dns_servers == "127.0.0.1:5353,[::1]:53");
+    CHECK(c.email_check.mode == "mx");
+    CHECK(c.email_check.dns.servers == "127.0.0.1:5353,[::1]:53");
     env["DNS_SERVERS"] = "resolver one";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("DNS_SERVERS"), config_error);
     env.erase("DNS_SERVERS");
@@ -109,7 +109,7 @@ TEST_CASE("EMAIL_VALIDATION: every mode loads; mailboxlayer needs its key; bad D
     env["EMAIL_VALIDATION"] = "mailboxlayer";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("MAILBOXLAYER_ACCESS_KEY"), config_error);
     env["MAILBOXLAYER_ACCESS_KEY"] = "0123456789abcdef";
-    CHECK(load_config(env, none).mailboxlayer_url == "https://apilayer.net/api/check");
+    CHECK(load_config(env, none).email_check.mailboxlayer.url == "https://apilayer.net/api/check");
     env["MAILBOXLAYER_URL"] = "ftp://apilayer.net/api/check";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("MAILBOXLAYER_URL"), config_error);
     env["EMAIL_VALIDATION"] = "dns";
@@ -124,12 +124,13 @@ TEST_CASE("production refuses the console and file mail backends unless EMAIL_BA
         env["EMAIL_BACKEND"] = backend;
         CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("EMAIL_BACKEND"), config_error);
         env["EMAIL_BACKEND_INSECURE_OK"] = "true";
-        CHECK(load_config(env, none).email_backend == backend);
+        CHECK(load_config(env, none).mail.backend == portcullis::mail::parse_backend_kind(backend));
     }
     // The default (console) too; development keeps it.
     CHECK_THROWS_WITH_AS(load_config({{"SECRET_KEY", good_key}}, none), doctest::Contains("EMAIL_BACKEND"),
                          config_error);
-    CHECK(load_config({{"PORTCULLIS_ENV", "development"}}, none).email_backend == "console");
+    CHECK(load_config({{"PORTCULLIS_ENV", "development"}}, none).mail.backend ==
+          portcullis::mail::backend_kind::console);
 }
 
 TEST_CASE("SMTP credentials need TLS unless EMAIL_ALLOW_PLAINTEXT_AUTH")
@@ -138,25 +139,25 @@ TEST_CASE("SMTP credentials need TLS unless EMAIL_ALLOW_PLAINTEXT_AUTH")
     env["EMAIL_HOST_USER"] = "mailer";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("EMAIL_HOST_USER"), config_error);
     env["EMAIL_USE_TLS"] = "true";
-    CHECK(load_config(env, none).email_use_tls);
+    CHECK(load_config(env, none).mail.use_tls);
     env.erase("EMAIL_USE_TLS");
     env["EMAIL_USE_SSL"] = "true";
-    CHECK(load_config(env, none).email_use_ssl);
+    CHECK(load_config(env, none).mail.use_ssl);
     env.erase("EMAIL_USE_SSL");
     env["EMAIL_ALLOW_PLAINTEXT_AUTH"] = "true";
-    CHECK(load_config(env, none).email_allow_plaintext_auth);
+    CHECK(load_config(env, none).mail.allow_plaintext_auth);
 }
 
 TEST_CASE("argon2 costs stop where verification stops, naming the variable")
 {
     auto env = prod;
     env["ARGON2_ITERATIONS"] = "64";
-    CHECK(load_config(env, none).argon2_iterations == 64);
+    CHECK(load_config(env, none).hashing.params.iterations == 64);
     env["ARGON2_ITERATIONS"] = "65";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("ARGON2_ITERATIONS"), config_error);
     env.erase("ARGON2_ITERATIONS");
     env["ARGON2_MEMORY_KIB"] = "2097152";
-    CHECK(load_config(env, none).argon2_memory_kib == 2097152);
+    CHECK(load_config(env, none).hashing.params.memory_kib == 2097152);
     env["ARGON2_MEMORY_KIB"] = "3000000";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("ARGON2_MEMORY_KIB"), config_error);
 }
@@ -184,18 +185,18 @@ TEST_CASE("MAILBOXLAYER_URL: http:// only in development (the access key travels
     env["MAILBOXLAYER_URL"] = "http://apilayer.net/api/check";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("MAILBOXLAYER_URL"), config_error);
     env["PORTCULLIS_ENV"] = "development";
-    CHECK(load_config(env, none).mailboxlayer_url == "http://apilayer.net/api/check");
+    CHECK(load_config(env, none).email_check.mailboxlayer.url == "http://apilayer.net/api/check");
 }
 
 TEST_CASE("the new limits have their defaults and ranges")
 {
     config c = load_config(prod, none);
-    CHECK(c.login_account_limit == 100);
-    CHECK(c.login_account_free_failures == 10);
-    CHECK(c.login_account_max_delay == std::chrono::minutes(15));
-    CHECK(c.password_check_limit == 30);
-    CHECK(c.otp_ip_limit == 30);
-    CHECK(c.max_sessions_per_user == 100);
+    CHECK(c.auth.login_account_limit == 100);
+    CHECK(c.auth.login_account_free == 10);
+    CHECK(c.auth.login_account_max_wait == std::chrono::minutes(15));
+    CHECK(c.auth.password_check_limit == 30);
+    CHECK(c.auth.otp_ip_limit == 30);
+    CHECK(c.auth.max_sessions_per_user == 100);
     auto env = prod;
     env["MAX_SESSIONS_PER_USER"] = "0";
     CHECK_THROWS_WITH_AS(load_config(env, none), doctest::Contains("MAX_SESSIONS_PER_USER"), config_error);
@@ -204,20 +205,20 @@ TEST_CASE("the new limits have their defaults and ranges")
 TEST_CASE("JWT settings: defaults, durations with units, and combinations that cannot work")
 {
     config c = load_config(prod, none);
-    CHECK(c.jwt_algorithm == "HS256");
-    CHECK(c.jwt_issuer == "portcullis");
-    CHECK(c.jwt_key_rotation == std::chrono::seconds(0));
-    CHECK(c.jwt_key_publish_ahead == std::chrono::minutes(20));  // access lifetime + 5 min
-    CHECK(c.jwt_key_refresh == std::chrono::seconds(30));
+    CHECK(c.tokens.rotation.algorithm == portcullis::auth::jws_alg::hs256);
+    CHECK(c.tokens.claims.issuer == "portcullis");
+    CHECK(c.tokens.rotation.rotation == std::chrono::seconds(0));
+    CHECK(c.tokens.rotation.publish_ahead == std::chrono::minutes(20));  // access lifetime + 5 min
+    CHECK(c.tokens.rotation.refresh_interval == std::chrono::seconds(30));
 
     auto with = [](std::map<std::string, std::string> extra) {
         for (const auto& [k, v] : prod) extra.emplace(k, v);
         return load_config(extra, none);
     };
     config ed = with({{"JWT_ALGORITHM", "EdDSA"}, {"JWT_KEY_ROTATION", "7d"}, {"ACCESS_TOKEN_LIFETIME", "300"}});
-    CHECK(ed.jwt_key_rotation == std::chrono::hours(7 * 24));
-    CHECK(ed.jwt_key_publish_ahead == std::chrono::minutes(10));
-    CHECK(with({{"JWT_ALGORITHM", "ES256"}, {"JWT_KEY_PUBLISH_AHEAD", "90m"}}).jwt_key_publish_ahead ==
+    CHECK(ed.tokens.rotation.rotation == std::chrono::hours(7 * 24));
+    CHECK(ed.tokens.rotation.publish_ahead == std::chrono::minutes(10));
+    CHECK(with({{"JWT_ALGORITHM", "ES256"}, {"JWT_KEY_PUBLISH_AHEAD", "90m"}}).tokens.rotation.publish_ahead ==
           std::chrono::minutes(90));
 
     auto refused = [&](std::map<std::string, std::string> extra, const char* variable) {
@@ -270,15 +271,15 @@ TEST_CASE("TRUSTED_PROXIES, TRUSTED_PROXY_HEADER and the connection limits")
 TEST_CASE("Redis Sentinel: REDIS_SENTINELS needs host:port items and a master name")
 {
     auto env = prod;
-    CHECK(load_config(env, none).redis_sentinels.empty());
-    CHECK(load_config(env, none).redis_min_replicas == 0);
+    CHECK(load_config(env, none).redis.sentinels.empty());
+    CHECK(load_config(env, none).redis.min_replicas == 0);
 
     env["REDIS_SENTINELS"] = "127.0.0.1:26379,127.0.0.1:26380";
     env["REDIS_SENTINEL_MASTER"] = "pc";
     env["REDIS_MIN_REPLICAS"] = "1";
     config c = load_config(env, none);
-    CHECK(c.redis_sentinel_master == "pc");
-    CHECK(c.redis_min_replicas == 1);
+    CHECK(c.redis.sentinel_master == "pc");
+    CHECK(c.redis.min_replicas == 1);
 
     env["REDIS_SENTINELS"] = "127.0.0.1";
     env.erase("REDIS_SENTINEL_MASTER");

@@ -3,6 +3,7 @@
 // its row mapping, hash conversion and summary belong together.
 #include "app/import_django.hpp"
 
+#include "app/resources.hpp"
 #include "app/services.hpp"
 #include "auth/validation.hpp"
 #include "core/log.hpp"
@@ -28,8 +29,6 @@
 #include <unordered_set>
 
 namespace portcullis::app {
-
-store::redis::settings redis_settings(const config& cfg);
 
 namespace {
 
@@ -465,8 +464,8 @@ template <class Op>
 bool with_kv(const config& cfg, Op op)
 {
     asio::io_context ioc;
-    store::redis::connection conn(ioc.get_executor(), redis_settings(cfg));
-    store::kv::redis_auth_kv kv(conn, cfg.redis_prefix);
+    store::redis::connection conn(ioc.get_executor(), process_redis_settings(cfg));
+    store::kv::redis_auth_kv kv(conn, cfg.queue.prefix);
     conn.start();
     bool ok = false;
     asio::co_spawn(ioc, op(&kv, core::steady_clock::now() + std::chrono::seconds(10)),
@@ -504,7 +503,7 @@ public:
     counts run()
     {
         source_ = connect(o_.url, "--database-url");
-        target_ = connect(cfg_.database_url, "DATABASE_URL");
+        target_ = connect(cfg_.database.url, "DATABASE_URL");
         std::string quoted = quote_table(source_.get(), o_.table);
 
         exec(source_.get(), "SET TIME ZONE 'UTC'", "--database-url");

@@ -1,6 +1,7 @@
 // `portcullis keys list|rotate [--now]|retire KID`: the stored access-token keys.
 
 #include "app/commands.hpp"
+#include "app/resources.hpp"
 #include "auth/signing_keys.hpp"
 #include "core/log.hpp"
 #include "store/pg/blocking_pool.hpp"
@@ -17,10 +18,6 @@
 namespace portcullis::app {
 
 namespace asio = boost::asio;
-
-store::pg::settings pg_settings(const config& cfg);
-auth::rotation_policy rotation_policy_of(const config& cfg);
-std::string signing_key_seal(const config& cfg);
 
 namespace {
 
@@ -62,7 +59,7 @@ asio::awaitable<int> async_rotate(store::signing_key_repository& repo, const con
                                   const auth::rotation_policy& p, bool now, core::deadline d)
 {
     if (p.algorithm == auth::jws_alg::hs256) co_return fail("JWT_ALGORITHM=HS256 has no stored keys to rotate");
-    if (!cfg.jwt_private_key_file.empty()) co_return fail("keys given by JWT_PRIVATE_KEY_FILE are rotated by hand");
+    if (!cfg.tokens.private_key_file.empty()) co_return fail("keys given by JWT_PRIVATE_KEY_FILE are rotated by hand");
     const auto at = std::chrono::system_clock::now() + (now ? std::chrono::seconds(0) : p.publish_ahead);
     auto rec = auth::new_record(p.algorithm, signing_key_seal(cfg), at);
     auto inserted = co_await repo.async_insert(rec, std::nullopt, d);
@@ -100,8 +97,8 @@ asio::awaitable<int> async_retire(store::signing_key_repository& repo, const aut
 asio::awaitable<void> async_run(keys_request req, const config* cfg, store::pg::pool* pool, int* code)
 {
     store::pg::signing_keys repo(*pool);
-    const auto policy = rotation_policy_of(*cfg);
-    const core::deadline d = core::steady_clock::now() + cfg->database_timeout * 2;
+    const auto& policy = cfg->tokens.rotation;
+    const core::deadline d = core::steady_clock::now() + cfg->database.query_timeout * 2;
     if (req.verb == "list") *code = co_await async_list(repo, policy, d);
     if (req.verb == "rotate") *code = co_await async_rotate(repo, *cfg, policy, req.now, d);
     if (req.verb == "retire") *code = co_await async_retire(repo, policy, req.kid, d);
@@ -129,7 +126,7 @@ int run_keys(const config& cfg, const std::vector<std::string>& args)
     }
     store::pg::blocking_pool blocking;
     asio::io_context ioc{1};
-    store::pg::settings settings = pg_settings(cfg);
+    store::pg::settings settings = cfg.database;
     settings.pool_size = 1;
     store::pg::pool pool(ioc.get_executor(), blocking, settings);
     pool.start();
@@ -143,7 +140,7 @@ int run_keys(const config& cfg, const std::vector<std::string>& args)
             fail(ex.what());
         }
     });
-    ioc.run_for(cfg.database_timeout * 3);
+    ioc.run_for(cfg.database.query_timeout * 3);
     return code;
 }
 

@@ -15,25 +15,6 @@ namespace json = boost::json;
 
 namespace {
 
-mail::settings mail_settings(const config& cfg)
-{
-    mail::settings s;
-    s.backend = mail::parse_backend_kind(cfg.email_backend).value_or(mail::backend_kind::console);
-    s.host = cfg.email_host;
-    s.port = static_cast<std::uint16_t>(cfg.email_port);
-    s.use_tls = cfg.email_use_tls;
-    s.use_ssl = cfg.email_use_ssl;
-    s.username = cfg.email_host_user;
-    s.password = cfg.email_host_password;
-    s.allow_plaintext_auth = cfg.email_allow_plaintext_auth;
-    s.from = cfg.default_from_email;
-    s.file_path = cfg.email_file_path;
-    s.ca_file = cfg.email_ca_file;
-    s.timeout = cfg.email_timeout;
-    s.templates_dir = cfg.templates_dir;
-    return s;
-}
-
 std::optional<mail::template_kind> kind_of(std::string_view name)
 {
     if (name == "verify_email") return mail::template_kind::verify_email;
@@ -44,10 +25,9 @@ std::optional<mail::template_kind> kind_of(std::string_view name)
 
 }  // namespace
 
-mail_task::mail_task(const config& cfg, std::string seal_key, boost::asio::any_io_executor ex)
+mail_task::mail_task(const mail::settings& s, std::string seal_key, boost::asio::any_io_executor ex)
     : seal_key_(std::move(seal_key))
 {
-    mail::settings s = mail_settings(cfg);
     if (s.backend == mail::backend_kind::file) {
         std::error_code ec;
         std::filesystem::create_directories(s.file_path, ec);

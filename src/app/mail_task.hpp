@@ -6,6 +6,7 @@
 #include "app/config.hpp"
 #include "core/timeout.hpp"
 #include "jobs/queue.hpp"
+#include "mail/settings.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -24,7 +25,7 @@ class mail_task {
 public:
     // Builds the backend from the configuration; throws std::runtime_error naming the
     // variable when it cannot (missing templates, unreadable EMAIL_CA_FILE).
-    mail_task(const config& cfg, std::string seal_key, boost::asio::any_io_executor ex);
+    mail_task(const mail::settings& s, std::string seal_key, boost::asio::any_io_executor ex);
     ~mail_task();
 
     void register_with(jobs::registry& tasks);

@@ -131,12 +131,12 @@ void print_routes(const config& cfg, shared_services& shared)
 int run_serve(const config& cfg, const serve_options& opts)
 {
     if (opts.print_routes) {
-        auto shared = make_shared_services(cfg, false);
+        auto shared = make_shared_services(cfg, false, false);
         print_routes(cfg, *shared);
         return 0;
     }
     if (opts.migrate && cfg.migrate_on_start && !migrate_database(cfg)) return 1;
-    auto shared = make_shared_services(cfg, opts.workers);
+    auto shared = make_shared_services(cfg, opts.workers, true);
     if (!shared->load_keys()) return 1;
 
     // Installed before READY=1 so that an early signal is never the default action.
@@ -174,7 +174,7 @@ int run_serve(const config& cfg, const serve_options& opts)
         threads.push_back(std::move(t));
     }
 
-    start_shared_background(*shared);
+    shared->start_background();
     for (auto& t : threads) {
         io_thread* raw = t.get();
         raw->thread = std::thread([raw] {

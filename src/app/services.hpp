@@ -1,10 +1,13 @@
 #pragma once
 // The wiring of concrete types. `shared_services` holds what all threads share
-// (hash pool, keys, job workers on their own thread); `thread_services` holds
+// (process resources, the cache bus, the background thread); `thread_services` holds
 // what one I/O thread owns (its database pool, Redis connection, caches and
 // metrics) so that the request path never crosses threads.
 
+#include "app/background.hpp"
 #include "app/config.hpp"
+#include "app/resources.hpp"
+#include "auth/cache_bus.hpp"
 #include "auth/hash_pool.hpp"
 #include "core/timeout.hpp"
 #include "jobs/admin.hpp"
@@ -27,25 +30,40 @@ class io_context;
 
 namespace portcullis::app {
 
+// What every thread shares: the process resources, the cache bus between the I/O
+// threads' caches, and the background thread. Threads' services are made against it.
 class shared_services {
 public:
-    virtual ~shared_services() = default;
-    // Loads the access-token keys from PostgreSQL, creating the first key when
-    // JWT_ALGORITHM asks for one (blocking; before the I/O threads start). Logs and
-    // returns false when no key could sign.
-    virtual bool load_keys() = 0;
+    // `workers`: run the job workers and the beat in the background thread.
+    // `follow_caches`: follow the invalidation stream and refresh the keys (serve).
+    shared_services(const config& cfg, bool workers, bool follow_caches);
+    ~shared_services();
+
+    // Loads the access-token keys (see process_resources::load_keys).
+    bool load_keys() { return res_.load_keys(); }
+    // Starts the background thread once every I/O thread's services exist.
+    void start_background() { bg_.start(); }
     // Starts periodic tasks that belong to the control thread: WATCHDOG=1 pings every
     // half WATCHDOG_USEC, each sent only while `healthy()` (when given) returns true.
-    virtual void start_control(boost::asio::io_context& control, std::function<bool()> healthy) = 0;
-    // Stops the job workers, letting jobs in hand finish until `deadline`.
-    virtual void stop_workers(core::deadline deadline) = 0;
-    // SIGHUP: reloads what can be reloaded safely (the mail templates, where this process
-    // sends mail, and the disposable-domain list). False when a reload failed; the old state then stays in use.
-    virtual bool reload() = 0;
+    void start_control(boost::asio::io_context& control, std::function<bool()> healthy);
+    // Stops the background thread (the job workers finish the jobs in hand until
+    // `deadline`), then the hash pool.
+    void stop_workers(core::deadline deadline);
+    // SIGHUP: reloads what can be reloaded safely (the mail templates and the
+    // disposable-domain list). False when a reload failed; the old state then stays in use.
+    bool reload();
 
     // For /metrics (any thread).
-    virtual auth::hash_pool_stats hash_stats() const = 0;
-    virtual const jobs::counters& job_counters() const = 0;
+    auth::hash_pool_stats hash_stats() const { return res_.hashes().stats(); }
+    const jobs::counters& job_counters() const { return *res_.counters(); }
+
+    process_resources& resources() noexcept { return res_; }
+    auth::cache_bus& bus() noexcept { return bus_; }
+
+private:
+    process_resources res_;
+    auth::cache_bus bus_;
+    background_runtime bg_;
 };
 
 // What GET /readyz found: an empty code for a dependency that answered.
@@ -82,12 +100,7 @@ public:
 // start). Logs and returns false on failure.
 bool migrate_database(const config& cfg);
 
-std::unique_ptr<shared_services> make_shared_services(const config& cfg, bool workers);
-// Starts the shared background thread (cache invalidation reader, job workers, beat)
-// once every I/O thread's services exist.
-void start_shared_background(shared_services& shared);
-// The same without the cache reader, for `portcullis worker`.
-void start_worker_background(shared_services& shared);
+std::unique_ptr<shared_services> make_shared_services(const config& cfg, bool workers, bool follow_caches);
 
 std::unique_ptr<thread_services> make_thread_services(const config& cfg, shared_services& shared,
                                                       boost::asio::io_context& ioc, unsigned index);

@@ -183,8 +183,10 @@ TEST_CASE("settings validation names the variable")
     CHECK_THROWS_WITH_AS(validate(s), doctest::Contains("EMAIL_USE_TLS"), std::invalid_argument);
     settings f;
     f.backend = backend_kind::file;
+    f.file_path.clear();
     CHECK_THROWS_WITH_AS(validate(f), doctest::Contains("EMAIL_FILE_PATH"), std::invalid_argument);
     settings u;
+    u.backend = backend_kind::smtp;
     u.username = "x";
     CHECK_THROWS_WITH_AS(validate(u), doctest::Contains("EMAIL_HOST_PASSWORD"), std::invalid_argument);
     settings d;

@@ -408,9 +408,13 @@ async_result<std::string> invalidation_reader::async_tail(core::deadline d)
     co_return *id;
 }
 
-async_result<invalidation_reader::batch> invalidation_reader::async_read(std::string_view last_id,
-                                                                         std::chrono::milliseconds block,
-                                                                         core::deadline d)
+std::uint64_t invalidation_reader::generation() const noexcept
+{
+    return conn_.stats().reconnects.load(std::memory_order_relaxed);
+}
+
+async_result<invalidation_batch> invalidation_reader::async_read(std::string_view last_id,
+                                                                 std::chrono::milliseconds block, core::deadline d)
 {
     // The first entry tells whether entries after last_id were trimmed away.
     redis::pipeline p;
@@ -422,13 +426,14 @@ async_result<invalidation_reader::batch> invalidation_reader::async_read(std::st
     if (r->size() != 2 || (*r)[0].is_error() || (*r)[1].is_error()) {
         co_return make_error_code(core::errc::redis_unavailable);
     }
-    batch out;
+    invalidation_batch out;
     const reply& first = (*r)[0];
     if (first.is_array() && !first.elements.empty() && first.elements[0].is_array() &&
         !first.elements[0].elements.empty() && last_id != "0-0") {
         auto oldest = redis::as_string(first.elements[0].elements[0]);
-        // Stream ids compare as (ms, seq); a trimmed gap means the oldest is newer than
-        // what we have seen plus one.
+        // Stream ids compare as (ms, seq). Once the entry last seen is gone (the oldest
+        // is newer than it), entries after it may have gone too: the next id is not
+        // knowable, so any such gap counts as trimmed and the caches are dropped.
         auto parse = [](std::string_view id) {
             auto dash = id.find('-');
             return std::pair<std::uint64_t, std::uint64_t>{std::stoull(std::string(id.substr(0, dash))),

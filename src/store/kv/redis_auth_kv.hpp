@@ -12,6 +12,7 @@
 //   inval                                 stream of cache invalidation events
 
 #include "store/kv/auth_kv.hpp"
+#include "store/kv/invalidation_stream.hpp"
 
 namespace portcullis::store::redis {
 class connection;
@@ -51,21 +52,15 @@ private:
 };
 
 // Reading side of the invalidation stream, on a dedicated (blocking) connection.
-class invalidation_reader {
+class invalidation_reader final : public invalidation_stream {
 public:
     invalidation_reader(redis::connection& blocking_conn, std::string prefix);
 
-    // The id to start after: the stream's current last entry ("0-0" when empty).
-    async_result<std::string> async_tail(core::deadline d);
-
-    // Waits up to `block` for events after `last_id`; returns them with their ids (the
-    // last one is the next `last_id`). Empty on timeout. `trimmed` is set when entries
-    // after `last_id` may have been trimmed away (callers then drop whole caches).
-    struct batch {
-        std::vector<std::pair<std::string, std::string>> events;  // (id, event)
-        bool trimmed = false;
-    };
-    async_result<batch> async_read(std::string_view last_id, std::chrono::milliseconds block, core::deadline d);
+    async_result<std::string> async_tail(core::deadline d) override;
+    async_result<invalidation_batch> async_read(std::string_view last_id, std::chrono::milliseconds block,
+                                                core::deadline d) override;
+    // The connection's reconnect count.
+    std::uint64_t generation() const noexcept override;
 
 private:
     redis::connection& conn_;

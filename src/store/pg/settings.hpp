@@ -9,9 +9,9 @@
 namespace portcullis::store::pg {
 
 struct settings {
-    std::string url = "postgresql:///portcullis";   // DATABASE_URL (URI or key=value conninfo)
-    std::size_t pool_size = 8;                      // DATABASE_POOL_SIZE, per I/O thread
-    std::chrono::milliseconds query_timeout{5000};  // DATABASE_TIMEOUT; also the server's statement_timeout
+    std::string url = "postgresql://localhost/portcullis";  // DATABASE_URL (URI or key=value conninfo)
+    std::size_t pool_size = 8;                              // DATABASE_POOL_SIZE, per I/O thread
+    std::chrono::milliseconds query_timeout{5000};          // DATABASE_TIMEOUT; also the server's statement_timeout
     std::chrono::milliseconds connect_timeout{5000};
     std::chrono::milliseconds acquire_timeout{5000};  // longest wait for a free connection (also bounded by deadline)
     std::size_t max_waiters = 1024;                   // callers queued for a connection; beyond: overloaded
