@@ -1,3 +1,6 @@
+// The contract's /api handlers: each is its business logic over a declared body struct
+// and the adaptors that parse and authenticate before it runs. Why one file of this
+// size: one short handler per route of the contract, next to the route table at its end.
 #include "net/api.hpp"
 
 #include "core/random.hpp"

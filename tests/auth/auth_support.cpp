@@ -1,3 +1,6 @@
+// Shared steps of the auth end-to-end tests (see auth_support.hpp). Why one file of this
+// size: the HTTP client, the mailbox reader and the account helpers are used together by
+// every auth test and are small each.
 #include "auth_support.hpp"
 
 #include "test_env.hpp"

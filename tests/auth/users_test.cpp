@@ -1,3 +1,5 @@
+// Why one file of this size: the malformed-input table for every endpoint sits beside the
+// Users rows it exercises, on the same server and accounts.
 // End to end: the Users table of the contract (list with pagination and prefix, me,
 // PATCH/DELETE me, users/{id}, read-only profiles of others) and malformed input to
 // every endpoint (400, never 500).

@@ -6,7 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <random>
 #include <stdexcept>
 
 namespace portcullis::test {
@@ -56,9 +60,33 @@ int bind_ephemeral(int& port)
 
 int free_port()
 {
-    int port = 0;
-    ::close(bind_ephemeral(port));
-    return port;
+    // Below the kernel's ephemeral range (ip_local_port_range), so that no outgoing
+    // connection of this machine is handed the port between this check and the daemon's
+    // bind; random, so that parallel tests rarely try the same one.
+    int low = 32768;
+    if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
+    const int first = 10000;
+    if (low <= first + 1000) {
+        int port = 0;
+        ::close(bind_ephemeral(port));
+        return port;
+    }
+    static std::mt19937 pick(static_cast<unsigned>(::getpid()) ^
+                             static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+    std::uniform_int_distribution<int> in_range(first, low - 1);
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        const int port = in_range(pick);
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) throw std::runtime_error("socket failed");
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(static_cast<std::uint16_t>(port));
+        const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        if (free) return port;
+    }
+    throw std::runtime_error("no free port below the ephemeral range");
 }
 
 refused_port::refused_port()

@@ -24,9 +24,10 @@ std::string env_or(const char* name, std::string fallback);
 // A name unique to this process, for databases, key prefixes and temp dirs.
 std::string unique_name(const std::string& prefix);
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back).
-// Only for external daemons that cannot report the port they bound; they retry with
-// another port when it was taken meanwhile.
+// A TCP port on 127.0.0.1 that was free a moment ago, picked at random below the
+// kernel's ephemeral range (no outgoing connection is handed it meanwhile). Only for
+// external daemons that cannot report the port they bound; they retry with another port
+// when it was taken all the same.
 int free_port();
 
 // A port on 127.0.0.1 where nothing listens, for as long as the object lives: a socket

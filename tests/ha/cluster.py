@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """A Portcullis high-availability cluster on one machine, driven under load through four faults.
 
+Why one file of this size: it is both the operator's `scripts/cluster` and the CI test, and the
+faults, the load and the checks share the cluster's state.
+
 Starts, on free ports under one directory:
   PostgreSQL primary + streaming standby (pg_basebackup -R),
   Redis master + 2 replicas (AOF on) + 3 sentinels (quorum 2),
@@ -52,12 +55,32 @@ def log(msg):
     print(f"[cluster {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+_taken = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free a moment ago, at random below the kernel's ephemeral range, so that no
+    outgoing connection is handed it before the daemon binds it; never one this cluster
+    already holds."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(1000):
+        port = random.randrange(10000, max(low, 11000))
+        if port in _taken:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _taken.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def run(cmd, **kw):

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 
@@ -52,16 +53,51 @@ std::string server_command(const std::string& d, int port)
            "/log --appendonly yes --appendfsync everysec --save '' --repl-diskless-sync-delay 0";
 }
 
+std::string read_pid(const std::string& pidfile)
+{
+    std::ifstream in(pidfile);
+    std::string pid;
+    in >> pid;
+    return pid;
+}
+
+// Starts a daemon (`command(port)`, writing its pid to `pidfile`) on a port that was free
+// a moment ago. When something else bound the port first, our daemon exits (or another
+// one answers there): the one answering must report our pid, or the start is retried on
+// another port.
+int start_on_free_port(const std::function<std::string(int)>& command, const std::string& pidfile)
+{
+    for (int attempt = 1;; ++attempt) {
+        const int port = free_port();
+        std::remove(pidfile.c_str());
+        sh(command(port));
+        auto ours = [&] {
+            const std::string pid = read_pid(pidfile);
+            if (pid.empty()) return false;
+            const std::string info = capture(cli(port, "INFO server"));
+            return info.find("process_id:" + pid + "\r") != std::string::npos ||
+                   info.find("process_id:" + pid + "\n") != std::string::npos;
+        };
+        if (wait_for(ours, std::chrono::seconds(5))) return port;
+        std::system(("kill -9 $(cat " + pidfile + ") 2>/dev/null").c_str());
+        if (attempt == 5) throw std::runtime_error("no free port for " + command(port) + " in 5 attempts");
+    }
+}
+
 }  // namespace
 
 redis_group::redis_group() : dir_(make_temp_dir("pc-redis-ha"))
 {
-    for (auto& p : servers_) p = free_port();
-    for (auto& p : sentinels_) p = free_port();
     for (int i = 0; i < 3; ++i) {
-        std::string cmd = server_command(dir_ + "/r" + std::to_string(i), servers_[i]);
-        if (i > 0) cmd += " --replicaof 127.0.0.1 " + std::to_string(servers_[0]);
-        sh(cmd);
+        const std::string d = dir_ + "/r" + std::to_string(i);
+        const int master = servers_[0];
+        servers_[i] = start_on_free_port(
+            [&](int port) {
+                std::string cmd = server_command(d, port);
+                if (i > 0) cmd += " --replicaof 127.0.0.1 " + std::to_string(master);
+                return cmd;
+            },
+            d + "/pid");
     }
     if (!wait_for(
             [&] {
@@ -71,15 +107,20 @@ redis_group::redis_group() : dir_(make_temp_dir("pc-redis-ha"))
         throw std::runtime_error("replicas did not connect");
     }
     for (int i = 0; i < 3; ++i) {
-        std::string conf = dir_ + "/s" + std::to_string(i) + ".conf";
-        std::ofstream f(conf);
-        f << "port " << sentinels_[i] << "\nbind 127.0.0.1\ndaemonize yes\npidfile " << dir_ << "/s" << i
-          << ".pid\nlogfile " << dir_ << "/s" << i << ".log\ndir " << dir_ << "\n"
-          << "sentinel monitor pc 127.0.0.1 " << servers_[0] << " 2\n"
-          << "sentinel down-after-milliseconds pc 1000\nsentinel failover-timeout pc 10000\n"
-          << "sentinel parallel-syncs pc 2\n";
-        f.close();
-        sh("redis-sentinel " + conf + " >/dev/null");
+        const std::string conf = dir_ + "/s" + std::to_string(i) + ".conf";
+        const std::string pidfile = dir_ + "/s" + std::to_string(i) + ".pid";
+        sentinels_[i] = start_on_free_port(
+            [&](int port) {
+                std::ofstream f(conf);
+                f << "port " << port << "\nbind 127.0.0.1\ndaemonize yes\npidfile " << pidfile << "\nlogfile " << dir_
+                  << "/s" << i << ".log\ndir " << dir_ << "\n"
+                  << "sentinel monitor pc 127.0.0.1 " << servers_[0] << " 2\n"
+                  << "sentinel down-after-milliseconds pc 1000\nsentinel failover-timeout pc 10000\n"
+                  << "sentinel parallel-syncs pc 2\n";
+                f.close();
+                return "redis-sentinel " + conf + " >/dev/null";
+            },
+            pidfile);
     }
     // Ready when every sentinel sees both replicas and the two other sentinels.
     auto ready = [&] {

@@ -46,16 +46,14 @@ public:
     replicated_pair()
         : bin_(test::require_env("PORTCULLIS_TEST_PG_BIN")),
           dir_(test::make_temp_dir("pc-pg-ha")),
-          primary_(test::free_port()),
-          standby_(test::free_port()),
           as_(test::as_postgres())
     {
         if (!as_.empty()) test::sh("chown -R postgres " + dir_);
         test::sh(as_ + bin_ + "/initdb -D " + dir_ + "/primary -A trust -U postgres > " + dir_ + "/initdb.log 2>&1");
-        start("primary", primary_);
+        primary_ = start_on_free_port("primary");
         test::sh(as_ + bin_ + "/pg_basebackup -h 127.0.0.1 -p " + std::to_string(primary_) + " -U postgres -D " + dir_ +
                  "/standby -R -X stream > " + dir_ + "/basebackup.log 2>&1");
-        start("standby", standby_);
+        standby_ = start_on_free_port("standby");
         test::sh(psql(primary_, "CREATE TABLE ha_items (id bigint PRIMARY KEY)"));
         // The standby replays the table before the test starts.
         if (!test::wait_for([&] { return test::capture(psql(standby_, "SELECT count(*) FROM ha_items")) == "0"; },
@@ -111,6 +109,20 @@ public:
     }
 
 private:
+    // Starts the cluster `name` on a port that was free a moment ago, and on another one
+    // when something bound it first (pg_ctl then reports the failed start).
+    int start_on_free_port(const std::string& name)
+    {
+        for (int attempt = 1;; ++attempt) {
+            const int port = test::free_port();
+            try {
+                start(name, port);
+                return port;
+            } catch (const std::runtime_error&) {
+                if (attempt == 5) throw;
+            }
+        }
+    }
     void start(const std::string& name, int port)
     {
         test::sh(as_ + bin_ + "/pg_ctl -D " + dir_ + "/" + name + " -l " + dir_ + "/" + name + ".log -w -o \"-p " +
@@ -124,8 +136,8 @@ private:
 
     std::string bin_;
     std::string dir_;
-    int primary_;
-    int standby_;
+    int primary_ = 0;
+    int standby_ = 0;
     std::string as_;
 };
 

@@ -1,4 +1,6 @@
 // Integration tests of the job queue against a real Redis.
+// Why one file of this size: each case drives the same producer, workers and beat through
+// one lifecycle stage (enqueue, retry, dead letter, recovery, shutdown) on one Redis.
 #include "async_wait.hpp"
 #include "support.hpp"
 #include "test_env.hpp"

@@ -1,3 +1,5 @@
+// Why one file of this size: every case needs the same CA, certificates and sink modes,
+// made once here.
 // The SMTP backend against a real SMTP server (tests/smtp_sink.py on aiosmtpd): plain,
 // STARTTLS and implicit TLS with a CA and certificates made here, AUTH, 4xx/5xx handling,
 // timeouts, connection reuse and reconnection.

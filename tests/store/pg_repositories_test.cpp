@@ -1,4 +1,6 @@
 // Round trips of every repository operation against a real PostgreSQL.
+// Why one file of this size: one case per repository over one migrated database, so the
+// schema and every statement the server prepares are checked together.
 #include "pg_support.hpp"
 #include "test_env.hpp"
 
