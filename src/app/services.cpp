@@ -645,6 +645,7 @@ public:
           users_(pool_),
           sessions_(pool_),
           tokens_(pool_),
+          mfa_(pool_),
           read_pool_(cfg.database_read_url.empty() ? nullptr
                                                    : std::make_unique<store::pg::pool>(
                                                          ioc.get_executor(), shared.blocking(), pg_read_settings(cfg))),
@@ -655,7 +656,8 @@ public:
           queue_settings_(queue_settings(cfg)),
           keys_(shared.keys()),
           svc_(auth::service::deps{users_, sessions_, tokens_, kv_, producer_, shared.hashes(), shared.keys(),
-                                   shared.policy(), cache_, shared, shared.checker(), read_users_.get()},
+                                   shared.policy(), cache_, shared, shared.checker(), read_users_.get(),
+                                   core::system_clock(), &mfa_},
                auth_settings_of(cfg))
     {
         shared.register_cache(ioc, cache_);
@@ -734,6 +736,7 @@ private:
     store::pg::users users_;
     store::pg::sessions sessions_;
     store::pg::refresh_tokens tokens_;
+    store::pg::mfa mfa_;
     std::unique_ptr<store::pg::pool> read_pool_;  // DATABASE_READ_URL; null when unset
     std::unique_ptr<store::pg::users> read_users_;
     store::redis::connection redis_;
