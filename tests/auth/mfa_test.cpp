@@ -152,10 +152,9 @@ std::string wrong_code(const std::string& secret)
 {
     std::set<std::string> near;
     for (std::int64_t s = step_now() - 2; s <= step_now() + 3; ++s) near.insert(oath(secret, s));
-    for (int n = 0;; ++n) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "%06d", 123456 + n);
-        if (near.count(buf) == 0) return buf;
+    for (int n = 123456;; ++n) {
+        std::string code = std::to_string(n);
+        if (near.count(code) == 0) return code;
     }
 }
 
