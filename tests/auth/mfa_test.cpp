@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <future>
 #include <set>
 
 using namespace portcullis::test;
@@ -446,4 +447,30 @@ TEST_CASE("mfa: a password change kills a pending mfa_token")
     std::string token2 = mfa_login(c, e.acct);
     auto ok = verify_code(c, token2, oath(e.secret, e.confirm_step + 1));
     CHECK_MESSAGE(ok.status == 200, ok.raw.body);
+}
+
+TEST_CASE("mfa: one code sent with two mfa_tokens at once opens one session")
+{
+    client c(server().port());
+    enrolled e = enrol(c, "mfa-race");
+    std::vector<std::string> tokens;
+    for (int i = 0; i < 4; ++i) tokens.push_back(mfa_login(c, e.acct));
+    const std::string code = oath(e.secret, e.confirm_step + 1);
+    std::vector<std::future<reply>> calls;
+    for (const auto& t : tokens) {
+        calls.push_back(std::async(std::launch::async, [&c, t, code] {
+            return c.call_unchecked("POST", "/api/auth/mfa/verify", json{{"mfa_token", t}, {"code", code}});
+        }));
+    }
+    int opened = 0;
+    for (auto& f : calls) {
+        reply r = f.get();
+        check_response(r, "parallel verify");
+        if (r.status == 200) {
+            ++opened;
+        } else {
+            CHECK(r.code() == "invalid_code");
+        }
+    }
+    CHECK(opened == 1);
 }
