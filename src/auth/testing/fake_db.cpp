@@ -403,7 +403,7 @@ async_result<bool> fake_mfa::async_enable(std::int64_t user_id, std::string_view
     if (it == records.end()) co_return false;
     store::mfa_state& st = it->second.state;
     if (st.secret_sealed || st.pending_sealed != pending_sealed || st.last_step >= step) co_return false;
-    st.secret_sealed = std::move(st.pending_sealed);
+    st.secret_sealed = st.pending_sealed;
     st.pending_sealed.reset();
     st.last_step = step;
     it->second.codes.clear();
