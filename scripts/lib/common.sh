@@ -75,10 +75,12 @@ SERVER_PACKAGES=(postgresql redis-server:redis-server)
 # (NodeSource's bundles the package manager and conflicts with Debian's), never.
 # Django itself (with its bcrypt and argon2 hashers and PostgreSQL driver) builds the
 # source database of the import-django test; PyJWT checks the served JWKS; the
-# high-availability tests run Redis Sentinel and HAProxy.
+# high-availability tests run Redis Sentinel and HAProxy; the MFA tests take their TOTP codes
+# from oathtool.
 TEST_PACKAGES=(python3-aiosmtpd python3-jwt python3-cryptography openssl:openssl curl:curl
   clang-format:clang-format clang-tidy:clang-tidy prometheus:promtool systemd:systemd-analyze dnsmasq-base:dnsmasq
-  python3-django python3-bcrypt python3-argon2 python3-psycopg2 redis-sentinel:redis-sentinel haproxy:haproxy)
+  python3-django python3-bcrypt python3-argon2 python3-psycopg2 redis-sentinel:redis-sentinel haproxy:haproxy
+  oathtool:oathtool)
 if command -v node >/dev/null 2>&1; then
   TEST_PACKAGES+=(:npm)
 else

@@ -20,6 +20,7 @@ std::optional<mail::template_kind> kind_of(std::string_view name)
     if (name == "verify_email") return mail::template_kind::verify_email;
     if (name == "password_reset") return mail::template_kind::password_reset;
     if (name == "password_changed") return mail::template_kind::password_changed;
+    if (name == "mfa_recovery_code_used") return mail::template_kind::mfa_recovery_code_used;
     return std::nullopt;
 }
 

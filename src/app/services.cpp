@@ -90,6 +90,7 @@ public:
           users_(pool_),
           sessions_(pool_),
           tokens_(pool_),
+          mfa_(pool_),
           read_pool_(cfg.database_read_url.empty()
                          ? nullptr
                          : std::make_unique<store::pg::pool>(ioc.get_executor(), shared.resources().blocking(),
@@ -102,7 +103,7 @@ public:
           keys_(shared.resources().keys()),
           svc_(auth::service::deps{users_, sessions_, tokens_, kv_, producer_, shared.resources().hashes(),
                                    shared.resources().keys(), shared.resources().policy(), cache_, shared.bus(),
-                                   shared.resources().checker(), read_users_.get()},
+                                   shared.resources().checker(), read_users_.get(), core::system_clock(), &mfa_},
                cfg.auth),
           api_(cfg.cookies)
     {
@@ -180,6 +181,7 @@ private:
     store::pg::users users_;
     store::pg::sessions sessions_;
     store::pg::refresh_tokens tokens_;
+    store::pg::mfa mfa_;
     std::unique_ptr<store::pg::pool> read_pool_;  // DATABASE_READ_URL; null when unset
     std::unique_ptr<store::pg::users> read_users_;
     store::redis::connection redis_;

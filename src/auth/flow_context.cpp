@@ -3,6 +3,7 @@
 #include "auth/crypto.hpp"
 #include "auth/sealed.hpp"
 #include "core/log.hpp"
+#include "core/random.hpp"
 #include "core/spawn.hpp"
 #include "core/text.hpp"
 #include "jobs/enqueuer.hpp"
@@ -92,7 +93,9 @@ key_set::key_set(std::string_view secret_key, jwt_settings settings)
       csrf(derive_subkey(secret_key, "csrf")),
       cursor(derive_subkey(secret_key, "cursor")),
       ids(derive_subkey(secret_key, "ids")),
-      seal(derive_subkey(secret_key, "seal"))
+      seal(derive_subkey(secret_key, "seal")),
+      mfa_seal(derive_subkey(secret_key, "mfa-totp")),
+      recovery(derive_subkey(secret_key, "mfa-recovery"))
 {
     access = std::make_shared<key_ring>(std::move(settings),
                                         key_snapshot{{ring_entry{jwt.key(), {}, std::nullopt, true, true}}});
@@ -151,7 +154,7 @@ std::string flow_context::csrf_for(std::string_view session_id) const
     return core::base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
-token_pair flow_context::issue(const store::refresh_token& rt, std::int64_t user_id) const
+token_pair flow_context::issue(const store::refresh_token& rt, std::int64_t user_id, bool otp) const
 {
     claims refresh;
     refresh.iss = deps.keys.jwt.settings().issuer;
@@ -161,6 +164,7 @@ token_pair flow_context::issue(const store::refresh_token& rt, std::int64_t user
     refresh.jti = rt.jti;
     refresh.sid = rt.session_id;
     refresh.typ = token_type::refresh;
+    refresh.otp = otp;
 
     claims access = refresh;
     access.exp = refresh.iat + settings.access_lifetime.count();
@@ -174,6 +178,47 @@ token_pair flow_context::issue(const store::refresh_token& rt, std::int64_t user
     out.session_id = rt.session_id;
     out.csrf = csrf_for(rt.session_id);
     return out;
+}
+
+async_outcome<login_result> flow_context::async_open_session(store::user u, std::string verified_hash, std::string ip,
+                                                             std::string user_agent, bool otp, core::deadline d)
+{
+    store::new_session ns;
+    ns.user_id = u.id;
+    ns.expires_at = deps.clock.now() + settings.refresh_lifetime;
+    ns.user_agent = std::move(user_agent);
+    ns.ip = std::move(ip);
+    ns.verified_hash = std::move(verified_hash);
+    ns.max_live = settings.max_sessions_per_user;
+    auto opened = co_await deps.sessions.async_open(ns, ns.expires_at, d);
+    if (!opened) co_return fail<login_result>(opened.error());
+    // Sessions ended to stay within max_sessions_per_user.
+    if (!opened->ended.empty()) {
+        std::vector<std::string> events;
+        for (const auto& sid : opened->ended) events.push_back(ended_session_event(sid));
+        co_await async_announce(std::move(events), d);
+    }
+    u.last_login = opened->token.issued_at;
+    co_await async_announce_later(changed_user_event(u.id));
+    login_result out{issue(opened->token, u.id, otp), std::move(u), std::nullopt};
+    co_return out;
+}
+
+std::string flow_context::mfa_challenge_id(std::string_view mfa_token) const
+{
+    return to_hex(deps.keys.ids.mac({"mfa:", mfa_token}), 16);
+}
+
+async_outcome<mfa_challenge> flow_context::async_start_mfa(const store::user& u, std::string_view verified_hash,
+                                                           core::deadline d)
+{
+    std::string token = core::random_token(32);
+    // Who passed the password check, and against which hash: a password change or reset
+    // before the second step makes the token worthless.
+    std::string value = std::to_string(u.id) + ":" + state_id(verified_hash);
+    auto put = co_await deps.kv.async_put_mfa_challenge(mfa_challenge_id(token), value, settings.mfa_token_ttl, d);
+    if (!put) co_return fail<mfa_challenge>(put.error());
+    co_return mfa_challenge{std::move(token), settings.mfa_token_ttl};
 }
 
 store::kv::password_guard flow_context::password_guard_for(std::string account, const std::string& ip) const

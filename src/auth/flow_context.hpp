@@ -72,8 +72,21 @@ public:
     // A keyed digest of a password hash: binds codes and reset tokens to the password.
     std::string state_id(std::string_view password_hash) const;
     std::string csrf_for(std::string_view session_id) const;
-    // The access and refresh tokens of `rt`.
-    token_pair issue(const store::refresh_token& rt, std::int64_t user_id) const;
+    // The access and refresh tokens of `rt`; `otp`: the session passed a second factor
+    // (amr ["pwd","otp"] instead of ["pwd"]).
+    token_pair issue(const store::refresh_token& rt, std::int64_t user_id, bool otp = false) const;
+
+    // Opens a session for `u`, whose password check verified `verified_hash` (the
+    // session opens only while it is still the user's hash), and issues its tokens.
+    // Errors: invalid_credentials (the account changed meanwhile).
+    async_outcome<login_result> async_open_session(store::user u, std::string verified_hash, std::string ip,
+                                                   std::string user_agent, bool otp, core::deadline d);
+    // The second step of a login whose password check verified `verified_hash`: a new
+    // single-use mfa_token bound to that hash (settings.mfa_token_ttl).
+    async_outcome<mfa_challenge> async_start_mfa(const store::user& u, std::string_view verified_hash,
+                                                 core::deadline d);
+    // The key under which the challenge of `mfa_token` is stored (a keyed digest).
+    std::string mfa_challenge_id(std::string_view mfa_token) const;
 
     // Counts a request that sends mail to `email` against its per-network and
     // per-address limits: 429 when one is reached.

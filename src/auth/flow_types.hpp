@@ -73,6 +73,11 @@ struct auth_settings {
     int request_ip_limit = 20;        // register/resend/forgot per IP per hour
     int address_limit = 5;            // those per address per hour
 
+    // Multi-factor authentication (TOTP, RFC 6238: SHA-1, 6 digits, 30 s).
+    std::string mfa_issuer = "Portcullis";       // the otpauth URI's issuer (the site name)
+    std::chrono::seconds mfa_token_ttl{5 * 60};  // the second login step's mfa_token
+    int mfa_max_attempts = 5;                    // codes tried per mfa_token
+
     // Peers that skip the per-IP limits (RATE_LIMIT_EXEMPT).
     std::function<bool(std::string_view ip)> ip_exempt;
 };
@@ -83,8 +88,10 @@ struct key_set {
     hmac_key otp;
     hmac_key csrf;
     hmac_key cursor;
-    hmac_key ids;      // digests of identifiers inside Redis key names
-    std::string seal;  // 32 bytes, AES-256-GCM for secrets inside job payloads
+    hmac_key ids;          // digests of identifiers inside Redis key names
+    std::string seal;      // 32 bytes, AES-256-GCM for secrets inside job payloads
+    std::string mfa_seal;  // 32 bytes, AES-256-GCM for TOTP secrets at rest ("mfa-totp")
+    hmac_key recovery;     // digests of recovery codes at rest ("mfa-recovery")
     // Access tokens: by default HS256 under `jwt`; the wiring swaps in the configured keys.
     std::shared_ptr<key_ring> access;
 
@@ -139,9 +146,34 @@ struct token_pair {
     std::string csrf;  // double-submit token bound to the session (cookie mode)
 };
 
+// The second login step a user with MFA must take (POST /api/auth/mfa/verify).
+struct mfa_challenge {
+    std::string token;
+    std::chrono::seconds expires_in{0};
+};
+
+// A login: tokens and the user, or (MFA on) only the challenge of the second step.
 struct login_result {
     token_pair tokens;
     store::user user;
+    std::optional<mfa_challenge> mfa;
+};
+
+// TOTP enrolment: the secret in base32 and its otpauth URI (shown once).
+struct totp_setup {
+    std::string secret;
+    std::string otpauth_uri;
+};
+
+struct mfa_status {
+    bool totp = false;
+    int recovery_codes_left = 0;
+};
+
+// A second factor offered by the client: a TOTP code or a recovery code.
+struct mfa_code {
+    std::string code;
+    bool recovery = false;
 };
 
 struct register_input {
@@ -188,6 +220,9 @@ struct service_deps {
     // decides authentication. Null: `users`.
     store::user_repository* directory = nullptr;
     const core::clock& clock = core::system_clock();
+    // Multi-factor state; null: MFA is not available (its routes answer 503), and login
+    // never asks for a second step.
+    store::mfa_repository* mfa = nullptr;
 };
 
 // The part of a client address that per-IP limits key on: IPv4 as it is, IPv6 by its

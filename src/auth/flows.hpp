@@ -89,6 +89,49 @@ private:
     flow_context& c_;
 };
 
+// Multi-factor authentication: TOTP enrolment, recovery codes, and the second login
+// step. Codes are checked under the login's limits (per account and per network, kept
+// apart from password failures); a recovery code used is mailed to the user.
+class mfa_flows {
+public:
+    explicit mfa_flows(flow_context& c) : c_(c) {}
+
+    // A new pending secret (replacing a pending one). Errors: mfa_already_enabled.
+    async_outcome<totp_setup> async_setup(principal p, core::deadline d);
+    // Turns MFA on with a code of the pending secret; returns the recovery codes (shown
+    // once) and ends every other session. Errors: mfa_already_enabled,
+    // mfa_setup_required, invalid_code, rate_limited.
+    async_outcome<std::vector<std::string>> async_confirm(principal p, std::string code, std::string ip,
+                                                          core::deadline d);
+    // Turns MFA off, given the password and a TOTP or recovery code. Errors:
+    // mfa_not_enabled, validation_failed (password), invalid_code, rate_limited.
+    async_outcome<void> async_disable(principal p, std::string password, std::string code, std::string ip,
+                                      core::deadline d);
+    // A new recovery set (the old one dies); the same proof as async_disable.
+    async_outcome<std::vector<std::string>> async_new_recovery_codes(principal p, std::string password,
+                                                                     std::string code, std::string ip,
+                                                                     core::deadline d);
+    async_outcome<mfa_status> async_status(principal p, core::deadline d);
+    // The second login step: a right code for the mfa_token's user opens the session
+    // (amr pwd+otp). Errors: mfa_token_invalid (unknown, used, expired, five wrong codes,
+    // or the password changed since), invalid_code, rate_limited.
+    async_outcome<login_result> async_verify(std::string mfa_token, mfa_code code, std::string ip,
+                                             std::string user_agent, core::deadline d);
+
+private:
+    // Checks `code` (TOTP, or a recovery code when `code.recovery` or not six digits)
+    // against u's state under the per-account and per-network limits, consuming it.
+    async_outcome<void> async_check_second_factor(const store::user& u, const store::mfa_state& st,
+                                                  const mfa_code& code, const std::string& ip, core::deadline d);
+    // The password check of disable / new recovery codes, then the code.
+    async_outcome<store::mfa_state> async_prove(const store::user& u, std::string password, std::string code,
+                                                const std::string& ip, core::deadline d);
+    // Ten new codes and their digests for `user_id`.
+    std::vector<std::string> new_recovery_codes(std::int64_t user_id, std::vector<std::string>& digests) const;
+
+    flow_context& c_;
+};
+
 // Profiles and the directory of active users.
 class user_flows {
 public:

@@ -1,11 +1,12 @@
 // The rules of the auth flows, against in-memory fakes and a clock the test moves:
 // code expiry and attempts, login lock-outs, refresh rotation, reuse and its grace,
-// a lost rotation reply, and what ends sessions. The integration tests in tests/auth
+// a lost rotation reply, what ends sessions, and the second login step of MFA. The integration tests in tests/auth
 // run the same flows against PostgreSQL, Redis and the HTTP layer.
 
 #include "auth/sealed.hpp"
 #include "auth/service.hpp"
 #include "auth/testing/fakes.hpp"
+#include "auth/totp.hpp"
 
 #include <boost/json/parse.hpp>
 
@@ -38,6 +39,7 @@ struct rig {
     auth::testing::fake_clock clock;
     auth::testing::fake_db db{clock};
     auth::testing::fake_kv kv{clock};
+    auth::testing::fake_mfa mfa{db};
     auth::testing::fake_enqueuer jobs;
     auth::testing::recording_sink sink;
     auth::hash_pool hashes{cheap_hashing()};
@@ -50,7 +52,7 @@ struct rig {
     explicit rig(auth::auth_settings s = {})
     {
         svc.emplace(
-            auth::service::deps{db, db, db, kv, jobs, hashes, keys, policy, cache, sink, nullptr, nullptr, clock},
+            auth::service::deps{db, db, db, kv, jobs, hashes, keys, policy, cache, sink, nullptr, nullptr, clock, &mfa},
             std::move(s));
     }
 
@@ -343,4 +345,114 @@ TEST_CASE("flows: with PostgreSQL down a login answers unavailable, never a doma
     CHECK(core::is_unavailable(r.login().error().code));
     r.db.down = false;
     CHECK(r.login().has_value());
+}
+
+namespace {
+
+// The TOTP code of raw `secret` at the fake clock's time, `steps` steps later.
+std::string totp_at(const auth::testing::fake_clock& clock, const std::string& secret, std::int64_t steps = 0)
+{
+    auto step = auth::totp_step(core::to_unix(clock.now())) + steps;
+    return auth::hotp(secret, static_cast<std::uint64_t>(step));
+}
+
+}  // namespace
+
+TEST_CASE("flows: MFA: the mfa_token is single use, dies after five wrong codes, with its TTL, and on a new password")
+{
+    rig r;
+    std::int64_t id = r.verified_user();
+    auto first = r.login();
+    REQUIRE(first.has_value());
+    CHECK_FALSE(first->mfa);
+    auto me = r.authenticate(first->tokens.access);
+    REQUIRE(me.has_value());
+
+    auto setup = run(r.io, r.svc->mfa().async_setup(*me, r.far));
+    REQUIRE(setup.has_value());
+    auto secret = auth::base32_decode(setup->secret);
+    REQUIRE(secret);
+    CHECK(secret->size() == 20);
+    // Sealed at rest: the store never sees the secret.
+    REQUIRE(r.mfa.records[id].state.pending_sealed);
+    CHECK(r.mfa.records[id].state.pending_sealed->find(setup->secret) == std::string::npos);
+    auto codes = run(r.io, r.svc->mfa().async_confirm(*me, totp_at(r.clock, *secret), "192.0.2.1", r.far));
+    REQUIRE(codes.has_value());
+    CHECK(codes->size() == 10);
+    CHECK(r.db.users[id].mfa_enabled);
+    for (const auto& [digest, used] : r.mfa.records[id].codes) {
+        for (const auto& c : *codes) CHECK(digest.find(c) == std::string::npos);
+    }
+
+    auto verify = [&](const std::string& token, std::string code, const std::string& ip = "192.0.2.1") {
+        return run(r.io, r.svc->mfa().async_verify(token, auth::mfa_code{std::move(code), false}, ip, "unit", r.far));
+    };
+
+    SUBCASE("a right code opens a session with amr otp; the token and the code work once")
+    {
+        auto l = r.login();
+        REQUIRE(l.has_value());
+        REQUIRE(l->mfa);
+        CHECK(l->tokens.access.empty());
+        CHECK(l->mfa->expires_in == std::chrono::minutes(5));
+        std::string code = totp_at(r.clock, *secret, 1);
+        auto ok = verify(l->mfa->token, code);
+        REQUIRE(ok.has_value());
+        auto claims = r.keys.access->verify(ok->tokens.access, auth::token_type::access, r.clock.now());
+        REQUIRE(claims.has_value());
+        CHECK(claims->otp);
+        auto refreshed = r.refresh(ok->tokens.refresh);
+        REQUIRE(refreshed.has_value());
+        CHECK(r.keys.access->verify(refreshed->access, auth::token_type::access, r.clock.now())->otp);
+        CHECK(code_of(verify(l->mfa->token, totp_at(r.clock, *secret, 1))) == errc::mfa_token_invalid);
+        auto again = r.login();
+        REQUIRE(again.has_value());
+        CHECK(code_of(verify(again->mfa->token, code)) == errc::invalid_code);
+        CHECK(code_of(verify(again->mfa->token, totp_at(r.clock, *secret, 0))) == errc::invalid_code);
+    }
+    SUBCASE("five wrong codes kill the token")
+    {
+        auto l = r.login("ada@example.com", std::string(password), "198.51.100.9");
+        REQUIRE(l.has_value());
+        std::string right = totp_at(r.clock, *secret, 1);
+        std::string wrong = right == "000000" ? "111111" : "000000";
+        for (int i = 0; i < 5; ++i) CHECK(code_of(verify(l->mfa->token, wrong, "198.51.100.9")) == errc::invalid_code);
+        CHECK(code_of(verify(l->mfa->token, right, "198.51.100.10")) == errc::mfa_token_invalid);
+    }
+    SUBCASE("the token lives five minutes")
+    {
+        auto l = r.login();
+        REQUIRE(l.has_value());
+        r.clock.advance(std::chrono::minutes(5));
+        CHECK(code_of(verify(l->mfa->token, totp_at(r.clock, *secret))) == errc::mfa_token_invalid);
+    }
+    SUBCASE("a password change kills a pending token")
+    {
+        auto l = r.login();
+        REQUIRE(l.has_value());
+        auto changed = run(
+            r.io, r.svc->passwords().async_change_password(*me, std::string(password), "a new and longer passphrase",
+                                                           "a new and longer passphrase", "192.0.2.1", r.far));
+        REQUIRE(changed.has_value());
+        CHECK(code_of(verify(l->mfa->token, totp_at(r.clock, *secret, 1))) == errc::mfa_token_invalid);
+    }
+    SUBCASE("a recovery code works once and is mailed")
+    {
+        auto l = r.login();
+        REQUIRE(l.has_value());
+        std::size_t mails = r.jobs.jobs.size();
+        auto ok = run(r.io, r.svc->mfa().async_verify(l->mfa->token, auth::mfa_code{(*codes)[0], true}, "192.0.2.1",
+                                                      "unit", r.far));
+        REQUIRE(ok.has_value());
+        REQUIRE(r.jobs.jobs.size() == mails + 1);
+        CHECK(r.jobs.jobs.back().args.find("mfa_recovery_code_used") != std::string::npos);
+        auto l2 = r.login();
+        REQUIRE(l2.has_value());
+        auto twice = run(r.io, r.svc->mfa().async_verify(l2->mfa->token, auth::mfa_code{(*codes)[0], true}, "192.0.2.1",
+                                                         "unit", r.far));
+        CHECK(code_of(twice) == errc::invalid_code);
+        auto status = run(r.io, r.svc->mfa().async_status(*me, r.far));
+        REQUIRE(status.has_value());
+        CHECK(status->recovery_codes_left == 9);
+    }
 }

@@ -422,6 +422,7 @@ std::string sign(const claims& c, const signing_key& key, std::string_view audie
     payload += "\"iat\":" + std::to_string(c.iat) + ",\"exp\":" + std::to_string(c.exp) + ',';
     str("jti", c.jti);
     str("sid", c.sid);
+    if (c.typ != token_type::reset) payload += c.otp ? R"("amr":["pwd","otp"],)" : R"("amr":["pwd"],)";
     payload += "\"typ\":\"";
     payload += to_string(c.typ);
     payload += "\"}";
@@ -544,6 +545,13 @@ core::result<claims> verify(std::string_view token, const key_lookup& keys, cons
     if (!parsed_typ || *parsed_typ != expected) return invalid();
     if (sid->empty() && expected != token_type::reset) return invalid();
     if (c.iat > c.exp) return invalid();
+    if (const auto* amr = o.if_contains("amr"); amr != nullptr) {
+        if (!amr->is_array()) return invalid();
+        for (const auto& m : amr->get_array()) {
+            if (!m.is_string()) return invalid();
+            c.otp = c.otp || m.get_string() == "otp";
+        }
+    }
 
     const std::int64_t now_s = core::to_unix(now);
     const std::int64_t leeway = settings.leeway.count();

@@ -38,6 +38,10 @@ struct claims {
     std::string jti;       // unique token id (refresh blacklist, single-use reset)
     std::string sid;       // session id; may be empty only for reset tokens
     token_type typ = token_type::access;
+    // Authentication methods (RFC 8176 `amr`) of access and refresh tokens: ["pwd"], or
+    // ["pwd","otp"] when the session passed a second factor. Read back as true when the
+    // token's amr names "otp".
+    bool otp = false;
 };
 
 struct jwt_settings {

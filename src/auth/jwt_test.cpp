@@ -119,6 +119,41 @@ TEST_CASE("jwt: sign then verify round trip")
     CHECK(verify(sign(reset, key), key, token_type::reset, at(reset.iat)).has_value());
 }
 
+TEST_CASE("jwt: amr says pwd, or pwd and otp; a malformed amr is refused")
+{
+    jwt_key key(secret);
+    claims c = sample();
+    auto plain = verify(sign(c, key), key, token_type::access, at(c.iat));
+    REQUIRE(plain.has_value());
+    CHECK_FALSE(plain->otp);
+    std::string payload;
+    const std::string token = sign(c, key);
+    auto first = token.find('.');
+    REQUIRE(base64url_decode(token.substr(first + 1, token.rfind('.') - first - 1), payload));
+    CHECK(payload.find(R"("amr":["pwd"])") != std::string::npos);
+
+    c.otp = true;
+    claims r = sample(token_type::refresh);
+    r.otp = true;
+    auto both = verify(sign(c, key), key, token_type::access, at(c.iat));
+    REQUIRE(both.has_value());
+    CHECK(both->otp);
+    auto refresh = verify(sign(r, key), key, token_type::refresh, at(r.iat));
+    REQUIRE(refresh.has_value());
+    CHECK(refresh->otp);
+
+    const std::string good =
+        R"({"iss":"portcullis","sub":"42","iat":1700000000,"exp":1700000900,"jti":"j1","sid":"7","amr":["pwd","otp"],"typ":"access"})";
+    const std::string bad_amr =
+        R"({"iss":"portcullis","sub":"42","iat":1700000000,"exp":1700000900,"jti":"j1","sid":"7","amr":"otp","typ":"access"})";
+    const std::string header = R"({"alg":"HS256","typ":"JWT"})";
+    auto crafted = verify(craft(header, good, secret), key, token_type::access, at(1700000000));
+    REQUIRE(crafted.has_value());
+    CHECK(crafted->otp);
+    CHECK(error_of(verify(craft(header, bad_amr, secret), key, token_type::access, at(1700000000))) ==
+          errc::invalid_token);
+}
+
 TEST_CASE("jwt: expiry against the injected time, with optional leeway")
 {
     jwt_key key(secret);

@@ -14,7 +14,7 @@ public:
     using deps = service_deps;
 
     service(deps d, auth_settings settings)
-        : ctx_(d, std::move(settings)), accounts_(ctx_), sessions_(ctx_), passwords_(ctx_), users_(ctx_)
+        : ctx_(d, std::move(settings)), accounts_(ctx_), sessions_(ctx_), passwords_(ctx_), users_(ctx_), mfa_(ctx_)
     {
     }
     // The flows hold a reference to the shared context.
@@ -25,6 +25,7 @@ public:
     session_flows& sessions() noexcept { return sessions_; }
     password_flows& passwords() noexcept { return passwords_; }
     user_flows& users() noexcept { return users_; }
+    mfa_flows& mfa() noexcept { return mfa_; }
 
     const auth_settings& settings() const noexcept { return ctx_.settings; }
 
@@ -34,6 +35,7 @@ private:
     session_flows sessions_;
     password_flows passwords_;
     user_flows users_;
+    mfa_flows mfa_;
 };
 
 }  // namespace portcullis::auth

@@ -140,25 +140,17 @@ async_outcome<login_result> session_flows::async_login(login_input in, core::dea
         }
     }
 
-    store::new_session ns;
-    ns.user_id = u.id;
-    ns.expires_at = c_.deps.clock.now() + c_.settings.refresh_lifetime;
-    ns.user_agent = storable_text(in.user_agent, 512);
-    ns.ip = in.ip;
-    ns.verified_hash = std::move(verified_hash);
-    ns.max_live = c_.settings.max_sessions_per_user;
-    auto opened = co_await c_.deps.sessions.async_open(ns, ns.expires_at, d);
-    if (!opened) co_return fail<login_result>(opened.error());
-    // Sessions ended to stay within max_sessions_per_user.
-    if (!opened->ended.empty()) {
-        std::vector<std::string> events;
-        for (const auto& sid : opened->ended) events.push_back(ended_session_event(sid));
-        co_await c_.async_announce(std::move(events), d);
+    // MFA on: the right password earns only the second step (an answer given after the
+    // same password work as any other, so it tells nothing to someone without it).
+    if (u.mfa_enabled && c_.deps.mfa != nullptr) {
+        auto challenge = co_await c_.async_start_mfa(u, verified_hash, d);
+        if (!challenge) co_return pass<login_result>(challenge);
+        login_result out{token_pair{}, std::move(u), std::move(*challenge)};
+        co_return out;
     }
-    u.last_login = opened->token.issued_at;
-    co_await c_.async_announce_later(changed_user_event(u.id));
-    login_result out{c_.issue(opened->token, u.id), std::move(u)};
-    co_return out;
+    std::string user_agent = storable_text(in.user_agent, 512);
+    co_return co_await c_.async_open_session(std::move(u), std::move(verified_hash), std::move(in.ip),
+                                             std::move(user_agent), false, d);
 }
 
 async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core::deadline d)
@@ -189,7 +181,7 @@ async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core
         }
         co_return fail<token_pair>(rotated.error());
     }
-    if (*rotated) co_return c_.issue(**rotated, *uid);
+    if (*rotated) co_return c_.issue(**rotated, *uid, cl->otp);
 
     auto st = co_await c_.deps.tokens.async_inspect(cl->jti, d);
     if (!st) co_return fail<token_pair>(st.error());
@@ -218,7 +210,7 @@ async_outcome<token_pair> session_flows::async_refresh_used(const claims& cl, st
     // yields the same successor pair instead of ending the session.
     if (successor_pending && c_.settings.refresh_reuse_interval.count() > 0 && state.token.used_at &&
         now - *state.token.used_at <= c_.settings.refresh_reuse_interval) {
-        co_return c_.issue(*state.successor, user_id);
+        co_return c_.issue(*state.successor, user_id, cl.otp);
     }
     if (successor_pending) {
         // A retry after a rotation whose reply was lost: this server noted that nobody
@@ -228,7 +220,7 @@ async_outcome<token_pair> session_flows::async_refresh_used(const claims& cl, st
         // client retries, and nothing ends on a guess.
         auto noted = co_await c_.deps.kv.async_unanswered_rotation(cl.jti, d);
         if (!noted) co_return fail<token_pair>(noted.error());
-        if (*noted && **noted == state.successor->jti) co_return c_.issue(*state.successor, user_id);
+        if (*noted && **noted == state.successor->jti) co_return c_.issue(*state.successor, user_id, cl.otp);
     }
     auto revoked = co_await c_.deps.sessions.async_revoke_by_id(state.token.session_id, "refresh_reuse", d);
     if (!revoked) co_return fail<token_pair>(revoked.error());

@@ -129,6 +129,16 @@ std::string_view errc_name(errc e) noexcept
         return "csrf_failed";
     case errc::internal:
         return "internal";
+    case errc::invalid_code:
+        return "invalid_code";
+    case errc::mfa_token_invalid:
+        return "mfa_token_invalid";
+    case errc::mfa_already_enabled:
+        return "mfa_already_enabled";
+    case errc::mfa_not_enabled:
+        return "mfa_not_enabled";
+    case errc::mfa_setup_required:
+        return "mfa_setup_required";
     }
     return "unknown";
 }

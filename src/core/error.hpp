@@ -44,6 +44,12 @@ enum class errc {
     smtp_rejected,  // permanent 5xx from an SMTP server
     csrf_failed,
     internal,  // a bug; answered as a generic 500
+    // Multi-factor authentication.
+    invalid_code,         // a wrong TOTP or recovery code
+    mfa_token_invalid,    // the mfa_token is unknown, used, expired, spent or no longer bound
+    mfa_already_enabled,  // setup while MFA is on
+    mfa_not_enabled,      // disable or new recovery codes while MFA is off
+    mfa_setup_required,   // confirm without a pending setup
 };
 
 enum class condition {

@@ -12,7 +12,13 @@ namespace portcullis::mail {
 namespace {
 
 constexpr template_kind all_kinds[] = {template_kind::verify_email, template_kind::password_reset,
-                                       template_kind::password_changed};
+                                       template_kind::password_changed, template_kind::mfa_recovery_code_used};
+
+// Kinds whose text must carry {{code}}: the ones that send a code.
+bool sends_code(template_kind k)
+{
+    return k == template_kind::verify_email || k == template_kind::password_reset;
+}
 
 std::string read_file(const std::filesystem::path& p)
 {
@@ -45,6 +51,8 @@ std::string_view template_name(template_kind k) noexcept
         return "password_reset";
     case template_kind::password_changed:
         return "password_changed";
+    case template_kind::mfa_recovery_code_used:
+        return "mfa_recovery_code_used";
     }
     return "unknown";
 }
@@ -90,7 +98,7 @@ template_set template_set::load(const std::filesystem::path& dir)
         }
         if (p.subject.empty()) throw std::runtime_error("e-mail template " + subject.string() + " is empty");
         // The API promises the code in the text/plain part; an operator's template must keep it.
-        if (k != template_kind::password_changed && !mentions(p.text, "code")) {
+        if (sends_code(k) && !mentions(p.text, "code")) {
             throw std::runtime_error("e-mail template " + text.string() + " must contain {{code}}");
         }
     }

@@ -12,9 +12,9 @@
 
 namespace portcullis::mail {
 
-enum class template_kind { verify_email, password_reset, password_changed };
+enum class template_kind { verify_email, password_reset, password_changed, mfa_recovery_code_used };
 
-// "verify_email", "password_reset", "password_changed": the file stem.
+// "verify_email", "password_reset", "password_changed", "mfa_recovery_code_used": the file stem.
 std::string_view template_name(template_kind k) noexcept;
 
 using template_values = std::map<std::string, std::string, std::less<>>;
@@ -29,7 +29,7 @@ struct rendered_mail {
 // Throws std::invalid_argument on an unclosed "{{".
 std::string render_template(std::string_view text, const template_values& values, bool html);
 
-// One loaded, validated set of the three templates. Immutable.
+// One loaded, validated set of the templates. Immutable.
 class template_set {
 public:
     // Reads every file of every kind from `dir`. Throws std::runtime_error naming the file
@@ -42,7 +42,7 @@ private:
     struct parts {
         std::string subject, text, html;
     };
-    parts parts_[3];
+    parts parts_[4];
 };
 
 // The current template_set, swapped atomically by reload() (called on SIGHUP): a render

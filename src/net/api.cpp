@@ -193,6 +193,14 @@ boost::asio::awaitable<response> async_login(ctx c, request& req, login_body b)
                          std::string(req.header("user-agent"))};
     auto r = co_await c.svc->sessions().async_login(std::move(in), req.deadline);
     if (!r) co_return failure_response(r.error());
+    if (r->mfa) {
+        // The password was right; the session opens at /api/auth/mfa/verify.
+        json::object m;
+        m["mfa_required"] = true;
+        m["mfa_token"] = r->mfa->token;
+        m["expires_in"] = r->mfa->expires_in.count();
+        co_return json_response(200, m);
+    }
     json::object o = tokens_json(r->tokens, !(b.cookie && b.cookie_only));
     o["user"] = own_view(r->user);
     response res = json_response(200, o);
@@ -360,6 +368,114 @@ boost::asio::awaitable<response> async_password_reset(ctx c, request& req, passw
     co_return message_response(200, "Password reset; every session has ended.");
 }
 
+// --- multi-factor authentication ---------------------------------------------------
+
+json::array codes_json(const std::vector<std::string>& codes)
+{
+    json::array a;
+    for (const auto& code : codes) a.emplace_back(code);
+    return a;
+}
+
+boost::asio::awaitable<response> async_mfa_status(ctx c, request& req, auth::principal p)
+{
+    auto r = co_await c.svc->mfa().async_status(p, req.deadline);
+    if (!r) co_return failure_response(r.error());
+    json::object o;
+    o["totp"] = r->totp;
+    o["recovery_codes_left"] = r->recovery_codes_left;
+    co_return json_response(200, o);
+}
+
+boost::asio::awaitable<response> async_totp_setup(ctx c, request& req, auth::principal p)
+{
+    auto r = co_await c.svc->mfa().async_setup(p, req.deadline);
+    if (!r) co_return failure_response(r.error());
+    json::object o;
+    o["secret"] = r->secret;
+    o["otpauth_uri"] = r->otpauth_uri;
+    co_return json_response(200, o);
+}
+
+struct code_body {
+    std::string code;
+    static code_body read(fields& f) { return {f.str("code", true)}; }
+};
+
+boost::asio::awaitable<response> async_totp_confirm(ctx c, request& req, auth::principal p, code_body b)
+{
+    auto r = co_await c.svc->mfa().async_confirm(p, std::move(b.code), std::string(req.peer_ip), req.deadline);
+    if (!r) co_return failure_response(r.error());
+    json::object o;
+    o["recovery_codes"] = codes_json(*r);
+    co_return json_response(200, o);
+}
+
+// The password and a second factor (a TOTP code or a recovery code).
+struct password_code_body {
+    std::string password;
+    std::string code;
+    static password_code_body read(fields& f) { return {f.str("password", true), f.str("code", true)}; }
+};
+
+boost::asio::awaitable<response> async_totp_disable(ctx c, request& req, auth::principal p, password_code_body b)
+{
+    auto r = co_await c.svc->mfa().async_disable(p, std::move(b.password), std::move(b.code), std::string(req.peer_ip),
+                                                 req.deadline);
+    if (!r) co_return failure_response(r.error());
+    response res;
+    res.status = 204;
+    co_return res;
+}
+
+boost::asio::awaitable<response> async_recovery_codes(ctx c, request& req, auth::principal p, password_code_body b)
+{
+    auto r = co_await c.svc->mfa().async_new_recovery_codes(p, std::move(b.password), std::move(b.code),
+                                                            std::string(req.peer_ip), req.deadline);
+    if (!r) co_return failure_response(r.error());
+    json::object o;
+    o["recovery_codes"] = codes_json(*r);
+    co_return json_response(200, o);
+}
+
+struct mfa_verify_body {
+    std::string mfa_token;
+    auth::mfa_code code;
+    bool cookie = false;
+    bool cookie_only = false;
+    static mfa_verify_body read(fields& f)
+    {
+        mfa_verify_body b;
+        b.mfa_token = f.str("mfa_token", true);
+        auto code = f.optional_str("code");
+        auto recovery = f.optional_str("recovery_code");
+        b.cookie = f.boolean("cookie");
+        b.cookie_only = f.boolean("cookie_only");
+        const bool has_code = code && !code->empty();
+        const bool has_recovery = recovery && !recovery->empty();
+        if (has_code == has_recovery) {
+            f.details().emplace_back("code", "Provide either a code or a recovery_code.");
+        } else if (has_code) {
+            b.code = auth::mfa_code{std::move(*code), false};
+        } else {
+            b.code = auth::mfa_code{std::move(*recovery), true};
+        }
+        return b;
+    }
+};
+
+boost::asio::awaitable<response> async_mfa_verify(ctx c, request& req, mfa_verify_body b)
+{
+    auto r = co_await c.svc->mfa().async_verify(std::move(b.mfa_token), std::move(b.code), std::string(req.peer_ip),
+                                                std::string(req.header("user-agent")), req.deadline);
+    if (!r) co_return failure_response(r.error());
+    json::object o = tokens_json(r->tokens, !(b.cookie && b.cookie_only));
+    o["user"] = own_view(r->user);
+    response res = json_response(200, o);
+    if (b.cookie) set_session_cookies(res, r->tokens, c.opts, c.svc->settings().refresh_lifetime.count());
+    co_return res;
+}
+
 // --- users -------------------------------------------------------------------------
 
 boost::asio::awaitable<response> async_users(ctx c, request& req, auth::principal)
@@ -511,6 +627,12 @@ void add_api_routes(router& routes, auth::service& svc, const api_options& opts)
     routes.add("POST", "/api/auth/password/forgot", body(async_password_forgot), body_kind::json);
     routes.add("POST", "/api/auth/password/verify-otp", body(async_password_verify_otp), body_kind::json);
     routes.add("POST", "/api/auth/password/reset", body(async_password_reset), body_kind::json);
+    routes.add("GET", "/api/auth/mfa", authed(async_mfa_status));
+    routes.add("POST", "/api/auth/mfa/totp/setup", authed(async_totp_setup), body_kind::json);
+    routes.add("POST", "/api/auth/mfa/totp/confirm", authed_body(async_totp_confirm), body_kind::json);
+    routes.add("DELETE", "/api/auth/mfa/totp", authed_body(async_totp_disable), body_kind::json);
+    routes.add("POST", "/api/auth/mfa/recovery-codes", authed_body(async_recovery_codes), body_kind::json);
+    routes.add("POST", "/api/auth/mfa/verify", body(async_mfa_verify), body_kind::json);
     routes.add("GET", "/api/users", authed(async_users));
     routes.add("GET", "/api/users/me", authed(async_me));
     routes.add("PATCH", "/api/users/me", authed_body(async_update_me), body_kind::json);

@@ -54,6 +54,16 @@ error_info describe(const boost::system::error_code& ec) noexcept
         return {409, "already_verified", "The e-mail address is already verified."};
     case errc::rate_limited:
         return {429, "rate_limited", "Too many requests; retry later."};
+    case errc::invalid_code:
+        return {400, "invalid_code", "The code is not valid."};
+    case errc::mfa_token_invalid:
+        return {401, "invalid_mfa_token", "The MFA token is invalid or has expired; log in again."};
+    case errc::mfa_already_enabled:
+        return {409, "mfa_already_enabled", "Multi-factor authentication is already on."};
+    case errc::mfa_not_enabled:
+        return {409, "mfa_not_enabled", "Multi-factor authentication is not on."};
+    case errc::mfa_setup_required:
+        return {409, "mfa_setup_required", "No TOTP setup is pending; start one first."};
     default:
         break;
     }

@@ -62,6 +62,11 @@ TEST_CASE("every error code has its entry in the error table")
         {errc::smtp_rejected, {500, "internal"}},  // a job's outcome, never a request's
         {errc::csrf_failed, {403, "forbidden"}},
         {errc::internal, {500, "internal"}},
+        {errc::invalid_code, {400, "invalid_code"}},
+        {errc::mfa_token_invalid, {401, "invalid_mfa_token"}},
+        {errc::mfa_already_enabled, {409, "mfa_already_enabled"}},
+        {errc::mfa_not_enabled, {409, "mfa_not_enabled"}},
+        {errc::mfa_setup_required, {409, "mfa_setup_required"}},
     };
     // Every value the category names is a code (errc_name says "unknown" for the others).
     int named = 0;

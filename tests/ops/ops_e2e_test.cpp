@@ -171,12 +171,13 @@ TEST_CASE("openapi.json is served as stored and documents exactly the server's r
     // Every error code the contract names is in the document's enumeration.
     std::set<std::string> codes;
     for (const auto& c : doc["components"]["schemas"]["ErrorCode"]["enum"]) codes.insert(c.get<std::string>());
-    for (const char* c : {"malformed_json",     "validation_failed", "invalid_otp",         "otp_expired",
-                          "password_mismatch",  "not_authenticated", "invalid_token",       "token_expired",
-                          "token_revoked",      "token_reused",      "invalid_credentials", "forbidden",
-                          "email_not_verified", "not_found",         "method_not_allowed",  "email_taken",
-                          "username_taken",     "already_verified",  "payload_too_large",   "unsupported_media_type",
-                          "rate_limited",       "unavailable"}) {
+    for (const char* c : {"malformed_json",      "validation_failed", "invalid_otp",         "otp_expired",
+                          "password_mismatch",   "not_authenticated", "invalid_token",       "token_expired",
+                          "token_revoked",       "token_reused",      "invalid_credentials", "forbidden",
+                          "email_not_verified",  "not_found",         "method_not_allowed",  "email_taken",
+                          "username_taken",      "already_verified",  "payload_too_large",   "unsupported_media_type",
+                          "rate_limited",        "unavailable",       "invalid_code",        "invalid_mfa_token",
+                          "mfa_already_enabled", "mfa_not_enabled",   "mfa_setup_required"}) {
         INFO(c);
         CHECK(codes.count(c) == 1);
     }

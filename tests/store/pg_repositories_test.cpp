@@ -594,6 +594,101 @@ asio::awaitable<void> async_purge_pending(pg::pool& pool, const std::string& url
     CHECK(c->has_value());
 }
 
+asio::awaitable<void> async_mfa_round_trip(pg::pool& pool)
+{
+    pg::users users(pool);
+    pg::mfa mfa(pool);
+    auto created = co_await users.async_create_pending(make_user(test::unique_name("m")), soon());
+    REQUIRE(created.has_value());
+    const std::int64_t id = created->id;
+    CHECK_FALSE(created->mfa_enabled);
+
+    auto empty = co_await mfa.async_get(id, soon());
+    REQUIRE(empty.has_value());
+    CHECK_FALSE(empty->enabled());
+    CHECK_FALSE(empty->pending_sealed);
+    CHECK(empty->last_step == -1);
+    CHECK(empty->recovery_codes_left == 0);
+    auto no_step = co_await mfa.async_use_step(id, 5, soon());
+    REQUIRE(no_step.has_value());
+    CHECK_FALSE(*no_step);
+
+    // A new setup replaces the pending one; enabling needs the current pending secret.
+    auto first = co_await mfa.async_set_pending(id, "sealed-1", soon());
+    REQUIRE(first.has_value());
+    CHECK(*first);
+    auto second = co_await mfa.async_set_pending(id, "sealed-2", soon());
+    REQUIRE(second.has_value());
+    CHECK(*second);
+    const std::vector<std::string> codes = {"d1", "d2", "d3"};
+    auto stale = co_await mfa.async_enable(id, "sealed-1", 100, codes, soon());
+    REQUIRE(stale.has_value());
+    CHECK_FALSE(*stale);
+    auto on = co_await mfa.async_enable(id, "sealed-2", 100, codes, soon());
+    REQUIRE(on.has_value());
+    CHECK(*on);
+    auto st = co_await mfa.async_get(id, soon());
+    REQUIRE(st.has_value());
+    CHECK(st->secret_sealed == std::optional<std::string>("sealed-2"));
+    CHECK_FALSE(st->pending_sealed);
+    CHECK(st->last_step == 100);
+    CHECK(st->recovery_codes_left == 3);
+    auto row = co_await users.async_find_by_id(id, soon());
+    REQUIRE(row.has_value());
+    CHECK((*row)->mfa_enabled);
+    auto while_on = co_await mfa.async_set_pending(id, "sealed-3", soon());
+    REQUIRE(while_on.has_value());
+    CHECK_FALSE(*while_on);
+
+    // Steps only move forward: the same step or an earlier one is refused.
+    const std::int64_t steps[] = {100, 99, 101, 101};
+    const bool accepted[] = {false, false, true, false};
+    for (int i = 0; i < 4; ++i) {
+        auto used = co_await mfa.async_use_step(id, steps[i], soon());
+        REQUIRE(used.has_value());
+        CHECK(*used == accepted[i]);
+    }
+
+    // Recovery codes: once each; a new set replaces the old one.
+    auto first_use = co_await mfa.async_use_recovery_code(id, "d1", soon());
+    REQUIRE(first_use.has_value());
+    CHECK(*first_use);
+    auto again = co_await mfa.async_use_recovery_code(id, "d1", soon());
+    REQUIRE(again.has_value());
+    CHECK_FALSE(*again);
+    auto unknown = co_await mfa.async_use_recovery_code(id, "nope", soon());
+    REQUIRE(unknown.has_value());
+    CHECK_FALSE(*unknown);
+    const std::vector<std::string> fresh = {"e1", "e2"};
+    auto replaced = co_await mfa.async_replace_recovery_codes(id, fresh, soon());
+    REQUIRE(replaced.has_value());
+    CHECK(*replaced);
+    auto old_code = co_await mfa.async_use_recovery_code(id, "d2", soon());
+    REQUIRE(old_code.has_value());
+    CHECK_FALSE(*old_code);
+    st = co_await mfa.async_get(id, soon());
+    REQUIRE(st.has_value());
+    CHECK(st->recovery_codes_left == 2);
+
+    // Off: everything goes, once.
+    auto off = co_await mfa.async_disable(id, soon());
+    REQUIRE(off.has_value());
+    CHECK(*off);
+    auto off_again = co_await mfa.async_disable(id, soon());
+    REQUIRE(off_again.has_value());
+    CHECK_FALSE(*off_again);
+    st = co_await mfa.async_get(id, soon());
+    REQUIRE(st.has_value());
+    CHECK_FALSE(st->enabled());
+    CHECK(st->recovery_codes_left == 0);
+    row = co_await users.async_find_by_id(id, soon());
+    REQUIRE(row.has_value());
+    CHECK_FALSE((*row)->mfa_enabled);
+    auto replaced_off = co_await mfa.async_replace_recovery_codes(id, fresh, soon());
+    REQUIRE(replaced_off.has_value());
+    CHECK_FALSE(*replaced_off);
+}
+
 }  // namespace
 
 TEST_CASE("users: every operation round-trips; unique violations are domain errors")
@@ -615,6 +710,12 @@ TEST_CASE("users: 10 parallel activations activate once, all see the final state
     test::run(f.ioc, async_parallel_activation(*f.pool, &activated, &active_seen));
     CHECK(activated == 1);
     CHECK(active_seen == 10);
+}
+
+TEST_CASE("mfa: pending secret, enabling, monotonic steps, single-use recovery codes, replacement, disabling")
+{
+    test::pool_fixture f(test::migrated_database().url());
+    test::run(f.ioc, async_mfa_round_trip(*f.pool));
 }
 
 TEST_CASE("sessions: create, open, find, touch, revoke, revoke all, list")

@@ -368,4 +368,90 @@ async_result<store::purge_report> fake_db::async_purge(std::int64_t, core::deadl
     co_return store::purge_report{};
 }
 
+// ---- multi-factor state
+
+void fake_mfa::set_flag(std::int64_t user_id, bool on)
+{
+    if (auto it = db_.users.find(user_id); it != db_.users.end()) it->second.mfa_enabled = on;
+}
+
+async_result<store::mfa_state> fake_mfa::async_get(std::int64_t user_id, core::deadline)
+{
+    if (down) co_return failed<store::mfa_state>(errc::db_unavailable);
+    auto it = records.find(user_id);
+    if (it == records.end()) co_return store::mfa_state{};
+    store::mfa_state st = it->second.state;
+    st.recovery_codes_left = static_cast<int>(
+        std::count_if(it->second.codes.begin(), it->second.codes.end(), [](const auto& c) { return !c.second; }));
+    co_return st;
+}
+
+async_result<bool> fake_mfa::async_set_pending(std::int64_t user_id, std::string_view sealed, core::deadline)
+{
+    if (down) co_return failed<bool>(errc::db_unavailable);
+    record& r = records[user_id];
+    if (r.state.secret_sealed) co_return false;
+    r.state.pending_sealed = std::string(sealed);
+    co_return true;
+}
+
+async_result<bool> fake_mfa::async_enable(std::int64_t user_id, std::string_view pending_sealed, std::int64_t step,
+                                          const std::vector<std::string>& code_digests, core::deadline)
+{
+    if (down) co_return failed<bool>(errc::db_unavailable);
+    auto it = records.find(user_id);
+    if (it == records.end()) co_return false;
+    store::mfa_state& st = it->second.state;
+    if (st.secret_sealed || st.pending_sealed != pending_sealed || st.last_step >= step) co_return false;
+    st.secret_sealed = st.pending_sealed;
+    st.pending_sealed.reset();
+    st.last_step = step;
+    it->second.codes.clear();
+    for (const auto& c : code_digests) it->second.codes[c] = false;
+    set_flag(user_id, true);
+    co_return true;
+}
+
+async_result<bool> fake_mfa::async_use_step(std::int64_t user_id, std::int64_t step, core::deadline)
+{
+    if (down) co_return failed<bool>(errc::db_unavailable);
+    auto it = records.find(user_id);
+    if (it == records.end() || !it->second.state.secret_sealed || it->second.state.last_step >= step) co_return false;
+    it->second.state.last_step = step;
+    co_return true;
+}
+
+async_result<bool> fake_mfa::async_use_recovery_code(std::int64_t user_id, std::string_view digest, core::deadline)
+{
+    if (down) co_return failed<bool>(errc::db_unavailable);
+    auto it = records.find(user_id);
+    if (it == records.end()) co_return false;
+    auto c = it->second.codes.find(std::string(digest));
+    if (c == it->second.codes.end() || c->second) co_return false;
+    c->second = true;
+    co_return true;
+}
+
+async_result<bool> fake_mfa::async_replace_recovery_codes(std::int64_t user_id,
+                                                          const std::vector<std::string>& code_digests, core::deadline)
+{
+    if (down) co_return failed<bool>(errc::db_unavailable);
+    auto it = records.find(user_id);
+    if (it == records.end() || !it->second.state.secret_sealed) co_return false;
+    it->second.codes.clear();
+    for (const auto& c : code_digests) it->second.codes[c] = false;
+    co_return true;
+}
+
+async_result<bool> fake_mfa::async_disable(std::int64_t user_id, core::deadline)
+{
+    if (down) co_return failed<bool>(errc::db_unavailable);
+    auto it = records.find(user_id);
+    if (it == records.end()) co_return false;
+    bool was_on = it->second.state.secret_sealed.has_value();
+    records.erase(it);
+    set_flag(user_id, false);
+    co_return was_on;
+}
+
 }  // namespace portcullis::auth::testing

@@ -181,6 +181,38 @@ store::kv::async_result<bool> fake_kv::async_consume_reset_token(std::string_vie
     co_return true;
 }
 
+store::kv::async_result<void> fake_kv::async_put_mfa_challenge(std::string_view id, std::string_view v,
+                                                               std::chrono::seconds ttl, core::deadline)
+{
+    if (down) co_return make_error_code(errc::redis_unavailable);
+    values_["mfa:" + std::string(id)] = value{std::string(v), 0, clock_.now() + ttl};
+    co_return core::result<void>{};
+}
+
+store::kv::async_result<std::optional<std::string>> fake_kv::async_mfa_attempt(std::string_view id, int max_attempts,
+                                                                               core::deadline)
+{
+    using out = core::result<std::optional<std::string>>;
+    if (down) co_return out(boost::system::in_place_error, make_error_code(errc::redis_unavailable));
+    std::string key = "mfa:" + std::string(id);
+    value* v = find(key);
+    if (v == nullptr) co_return std::optional<std::string>{};
+    if (++v->n > max_attempts) {
+        values_.erase(key);
+        co_return std::optional<std::string>{};
+    }
+    co_return std::optional<std::string>(v->text);
+}
+
+store::kv::async_result<bool> fake_kv::async_take_mfa_challenge(std::string_view id, core::deadline)
+{
+    if (down) co_return core::result<bool>(boost::system::in_place_error, make_error_code(errc::redis_unavailable));
+    std::string key = "mfa:" + std::string(id);
+    if (find(key) == nullptr) co_return false;
+    values_.erase(key);
+    co_return true;
+}
+
 store::kv::async_result<void> fake_kv::async_note_unanswered_rotation(std::string_view jti, std::string_view successor,
                                                                       std::chrono::seconds ttl, core::deadline)
 {

@@ -108,6 +108,37 @@ private:
     std::int64_t next_user_ = 1;
 };
 
+// Multi-factor state as the PostgreSQL repository keeps it; `users` mirrors mfa_enabled
+// into the fake_db's user rows.
+class fake_mfa final : public store::mfa_repository {
+public:
+    explicit fake_mfa(fake_db& db) : db_(db) {}
+
+    bool down = false;
+    struct record {
+        store::mfa_state state;
+        std::map<std::string, bool> codes;  // digest -> used
+    };
+    std::map<std::int64_t, record> records;
+
+    store::async_result<store::mfa_state> async_get(std::int64_t user_id, core::deadline d) override;
+    store::async_result<bool> async_set_pending(std::int64_t user_id, std::string_view sealed,
+                                                core::deadline d) override;
+    store::async_result<bool> async_enable(std::int64_t user_id, std::string_view pending_sealed, std::int64_t step,
+                                           const std::vector<std::string>& code_digests, core::deadline d) override;
+    store::async_result<bool> async_use_step(std::int64_t user_id, std::int64_t step, core::deadline d) override;
+    store::async_result<bool> async_use_recovery_code(std::int64_t user_id, std::string_view digest,
+                                                      core::deadline d) override;
+    store::async_result<bool> async_replace_recovery_codes(std::int64_t user_id,
+                                                           const std::vector<std::string>& code_digests,
+                                                           core::deadline d) override;
+    store::async_result<bool> async_disable(std::int64_t user_id, core::deadline d) override;
+
+private:
+    void set_flag(std::int64_t user_id, bool on);
+    fake_db& db_;
+};
+
 // The short-lived state of the flows as the Redis scripts keep it, expiring by the
 // fake clock. Every call fails with redis_unavailable while `down` is set.
 class fake_kv final : public store::kv::auth_kv {
@@ -141,6 +172,11 @@ public:
                                                                  std::chrono::seconds ttl, core::deadline d) override;
     store::kv::async_result<std::optional<std::string>> async_unanswered_rotation(std::string_view jti,
                                                                                   core::deadline d) override;
+    store::kv::async_result<void> async_put_mfa_challenge(std::string_view id, std::string_view value,
+                                                          std::chrono::seconds ttl, core::deadline d) override;
+    store::kv::async_result<std::optional<std::string>> async_mfa_attempt(std::string_view id, int max_attempts,
+                                                                          core::deadline d) override;
+    store::kv::async_result<bool> async_take_mfa_challenge(std::string_view id, core::deadline d) override;
     store::kv::async_result<void> async_publish_invalidation(std::string_view event, core::deadline d) override;
 
 private:

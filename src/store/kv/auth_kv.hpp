@@ -141,6 +141,19 @@ public:
     virtual async_result<std::optional<std::string>> async_unanswered_rotation(std::string_view jti,
                                                                                core::deadline d) = 0;
 
+    // Second login step (MFA): stores the pending challenge `id` (a keyed digest of the
+    // mfa_token) with its `value` (who passed the password check, and against which hash)
+    // for `ttl`, with no attempts counted.
+    virtual async_result<void> async_put_mfa_challenge(std::string_view id, std::string_view value,
+                                                       std::chrono::seconds ttl, core::deadline d) = 0;
+    // Counts one attempt at the challenge and returns its value; nullopt (and the challenge
+    // is deleted) when it is missing or this attempt is past `max_attempts`. One atomic script,
+    // so parallel guesses never get more than `max_attempts` tries.
+    virtual async_result<std::optional<std::string>> async_mfa_attempt(std::string_view id, int max_attempts,
+                                                                       core::deadline d) = 0;
+    // Consumes the challenge: true only for the first caller (single use).
+    virtual async_result<bool> async_take_mfa_challenge(std::string_view id, core::deadline d) = 0;
+
     // Appends an invalidation event ("s:<session id>", "u:<user id>", "r:<user id>") to
     // the stream that every instance reads.
     virtual async_result<void> async_publish_invalidation(std::string_view event, core::deadline d) = 0;

@@ -160,6 +160,28 @@ if blocked then return {0, retry} end
 return {1, 0}
 )lua");
 
+// KEYS[1] a pending second login step. ARGV[1] max attempts. Counts the attempt and
+// returns the stored value; nil (and the step is deleted) when it is missing or the
+// attempt is past the maximum.
+const script mfa_attempt_script(R"lua(
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return false end
+local a = redis.call('HINCRBY', KEYS[1], 'a', 1)
+if a > tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+return v
+)lua");
+
+// KEYS[1] a pending second login step. ARGV[1] value, ARGV[2] ttl seconds.
+const script mfa_put_script(R"lua(
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'a', '0')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+)lua");
+
 core::result<std::vector<std::int64_t>> int_array(const core::result<reply>& r)
 {
     if (!r) return r.error();
@@ -326,6 +348,40 @@ async_result<std::optional<std::string>> redis_auth_kv::async_unanswered_rotatio
     auto r = co_await conn_.async_exec(command("GET", prefix_ + "rot:" + std::string(jti)), d);
     if (!r) co_return core::result<std::optional<std::string>>(boost::system::in_place_error, r.error());
     co_return redis::as_optional_string(*r);
+}
+
+async_result<void> redis_auth_kv::async_put_mfa_challenge(std::string_view id, std::string_view value,
+                                                          std::chrono::seconds ttl, core::deadline d)
+{
+    command keys;
+    keys.arg(prefix_ + "mfa:" + std::string(id));
+    command args;
+    args.arg(value).arg(static_cast<std::int64_t>(std::max<std::int64_t>(ttl.count(), 1)));
+    auto r = co_await conn_.async_eval(mfa_put_script, std::move(keys), std::move(args), d);
+    if (!r) co_return r.error();
+    if (r->is_error()) co_return make_error_code(core::errc::redis_unavailable);
+    co_return core::result<void>{};
+}
+
+async_result<std::optional<std::string>> redis_auth_kv::async_mfa_attempt(std::string_view id, int max_attempts,
+                                                                          core::deadline d)
+{
+    command keys;
+    keys.arg(prefix_ + "mfa:" + std::string(id));
+    command args;
+    args.arg(static_cast<std::int64_t>(max_attempts));
+    auto r = co_await conn_.async_eval(mfa_attempt_script, std::move(keys), std::move(args), d);
+    if (!r) co_return core::result<std::optional<std::string>>(boost::system::in_place_error, r.error());
+    co_return redis::as_optional_string(*r);
+}
+
+async_result<bool> redis_auth_kv::async_take_mfa_challenge(std::string_view id, core::deadline d)
+{
+    auto r = co_await conn_.async_exec(command("DEL", prefix_ + "mfa:" + std::string(id)), d);
+    if (!r) co_return core::result<bool>(boost::system::in_place_error, r.error());
+    auto n = redis::as_integer(*r);
+    if (!n) co_return core::result<bool>(boost::system::in_place_error, n.error());
+    co_return *n == 1;
 }
 
 async_result<void> redis_auth_kv::async_publish_invalidation(std::string_view event, core::deadline d)

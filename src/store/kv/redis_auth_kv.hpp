@@ -9,6 +9,7 @@
 //   rl:login:{acct,ip,wait,known}:…, rl:pwcheck:<account>   password-check limits (see password_guard)
 //   reset:<jti>                           a reset token already used
 //   rot:<jti>                             the successor of a rotation whose reply was lost
+//   mfa:<id>                              hash {v: value, a: attempts} of a pending second login step
 //   inval                                 stream of cache invalidation events
 
 #include "store/kv/auth_kv.hpp"
@@ -41,6 +42,11 @@ public:
     async_result<void> async_note_unanswered_rotation(std::string_view jti, std::string_view successor,
                                                       std::chrono::seconds ttl, core::deadline d) override;
     async_result<std::optional<std::string>> async_unanswered_rotation(std::string_view jti, core::deadline d) override;
+    async_result<void> async_put_mfa_challenge(std::string_view id, std::string_view value, std::chrono::seconds ttl,
+                                               core::deadline d) override;
+    async_result<std::optional<std::string>> async_mfa_attempt(std::string_view id, int max_attempts,
+                                                               core::deadline d) override;
+    async_result<bool> async_take_mfa_challenge(std::string_view id, core::deadline d) override;
     // XADD, the stream capped at about 100,000 entries.
     async_result<void> async_publish_invalidation(std::string_view event, core::deadline d) override;
 

@@ -10,7 +10,7 @@ using core::errc;
 // Column lists, spliced into the SQL constants at compile time (never at run time).
 #define PORTCULLIS_USER_COLUMNS                                                                                \
     "id, email, username, password_hash, full_name, phone_number, is_active, email_verified_at, date_joined, " \
-    "last_login, password_changed_at, updated_at"
+    "last_login, password_changed_at, updated_at, mfa_enabled"
 #define PORTCULLIS_SESSION_COLUMNS \
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, revoke_reason, user_agent, ip"
 #define PORTCULLIS_TOKEN_COLUMNS "jti, session_id, user_id, issued_at, expires_at, used_at, replaced_by, blacklisted_at"
@@ -162,6 +162,69 @@ const statement pending_purge{"users_purge_pending",
                               "  AND date_joined < now() - interval '7 days' AND updated_at < now() - interval '7 days'"
                               "  AND password_hash LIKE '$argon2id$%' LIMIT $1)"};
 
+// --- multi-factor state ---
+// Recovery-code digests travel as one comma-separated parameter (hex digests, no commas).
+const statement mfa_get{"mfa_get",
+                        "SELECT t.secret_sealed, t.pending_sealed, coalesce(t.last_step, -1),"
+                        " (SELECT count(*) FROM mfa_recovery_codes c WHERE c.user_id = $1 AND c.used_at IS NULL)"
+                        " FROM (SELECT $1::bigint AS id) u LEFT JOIN mfa_totp t ON t.user_id = u.id"};
+const statement mfa_set_pending{"mfa_set_pending",
+                                "INSERT INTO mfa_totp (user_id, pending_sealed) VALUES ($1, $2)"
+                                " ON CONFLICT (user_id) DO UPDATE SET pending_sealed = EXCLUDED.pending_sealed,"
+                                "  updated_at = now() WHERE mfa_totp.secret_sealed IS NULL"
+                                " RETURNING user_id"};
+const statement mfa_enable{
+    "mfa_enable",
+    "WITH t AS ("
+    "  UPDATE mfa_totp SET secret_sealed = pending_sealed, pending_sealed = NULL, last_step = $3,"
+    "   enabled_at = now(), updated_at = now()"
+    "  WHERE user_id = $1 AND secret_sealed IS NULL AND pending_sealed = $2 AND last_step < $3"
+    "  RETURNING user_id"
+    "), u AS ("
+    "  UPDATE users SET mfa_enabled = true, updated_at = now() WHERE id IN (SELECT user_id FROM t)"
+    "), old AS ("
+    "  DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT user_id FROM t)"
+    "), ins AS ("
+    "  INSERT INTO mfa_recovery_codes (user_id, digest)"
+    "  SELECT t.user_id, d FROM t, unnest(string_to_array($4, ',')) AS d"
+    ") SELECT user_id FROM t"};
+const statement mfa_use_step{"mfa_use_step",
+                             "UPDATE mfa_totp SET last_step = $2, updated_at = now()"
+                             " WHERE user_id = $1 AND secret_sealed IS NOT NULL AND last_step < $2"};
+const statement mfa_use_recovery_code{"mfa_use_recovery_code",
+                                      "UPDATE mfa_recovery_codes SET used_at = now()"
+                                      " WHERE user_id = $1 AND digest = $2 AND used_at IS NULL"};
+// The row lock on mfa_totp orders two parallel replacements; the second one then
+// deletes the first one's set.
+const statement mfa_replace_codes{
+    "mfa_replace_codes",
+    "WITH t AS ("
+    "  SELECT user_id FROM mfa_totp WHERE user_id = $1 AND secret_sealed IS NOT NULL FOR UPDATE"
+    "), old AS ("
+    "  DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT user_id FROM t)"
+    "), ins AS ("
+    "  INSERT INTO mfa_recovery_codes (user_id, digest)"
+    "  SELECT t.user_id, d FROM t, unnest(string_to_array($2, ',')) AS d"
+    ") SELECT user_id FROM t"};
+const statement mfa_disable{"mfa_disable",
+                            "WITH t AS ("
+                            "  DELETE FROM mfa_totp WHERE user_id = $1 RETURNING secret_sealed"
+                            "), c AS ("
+                            "  DELETE FROM mfa_recovery_codes WHERE user_id = $1"
+                            "), u AS ("
+                            "  UPDATE users SET mfa_enabled = false, updated_at = now() WHERE id = $1 AND mfa_enabled"
+                            ") SELECT count(*) FROM t WHERE secret_sealed IS NOT NULL"};
+
+std::string joined(const std::vector<std::string>& digests)
+{
+    std::string out;
+    for (const auto& d : digests) {
+        if (!out.empty()) out += ',';
+        out += d;
+    }
+    return out;
+}
+
 // result<bool> would take a bare error_code as a bool value.
 core::result<bool> bool_error(const boost::system::error_code& ec)
 {
@@ -189,6 +252,7 @@ user read_user(const row& r, int c)
     u.last_login = r.get<std::optional<time_point>>(c + 9);
     u.password_changed_at = r.get<std::optional<time_point>>(c + 10);
     u.updated_at = r.get<time_point>(c + 11);
+    u.mfa_enabled = r.get<bool>(c + 12);
     return u;
 }
 
@@ -491,6 +555,73 @@ async_result<purge_report> refresh_tokens::async_purge(std::int64_t batch, core:
     auto r = co_await pool_.async_batch(cmds, d);
     if (!r) co_return r.error();
     co_return purge_report{(*r)[0].affected(), (*r)[1].affected(), (*r)[2].affected()};
+}
+
+// --- multi-factor state ---
+
+async_result<mfa_state> mfa::async_get(std::int64_t user_id, core::deadline d)
+{
+    const params args(user_id);
+    auto r = co_await pool_.async_read(mfa_get, args, d);
+    if (!r) co_return r.error();
+    mfa_state st;
+    if (r->empty()) co_return st;
+    const row first = r->front();
+    st.secret_sealed = first.get<std::optional<std::string>>(0);
+    st.pending_sealed = first.get<std::optional<std::string>>(1);
+    st.last_step = first.get<std::int64_t>(2);
+    st.recovery_codes_left = static_cast<int>(first.get<std::int64_t>(3));
+    co_return st;
+}
+
+async_result<bool> mfa::async_set_pending(std::int64_t user_id, std::string_view sealed, core::deadline d)
+{
+    const params args(user_id, sealed);
+    auto r = co_await pool_.async_query(mfa_set_pending, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return !r->empty();
+}
+
+async_result<bool> mfa::async_enable(std::int64_t user_id, std::string_view pending_sealed, std::int64_t step,
+                                     const std::vector<std::string>& code_digests, core::deadline d)
+{
+    const params args(user_id, pending_sealed, step, joined(code_digests));
+    auto r = co_await pool_.async_query(mfa_enable, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return !r->empty();
+}
+
+async_result<bool> mfa::async_use_step(std::int64_t user_id, std::int64_t step, core::deadline d)
+{
+    const params args(user_id, step);
+    auto r = co_await pool_.async_query(mfa_use_step, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return r->affected() > 0;
+}
+
+async_result<bool> mfa::async_use_recovery_code(std::int64_t user_id, std::string_view digest, core::deadline d)
+{
+    const params args(user_id, digest);
+    auto r = co_await pool_.async_query(mfa_use_recovery_code, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return r->affected() > 0;
+}
+
+async_result<bool> mfa::async_replace_recovery_codes(std::int64_t user_id, const std::vector<std::string>& code_digests,
+                                                     core::deadline d)
+{
+    const params args(user_id, joined(code_digests));
+    auto r = co_await pool_.async_query(mfa_replace_codes, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return !r->empty();
+}
+
+async_result<bool> mfa::async_disable(std::int64_t user_id, core::deadline d)
+{
+    const params args(user_id);
+    auto r = co_await pool_.async_query(mfa_disable, args, d);
+    if (!r) co_return bool_error(r.error());
+    co_return !r->empty() && r->front().get<std::int64_t>(0) > 0;
 }
 
 }  // namespace portcullis::store::pg

@@ -68,6 +68,25 @@ private:
     pool& pool_;
 };
 
+class mfa final : public mfa_repository {
+public:
+    explicit mfa(pool& p) noexcept : pool_(p) {}
+
+    async_result<mfa_state> async_get(std::int64_t user_id, core::deadline d) override;
+    async_result<bool> async_set_pending(std::int64_t user_id, std::string_view sealed, core::deadline d) override;
+    async_result<bool> async_enable(std::int64_t user_id, std::string_view pending_sealed, std::int64_t step,
+                                    const std::vector<std::string>& code_digests, core::deadline d) override;
+    async_result<bool> async_use_step(std::int64_t user_id, std::int64_t step, core::deadline d) override;
+    async_result<bool> async_use_recovery_code(std::int64_t user_id, std::string_view digest,
+                                               core::deadline d) override;
+    async_result<bool> async_replace_recovery_codes(std::int64_t user_id, const std::vector<std::string>& code_digests,
+                                                    core::deadline d) override;
+    async_result<bool> async_disable(std::int64_t user_id, core::deadline d) override;
+
+private:
+    pool& pool_;
+};
+
 namespace detail {
 // Row mappers; the column lists are the *_columns macros of their .cpp files, in order.
 user read_user(const row& r, int first = 0);

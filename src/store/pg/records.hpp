@@ -24,6 +24,7 @@ struct user {
     std::optional<time_point> last_login;
     std::optional<time_point> password_changed_at;
     time_point updated_at{};
+    bool mfa_enabled = false;  // a confirmed TOTP secret: login asks for a second factor
 
     bool verified() const noexcept { return email_verified_at.has_value(); }
 };
@@ -127,6 +128,16 @@ struct refresh_token_state {
         if (token.blacklisted_at || session_revoked_at || session_expires_at <= now) return refresh_status::revoked;
         return refresh_status::valid;
     }
+};
+
+// A user's multi-factor state (table mfa_totp plus the count of unused recovery codes).
+struct mfa_state {
+    std::optional<std::string> secret_sealed;   // the confirmed TOTP secret; set: MFA is on
+    std::optional<std::string> pending_sealed;  // a setup not yet confirmed
+    std::int64_t last_step = -1;                // the latest TOTP time step accepted (replay refusal)
+    int recovery_codes_left = 0;
+
+    bool enabled() const noexcept { return secret_sealed.has_value(); }
 };
 
 struct purge_report {

@@ -119,4 +119,35 @@ public:
     virtual async_result<purge_report> async_purge(std::int64_t batch, core::deadline d) = 0;
 };
 
+// Multi-factor state: sealed TOTP secrets (auth seals and unseals them; the store never
+// sees a secret in plain text), the last accepted time step, and recovery-code digests.
+class mfa_repository {
+public:
+    virtual ~mfa_repository() = default;
+
+    // The user's state; an empty state (nothing set, no codes) when MFA was never set up.
+    virtual async_result<mfa_state> async_get(std::int64_t user_id, core::deadline d) = 0;
+    // Stores a new pending secret, replacing a pending one; refused (false) while MFA is on.
+    virtual async_result<bool> async_set_pending(std::int64_t user_id, std::string_view sealed, core::deadline d) = 0;
+    // Turns MFA on in one statement: only while `pending_sealed` is still the pending
+    // secret and `step` is later than the last accepted one; the pending secret becomes
+    // the secret, `step` the last accepted step, users.mfa_enabled true, and `code_digests`
+    // the whole recovery set. False: the pending secret changed or the step was used.
+    virtual async_result<bool> async_enable(std::int64_t user_id, std::string_view pending_sealed, std::int64_t step,
+                                            const std::vector<std::string>& code_digests, core::deadline d) = 0;
+    // Accepts TOTP step `step` once: true only when MFA is on and `step` is later than
+    // the last accepted step (which it becomes), so a code (or an earlier one) never works twice.
+    virtual async_result<bool> async_use_step(std::int64_t user_id, std::int64_t step, core::deadline d) = 0;
+    // Marks an unused recovery code (by digest) used; true only for the first caller.
+    virtual async_result<bool> async_use_recovery_code(std::int64_t user_id, std::string_view digest,
+                                                       core::deadline d) = 0;
+    // Replaces the whole recovery set while MFA is on (false otherwise).
+    virtual async_result<bool> async_replace_recovery_codes(std::int64_t user_id,
+                                                            const std::vector<std::string>& code_digests,
+                                                            core::deadline d) = 0;
+    // Turns MFA off: the secret, any pending setup and every recovery code are deleted and
+    // users.mfa_enabled is false. False: MFA was not on.
+    virtual async_result<bool> async_disable(std::int64_t user_id, core::deadline d) = 0;
+};
+
 }  // namespace portcullis::store
