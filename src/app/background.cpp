@@ -34,19 +34,16 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 asio::awaitable<core::result<void>> async_purge(store::refresh_token_repository* tokens)
 {
-    std::int64_t tokens_total = 0;
     std::int64_t sessions_total = 0;
     std::int64_t pending_total = 0;
     for (int round = 0; round < 100; ++round) {
         auto r = co_await tokens->async_purge(1000, core::steady_clock::now() + std::chrono::seconds(30));
         if (!r) co_return r.error();
-        tokens_total += r->refresh_tokens;
         sessions_total += r->sessions;
         pending_total += r->pending_users;
-        if (r->refresh_tokens < 1000 && r->sessions < 1000 && r->pending_users < 1000) break;
+        if (r->sessions < 1000 && r->pending_users < 1000) break;
     }
-    core::log::info("purged_expired",
-                    {{"refresh_tokens", tokens_total}, {"sessions", sessions_total}, {"pending_users", pending_total}});
+    core::log::info("purged_expired", {{"sessions", sessions_total}, {"pending_users", pending_total}});
     co_return core::result<void>{};
 }
 

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 
@@ -154,29 +155,53 @@ std::string flow_context::csrf_for(std::string_view session_id) const
     return core::base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
-token_pair flow_context::issue(const store::refresh_token& rt, std::int64_t user_id, bool otp) const
+std::string flow_context::refresh_jti(std::string_view session_id, std::int64_t counter) const
+{
+    const std::string n = std::to_string(counter);
+    return to_hex(deps.keys.ids.mac({"refresh-jti:", session_id, ":", n}), 16);
+}
+
+bool flow_context::refresh_id_matches(const claims& refresh) const
+{
+    if (refresh.ctr < 0) {
+        // 8-4-4-4-12 hexadecimal digits.
+        const std::string_view j = refresh.jti;
+        if (j.size() != 36) return false;
+        for (std::size_t i = 0; i < j.size(); ++i) {
+            const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+            if (dash != (j[i] == '-') || (!dash && !std::isxdigit(static_cast<unsigned char>(j[i])))) return false;
+        }
+        return true;
+    }
+    return otp_digest_equal(refresh.jti, refresh_jti(refresh.sid, refresh.ctr));
+}
+
+token_pair flow_context::issue(std::string_view session_id, std::int64_t counter, store::time_point issued_at,
+                               std::int64_t user_id, bool otp) const
 {
     claims refresh;
     refresh.iss = deps.keys.jwt.settings().issuer;
     refresh.sub = std::to_string(user_id);
-    refresh.iat = core::to_unix(rt.issued_at);
-    refresh.exp = core::to_unix(rt.expires_at);
-    refresh.jti = rt.jti;
-    refresh.sid = rt.session_id;
+    refresh.iat = core::to_unix(issued_at);
+    refresh.exp = refresh.iat + settings.refresh_lifetime.count();
+    refresh.jti = refresh_jti(session_id, counter);
+    refresh.sid = std::string(session_id);
     refresh.typ = token_type::refresh;
     refresh.otp = otp;
+    refresh.ctr = counter;
 
     claims access = refresh;
     access.exp = refresh.iat + settings.access_lifetime.count();
-    access.jti = access_jti(deps.keys.csrf, rt.jti);
+    access.jti = access_jti(deps.keys.csrf, refresh.jti);
     access.typ = token_type::access;
+    access.ctr = -1;
 
     token_pair out;
     out.access = deps.keys.access->sign(access, deps.clock.now());
     out.refresh = sign(refresh, deps.keys.jwt);
     out.expires_in = settings.access_lifetime;
-    out.session_id = rt.session_id;
-    out.csrf = csrf_for(rt.session_id);
+    out.session_id = std::string(session_id);
+    out.csrf = csrf_for(session_id);
     return out;
 }
 
@@ -190,7 +215,7 @@ async_outcome<login_result> flow_context::async_open_session(store::user u, std:
     ns.ip = std::move(ip);
     ns.verified_hash = std::move(verified_hash);
     ns.max_live = settings.max_sessions_per_user;
-    auto opened = co_await deps.sessions.async_open(ns, ns.expires_at, d);
+    auto opened = co_await deps.sessions.async_open(ns, d);
     if (!opened) co_return fail<login_result>(opened.error());
     // Sessions ended to stay within max_sessions_per_user.
     if (!opened->ended.empty()) {
@@ -198,9 +223,9 @@ async_outcome<login_result> flow_context::async_open_session(store::user u, std:
         for (const auto& sid : opened->ended) events.push_back(ended_session_event(sid));
         co_await async_announce(std::move(events), d);
     }
-    u.last_login = opened->token.issued_at;
+    u.last_login = opened->sess.created_at;
     co_await async_announce_later(changed_user_event(u.id));
-    login_result out{issue(opened->token, u.id, otp), std::move(u), std::nullopt};
+    login_result out{issue(opened->sess.id, 0, opened->sess.created_at, u.id, otp), std::move(u), std::nullopt};
     co_return out;
 }
 

@@ -72,9 +72,17 @@ public:
     // A keyed digest of a password hash: binds codes and reset tokens to the password.
     std::string state_id(std::string_view password_hash) const;
     std::string csrf_for(std::string_view session_id) const;
-    // The access and refresh tokens of `rt`; `otp`: the session passed a second factor
-    // (amr ["pwd","otp"] instead of ["pwd"]).
-    token_pair issue(const store::refresh_token& rt, std::int64_t user_id, bool otp = false) const;
+    // The access and refresh tokens of session `session_id` at refresh counter `counter`,
+    // issued at `issued_at` (the refresh token expires refresh_lifetime later). The same
+    // arguments give the same tokens. `otp`: the session passed a second factor (amr
+    // ["pwd","otp"] instead of ["pwd"]).
+    token_pair issue(std::string_view session_id, std::int64_t counter, store::time_point issued_at,
+                     std::int64_t user_id, bool otp = false) const;
+    // The id of the refresh token of `session_id` at `counter` (a keyed digest).
+    std::string refresh_jti(std::string_view session_id, std::int64_t counter) const;
+    // A refresh token with a counter carries the id derived from its session and counter
+    // (compared in constant time); one issued before counters carries a uuid.
+    bool refresh_id_matches(const claims& refresh) const;
 
     // Opens a session for `u`, whose password check verified `verified_hash` (the
     // session opens only while it is still the user's hash), and issues its tokens.

@@ -57,8 +57,9 @@ private:
     bool csrf_mismatch(std::string_view refresh, std::string_view csrf) const;
     // A refresh token presented again after its rotation: the same successor inside the
     // grace interval or after a lost reply; otherwise the session ends (reuse).
-    async_outcome<token_pair> async_refresh_used(const claims& cl, std::int64_t user_id,
-                                                 const store::refresh_token_state& state, core::deadline d);
+    // `presented`: the token's counter (-1: a legacy token already replaced).
+    async_outcome<token_pair> async_refresh_used(const claims& cl, std::int64_t user_id, std::int64_t presented,
+                                                 const store::refresh_state& state, core::deadline d);
 
     flow_context& c_;
 };

@@ -251,6 +251,90 @@ TEST_CASE("flows: a rotation whose reply was lost hands its successor to the ret
     CHECK(code_of(r.refresh(in->tokens.refresh)) == errc::token_reused);
 }
 
+TEST_CASE("flows: refresh tokens carry their session's counter; a forged id is refused and ends nothing")
+{
+    rig r;
+    r.verified_user();
+    auto in = r.login();
+    REQUIRE(in.has_value());
+    auto first = auth::verify(in->tokens.refresh, r.keys.jwt, auth::token_type::refresh, r.clock.now());
+    REQUIRE(first.has_value());
+    CHECK(first->ctr == 0);
+    auto access = r.keys.access->verify(in->tokens.access, auth::token_type::access, r.clock.now());
+    REQUIRE(access.has_value());
+    CHECK(access->ctr == -1);
+    auto next = r.refresh(in->tokens.refresh);
+    REQUIRE(next.has_value());
+    auto second = auth::verify(next->refresh, r.keys.jwt, auth::token_type::refresh, r.clock.now());
+    REQUIRE(second.has_value());
+    CHECK(second->ctr == 1);
+    CHECK(second->sid == first->sid);
+    CHECK(second->jti != first->jti);
+
+    // Signed with the right key, but its id is not the one of its counter.
+    auth::claims forged = *second;
+    forged.jti = first->jti;
+    CHECK(code_of(r.refresh(auth::sign(forged, r.keys.jwt))) == errc::invalid_token);
+    forged.ctr = 7;
+    forged.jti = second->jti;
+    CHECK(code_of(r.refresh(auth::sign(forged, r.keys.jwt))) == errc::invalid_token);
+    CHECK(r.db.live_sessions(r.db.users.begin()->first) == 1);
+    CHECK(r.refresh(next->refresh).has_value());
+}
+
+TEST_CASE("flows: a refresh token from before counters rotates once into the counter scheme, then is a reuse")
+{
+    rig r;
+    r.verified_user();
+    auto in = r.login();
+    REQUIRE(in.has_value());
+    auto issued = auth::verify(in->tokens.refresh, r.keys.jwt, auth::token_type::refresh, r.clock.now());
+    REQUIRE(issued.has_value());
+    // As the migration leaves a session: its one usable token, by id, without a counter.
+    const std::string legacy_id = "3f2c4e1a-9b7d-4c2e-8a1f-0d6b5e4c3a21";
+    r.db.refresh[issued->sid].legacy_jti = legacy_id;
+    auth::claims legacy = *issued;
+    legacy.jti = legacy_id;
+    legacy.ctr = -1;
+    const std::string old_token = auth::sign(legacy, r.keys.jwt);
+
+    // A legacy token with a malformed id is refused before the database.
+    auth::claims malformed = legacy;
+    malformed.jti = "not-a-uuid";
+    CHECK(code_of(r.refresh(auth::sign(malformed, r.keys.jwt))) == errc::invalid_token);
+    REQUIRE(r.db.live_sessions(r.db.users.begin()->first) == 1);
+
+    auto moved = r.refresh(old_token);
+    REQUIRE(moved.has_value());
+    auto now_claims = auth::verify(moved->refresh, r.keys.jwt, auth::token_type::refresh, r.clock.now());
+    REQUIRE(now_claims.has_value());
+    CHECK(now_claims->ctr == 1);
+    CHECK_FALSE(r.db.refresh[issued->sid].legacy_jti.has_value());
+    CHECK(r.authenticate(moved->access).has_value());
+
+    // Presented again, the legacy token is a reuse: the session ends.
+    CHECK(code_of(r.refresh(old_token)) == errc::token_reused);
+    CHECK(code_of(r.authenticate(moved->access)) == errc::token_revoked);
+}
+
+TEST_CASE("flows: logout with any refresh token of the session ends it; another user's token is forbidden")
+{
+    rig r;
+    r.verified_user();
+    auto in = r.login();
+    REQUIRE(in.has_value());
+    auto next = r.refresh(in->tokens.refresh);
+    REQUIRE(next.has_value());
+    auto out = run(r.io, r.svc->sessions().async_logout(in->tokens.refresh, std::nullopt, r.far));
+    CHECK(out.has_value());
+    CHECK(code_of(r.authenticate(next->access)) == errc::token_revoked);
+    CHECK(code_of(r.refresh(next->refresh)) == errc::token_revoked);
+    // Idempotent: the retry of a logout whose answer was lost succeeds too.
+    CHECK(run(r.io, r.svc->sessions().async_logout(next->refresh, std::nullopt, r.far)).has_value());
+    auth::principal someone_else{in->user.id + 1, "x", false};
+    CHECK(code_of(run(r.io, r.svc->sessions().async_logout(next->refresh, someone_else, r.far))) == errc::forbidden);
+}
+
 TEST_CASE("flows: without the note a lost reply is not guessed away; with Redis down the retry gets 503")
 {
     rig r;

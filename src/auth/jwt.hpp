@@ -42,6 +42,9 @@ struct claims {
     // ["pwd","otp"] when the session passed a second factor. Read back as true when the
     // token's amr names "otp".
     bool otp = false;
+    // Refresh tokens: the session's refresh counter the token was issued at (`ctr`);
+    // -1 when absent (a token issued before counters existed, or another type).
+    std::int64_t ctr = -1;
 };
 
 struct jwt_settings {

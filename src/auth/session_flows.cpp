@@ -159,11 +159,13 @@ async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core
     auto cl = verify(refresh, c_.deps.keys.jwt, token_type::refresh, c_.deps.clock.now());
     if (!cl) co_return fail<token_pair>(cl.error());
     auto uid = parse_id(cl->sub);
-    if (!uid) co_return fail<token_pair>(errc::invalid_token);
+    if (!uid || !c_.refresh_id_matches(*cl)) co_return fail<token_pair>(errc::invalid_token);
 
-    auto expires = c_.deps.clock.now() + c_.settings.refresh_lifetime;
-    std::string successor = core::random_uuid();
-    auto rotated = co_await c_.deps.tokens.async_rotate(cl->jti, successor, expires, d);
+    // A token issued before refresh counters existed carries none: it stands for counter
+    // 0 while it is still its session's legacy token.
+    store::refresh_position at{cl->sid, std::max<std::int64_t>(cl->ctr, 0), std::nullopt};
+    if (cl->ctr < 0) at.legacy_jti = cl->jti;
+    auto rotated = co_await c_.deps.tokens.async_rotate(at, d);
     if (!rotated) {
         if (core::is_unavailable(rotated.error())) {
             // The rotation may have committed although its reply never came (a connection
@@ -173,7 +175,9 @@ async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core
             // so it gets a second even then.
             auto ttl = std::chrono::seconds(cl->exp - core::to_unix(c_.deps.clock.now()));
             auto note_by = std::max(d, core::steady_clock::now() + std::chrono::seconds(1));
-            auto noted = co_await c_.deps.kv.async_note_unanswered_rotation(cl->jti, successor, ttl, note_by);
+            std::string successor = c_.refresh_jti(at.session_id, at.counter + 1);
+            auto noted =
+                co_await c_.deps.kv.async_note_unanswered_rotation(cl->jti, std::move(successor), ttl, note_by);
             if (!noted) {
                 core::log::warn("unanswered_rotation_not_noted",
                                 {{"session", cl->sid}, {"error", noted.error().message()}});
@@ -181,36 +185,41 @@ async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core
         }
         co_return fail<token_pair>(rotated.error());
     }
-    if (*rotated) co_return c_.issue(**rotated, *uid, cl->otp);
-
-    auto st = co_await c_.deps.tokens.async_inspect(cl->jti, d);
-    if (!st) co_return fail<token_pair>(st.error());
-    if (!*st) co_return fail<token_pair>(errc::invalid_token);
-    switch ((*st)->status(c_.deps.clock.now())) {
-    case store::refresh_status::unknown:
-    case store::refresh_status::valid:
-        co_return fail<token_pair>(errc::invalid_token);
-    case store::refresh_status::expired:
-        co_return fail<token_pair>(errc::token_expired);
-    case store::refresh_status::revoked:
-        co_return fail<token_pair>(errc::token_revoked);
-    case store::refresh_status::used:
-        break;
+    if (*rotated) {
+        if ((*rotated)->user_id != *uid) co_return fail<token_pair>(errc::invalid_token);
+        co_return c_.issue((*rotated)->session_id, (*rotated)->counter, (*rotated)->rotated_at, *uid, cl->otp);
     }
-    co_return co_await async_refresh_used(*cl, *uid, **st, d);
+
+    auto st = co_await c_.deps.tokens.async_inspect(cl->sid, d);
+    if (!st) co_return fail<token_pair>(st.error());
+    if (!*st || (*st)->user_id != *uid) co_return fail<token_pair>(errc::invalid_token);
+    const store::refresh_state& state = **st;
+    // Where the presented token stands: a legacy token that is no longer its session's
+    // legacy token was rotated (or replaced) before, so it counts as older than any.
+    std::int64_t presented = at.counter;
+    if (at.legacy_jti && state.legacy_jti != at.legacy_jti) presented = -1;
+    if (presented > state.counter) co_return fail<token_pair>(errc::invalid_token);
+    if (presented == state.counter) {
+        // Not rotated although current: the session ended or expired.
+        co_return fail<token_pair>(errc::token_revoked);
+    }
+    // Older than the session's counter: presenting a rotated token is reuse, whatever
+    // happened since (unless it is the grace or lost-reply case).
+    co_return co_await async_refresh_used(*cl, *uid, presented, state, d);
 }
 
 async_outcome<token_pair> session_flows::async_refresh_used(const claims& cl, std::int64_t user_id,
-                                                            const store::refresh_token_state& state, core::deadline d)
+                                                            std::int64_t presented, const store::refresh_state& state,
+                                                            core::deadline d)
 {
     auto now = c_.deps.clock.now();
-    const bool successor_pending = state.successor && !state.successor->used_at && !state.successor->blacklisted_at &&
-                                   !state.session_revoked_at && state.session_expires_at > now;
+    // The token rotated last: its successor (the session's current counter) is unused.
+    const bool successor_pending = presented + 1 == state.counter && state.refreshed_at.has_value() && state.live(now);
     // Two tabs refreshing at once: inside the grace interval the just-rotated token
     // yields the same successor pair instead of ending the session.
-    if (successor_pending && c_.settings.refresh_reuse_interval.count() > 0 && state.token.used_at &&
-        now - *state.token.used_at <= c_.settings.refresh_reuse_interval) {
-        co_return c_.issue(*state.successor, user_id, cl.otp);
+    if (successor_pending && c_.settings.refresh_reuse_interval.count() > 0 &&
+        now - *state.refreshed_at <= c_.settings.refresh_reuse_interval) {
+        co_return c_.issue(state.session_id, state.counter, *state.refreshed_at, user_id, cl.otp);
     }
     if (successor_pending) {
         // A retry after a rotation whose reply was lost: this server noted that nobody
@@ -220,12 +229,14 @@ async_outcome<token_pair> session_flows::async_refresh_used(const claims& cl, st
         // client retries, and nothing ends on a guess.
         auto noted = co_await c_.deps.kv.async_unanswered_rotation(cl.jti, d);
         if (!noted) co_return fail<token_pair>(noted.error());
-        if (*noted && **noted == state.successor->jti) co_return c_.issue(*state.successor, user_id, cl.otp);
+        if (*noted && **noted == c_.refresh_jti(state.session_id, state.counter)) {
+            co_return c_.issue(state.session_id, state.counter, *state.refreshed_at, user_id, cl.otp);
+        }
     }
-    auto revoked = co_await c_.deps.sessions.async_revoke_by_id(state.token.session_id, "refresh_reuse", d);
+    auto revoked = co_await c_.deps.sessions.async_revoke_by_id(state.session_id, "refresh_reuse", d);
     if (!revoked) co_return fail<token_pair>(revoked.error());
-    co_await c_.async_announce(ended_session_event(state.token.session_id), d);
-    core::log::warn("refresh_token_reused", {{"session", state.token.session_id}, {"user_id", user_id}});
+    co_await c_.async_announce(ended_session_event(state.session_id), d);
+    core::log::warn("refresh_token_reused", {{"session", state.session_id}, {"user_id", user_id}});
     co_return fail<token_pair>(errc::token_reused);
 }
 
@@ -234,8 +245,11 @@ async_outcome<void> session_flows::async_logout(std::string refresh, std::option
     if (refresh.empty()) co_return validation("refresh", "This field is required.");
     auto cl = verify(refresh, c_.deps.keys.jwt, token_type::refresh, c_.deps.clock.now());
     if (!cl) co_return fail<void>(cl.error());
-    if (caller && std::to_string(caller->user_id) != cl->sub) co_return fail<void>(errc::forbidden);
-    auto sid = co_await c_.deps.tokens.async_blacklist(cl->jti, "logout", d);
+    auto uid = parse_id(cl->sub);
+    if (!uid || !c_.refresh_id_matches(*cl)) co_return fail<void>(errc::invalid_token);
+    if (caller && caller->user_id != *uid) co_return fail<void>(errc::forbidden);
+    // Any refresh token of the session ends it (its access tokens are refused from then on).
+    auto sid = co_await c_.deps.tokens.async_end(cl->sid, *uid, "logout", d);
     if (!sid) co_return fail<void>(sid.error());
     if (!*sid) co_return fail<void>(errc::invalid_token);
     co_await c_.async_announce(ended_session_event(**sid), d);

@@ -64,6 +64,9 @@ TEST_CASE("tokens: HS256 JWTs with the contract's claims and lifetimes")
         CHECK(p.contains(key));
         CHECK(q.contains(key));
     }
+    // The refresh token's position in its session's refresh counter; none in access tokens.
+    CHECK(q["ctr"] == 0);
+    CHECK_FALSE(p.contains("ctr"));
     CHECK(p["typ"] == "access");
     CHECK(q["typ"] == "refresh");
     CHECK(p["sub"] == a.id);
@@ -140,8 +143,39 @@ TEST_CASE("refresh: 20 parallel refreshes of one token, exactly one 200")
     CHECK(ok == 1);
     // The losers presented a rotated token: the session ended, the winner's pair with it.
     if (!winner_access.empty()) CHECK_FALSE(works(c, winner_access));
-    CHECK(pg_exec(server().database_url(), "SELECT count(*) FROM refresh_tokens WHERE session_id = '" +
-                                               payload_of(s.refresh)["sid"].get<std::string>() + "'") == "2");
+    // One rotation happened: the session's counter moved once.
+    CHECK(pg_exec(server().database_url(), "SELECT refresh_counter FROM sessions WHERE id = '" +
+                                               payload_of(s.refresh)["sid"].get<std::string>() + "'") == "1");
+}
+
+TEST_CASE("refresh: a token from before refresh counters (as the migration keeps it) still refreshes, once")
+{
+    client c(server().port());
+    account a = register_active(c, "legacy");
+    auto s = login(c, a);
+    const std::string sid = payload_of(s.refresh)["sid"];
+    // What 0005_refresh_counter.sql leaves for a session opened by an earlier version: its
+    // usable token's random id, and a token that names it without a counter.
+    const std::string legacy_id = "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b";
+    REQUIRE(pg_exec(server().database_url(), "UPDATE sessions SET legacy_jti = '" + legacy_id + "' WHERE id = '" + sid +
+                                                 "' RETURNING 1") == "1");
+    json old = payload_of(s.refresh);
+    old.erase("ctr");
+    old["jti"] = legacy_id;
+    const std::string old_token = sign_jwt({{"alg", "HS256"}, {"typ", "JWT"}}, old, jwt_key());
+
+    auto moved = c.post("/api/auth/refresh", {{"refresh", old_token}});
+    REQUIRE(moved.status == 200);
+    CHECK(payload_of(moved.body["refresh"].get<std::string>())["ctr"] == 1);
+    CHECK(payload_of(moved.body["refresh"].get<std::string>())["sid"] == sid);
+    CHECK(works(c, moved.body["access"].get<std::string>()));
+    CHECK(pg_exec(server().database_url(), "SELECT legacy_jti IS NULL FROM sessions WHERE id = '" + sid + "'") == "t");
+
+    // The old token again: a reuse, the session ends.
+    auto again = c.post("/api/auth/refresh", {{"refresh", old_token}});
+    CHECK(again.status == 401);
+    CHECK(again.code() == "token_reused");
+    CHECK_FALSE(works(c, moved.body["access"].get<std::string>()));
 }
 
 TEST_CASE("logout: blacklists the refresh token and ends its session at once")

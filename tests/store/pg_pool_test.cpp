@@ -12,6 +12,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+#include <span>
 #include <thread>
 
 using namespace portcullis;
@@ -361,4 +363,65 @@ TEST_CASE("migrations: two concurrent migrators both succeed, each migration app
     migrate(&c);
     REQUIRE(c.has_value());
     CHECK(c->applied == 0);
+}
+
+TEST_CASE("migrations: refresh tokens of an older schema become session counters, live clients stay logged in")
+{
+    test::scratch_database db("pc_migrate_rt");
+    auto migrate = [&db](std::span<const pg::migration> list) {
+        asio::io_context ioc;
+        pg::blocking_pool blocking(1, 4);
+        pg::settings cfg;
+        cfg.url = db.url();
+        return test::run(ioc, pg::async_migrate(blocking, cfg, core::steady_clock::now() + seconds(30), list));
+    };
+    auto all = pg::embedded_migrations();
+    auto counters = std::find_if(all.begin(), all.end(), [](const pg::migration& m) { return m.version == 5; });
+    REQUIRE(counters != all.end());
+    REQUIRE(migrate(all.subspan(0, static_cast<std::size_t>(counters - all.begin()))).has_value());
+
+    // Session a: a used token and its live successor. Session b: only a used token left.
+    // Session c: ended by a logout (its token blacklisted).
+    const std::string a = "00000000-0000-4000-8000-00000000000a", b = "00000000-0000-4000-8000-00000000000b",
+                      c = "00000000-0000-4000-8000-00000000000c";
+    const std::string a_used = "10000000-0000-4000-8000-000000000001", a_live = "10000000-0000-4000-8000-000000000002",
+                      b_used = "10000000-0000-4000-8000-000000000003", c_out = "10000000-0000-4000-8000-000000000004";
+    test::admin_exec(db.url(),
+                     "INSERT INTO users (email, username, password_hash, is_active, email_verified_at)"
+                     " VALUES ('m@example.com', 'm', 'h', true, now())");
+    test::admin_exec(db.url(),
+                     "INSERT INTO sessions (id, user_id, expires_at) SELECT s::uuid, u.id, now() + interval '1 day'"
+                     " FROM users u, unnest(ARRAY['" +
+                         a + "','" + b + "','" + c + "']) s");
+    test::admin_exec(db.url(),
+                     "UPDATE sessions SET revoked_at = now(), revoke_reason = 'logout' WHERE id = '" + c + "'");
+    test::admin_exec(
+        db.url(),
+        "INSERT INTO refresh_tokens (jti, session_id, user_id, expires_at, used_at, replaced_by, blacklisted_at)"
+        " SELECT t.jti::uuid, t.sid::uuid, u.id, now() + interval '1 day', t.used::timestamptz, NULL, t.bl::timestamptz"
+        " FROM users u, (VALUES ('" +
+            a_used + "','" + a +
+            "', now()::text, NULL),"
+            " ('" +
+            a_live + "','" + a + "', NULL, NULL), ('" + b_used + "','" + b +
+            "', now()::text, NULL),"
+            " ('" +
+            c_out + "','" + c + "', NULL, now()::text)) AS t(jti, sid, used, bl)");
+
+    auto rest = migrate(all);
+    REQUIRE(rest.has_value());
+    CHECK(rest->version == all.back().version);
+    auto col = [&db](const std::string& sid, const std::string& expr) {
+        return test::admin_value(db.url(), "SELECT coalesce(" + expr + ", '-') FROM sessions WHERE id = '" + sid + "'");
+    };
+    CHECK(col(a, "legacy_jti::text") == a_live);
+    CHECK(col(a, "refresh_counter::text") == "0");
+    CHECK(col(a, "revoked_at::text") == "-");
+    CHECK(col(b, "legacy_jti::text") == "-");
+    CHECK(col(b, "revoke_reason") == "migrated_without_token");
+    CHECK(col(c, "legacy_jti::text") == "-");
+    CHECK(col(c, "revoke_reason") == "logout");
+    CHECK(test::admin_value(db.url(),
+                            "SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                            "'refresh_tokens'") == "0");
 }

@@ -273,10 +273,10 @@ asio::awaitable<void> async_sessions_round_trip(pg::pool& pool)
     CHECK(s1->user_agent == "agent/1.0");
     CHECK(s1->live(system_clock::now()));
 
-    auto opened = co_await sessions.async_open(ns, now + hours(24), soon());
+    auto opened = co_await sessions.async_open(ns, soon());
     REQUIRE(opened.has_value());
-    CHECK(opened->token.session_id == opened->sess.id);
-    CHECK(opened->token.user_id == u->id);
+    CHECK(opened->sess.user_id == u->id);
+    CHECK(opened->sess.live(system_clock::now()));
     auto with_login = co_await users.async_find_by_id(u->id, soon());
     REQUIRE(with_login.has_value());
     CHECK((*with_login)->last_login.has_value());
@@ -333,7 +333,7 @@ asio::awaitable<void> async_sessions_round_trip(pg::pool& pool)
     CHECK(everything->empty());
 }
 
-asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
+asio::awaitable<void> async_refresh_round_trip(pg::pool& pool, const std::string& url)
 {
     pg::users users(pool);
     pg::sessions sessions(pool);
@@ -346,74 +346,123 @@ asio::awaitable<void> async_refresh_round_trip(pg::pool& pool)
     REQUIRE((co_await users.async_activate(u->id, u->password_hash, soon())).has_value());
     const new_session arg10{u->id, now + hours(24), "", "", u->password_hash, 0};
 
-    auto opened = co_await sessions.async_open(arg10, now + hours(24), soon());
+    auto opened = co_await sessions.async_open(arg10, soon());
     REQUIRE(opened.has_value());
-    const auto first = opened->token.jti;
+    const std::string sid = opened->sess.id;
+    auto fresh = co_await tokens.async_inspect(sid, soon());
+    REQUIRE(fresh.has_value());
+    REQUIRE(fresh->has_value());
+    CHECK((*fresh)->counter == 0);
+    CHECK_FALSE((*fresh)->refreshed_at.has_value());
+    CHECK((*fresh)->user_id == u->id);
 
-    const std::string successor = pg::random_uuid();
-    auto next = co_await tokens.async_rotate(first, successor, now + hours(24), soon());
+    // Counter 0 rotates once; the winner sees counter 1 and its time.
+    const refresh_position at1{sid, 0, std::nullopt};
+    auto next = co_await tokens.async_rotate(at1, soon());
     REQUIRE(next.has_value());
     REQUIRE(next->has_value());
-    CHECK((*next)->session_id == opened->sess.id);
-    CHECK((*next)->jti == successor);
+    CHECK((*next)->session_id == sid);
+    CHECK((*next)->user_id == u->id);
+    CHECK((*next)->counter == 1);
 
-    auto reuse = co_await tokens.async_rotate(first, pg::random_uuid(), now + hours(24), soon());
+    const refresh_position at2{sid, 0, std::nullopt};
+    auto reuse = co_await tokens.async_rotate(at2, soon());
     REQUIRE(reuse.has_value());
     CHECK_FALSE(reuse->has_value());
-    auto state = co_await tokens.async_inspect(first, soon());
+    const refresh_position at3{sid, 5, std::nullopt};
+    auto ahead = co_await tokens.async_rotate(at3, soon());
+    REQUIRE(ahead.has_value());
+    CHECK_FALSE(ahead->has_value());
+    auto state = co_await tokens.async_inspect(sid, soon());
     REQUIRE(state.has_value());
     REQUIRE(state->has_value());
-    CHECK((*state)->status(system_clock::now()) == refresh_status::used);
-    REQUIRE((*state)->successor.has_value());
-    CHECK((*state)->successor->jti == (*next)->jti);
-    CHECK((*state)->token.replaced_by == std::optional<std::string>((*next)->jti));
+    CHECK((*state)->counter == 1);
+    REQUIRE((*state)->refreshed_at.has_value());
+    CHECK(*(*state)->refreshed_at == (*next)->rotated_at);
+    CHECK((*state)->live(system_clock::now()));
 
     auto unknown = co_await tokens.async_inspect(pg::random_uuid(), soon());
     REQUIRE(unknown.has_value());
     CHECK_FALSE(unknown->has_value());
-    auto malformed = co_await tokens.async_rotate("nope", pg::random_uuid(), now + hours(1), soon());
+    const refresh_position at4{"nope", 0, std::nullopt};
+    auto malformed = co_await tokens.async_rotate(at4, soon());
     REQUIRE(malformed.has_value());
     CHECK_FALSE(malformed->has_value());
 
-    // An expired token cannot be rotated and says so.
-    const new_refresh_token arg11{opened->sess.id, u->id, now - seconds(5)};
+    // A token from before counters: usable as counter 0 while it is the legacy token, and
+    // only then (a wrong or malformed id, or a second use, rotates nothing).
+    auto legacy_session = co_await sessions.async_open(arg10, soon());
+    REQUIRE(legacy_session.has_value());
+    const std::string lsid = legacy_session->sess.id;
+    const std::string legacy = pg::random_uuid();
+    test::admin_exec(url, "UPDATE sessions SET legacy_jti = '" + legacy + "' WHERE id = '" + lsid + "'");
+    const refresh_position at5{lsid, 0, std::nullopt};
+    auto plain = co_await tokens.async_rotate(at5, soon());
+    REQUIRE(plain.has_value());
+    CHECK_FALSE(plain->has_value());
+    const refresh_position at6{lsid, 0, pg::random_uuid()};
+    auto wrong = co_await tokens.async_rotate(at6, soon());
+    REQUIRE(wrong.has_value());
+    CHECK_FALSE(wrong->has_value());
+    const refresh_position at7{lsid, 0, std::string("x")};
+    auto bad = co_await tokens.async_rotate(at7, soon());
+    REQUIRE(bad.has_value());
+    CHECK_FALSE(bad->has_value());
+    auto legacy_state = co_await tokens.async_inspect(lsid, soon());
+    REQUIRE(legacy_state.has_value());
+    CHECK((*legacy_state)->legacy_jti == std::optional<std::string>(legacy));
+    const refresh_position at8{lsid, 0, legacy};
+    auto migrated = co_await tokens.async_rotate(at8, soon());
+    REQUIRE(migrated.has_value());
+    REQUIRE(migrated->has_value());
+    CHECK((*migrated)->counter == 1);
+    const refresh_position at9{lsid, 0, legacy};
+    auto again = co_await tokens.async_rotate(at9, soon());
+    REQUIRE(again.has_value());
+    CHECK_FALSE(again->has_value());
+    auto cleared = co_await tokens.async_inspect(lsid, soon());
+    REQUIRE(cleared.has_value());
+    CHECK_FALSE((*cleared)->legacy_jti.has_value());
+    const refresh_position at10{lsid, 1, std::nullopt};
+    auto onward = co_await tokens.async_rotate(at10, soon());
+    REQUIRE(onward.has_value());
+    CHECK(onward->has_value());
 
-    auto old = co_await tokens.async_insert(arg11, soon());
-    REQUIRE(old.has_value());
-    auto expired = co_await tokens.async_rotate(old->jti, pg::random_uuid(), now + hours(1), soon());
+    // An expired session cannot rotate.
+    const new_session arg12{u->id, now - seconds(1), "", "", u->password_hash, 0};
+    auto expired_session = co_await sessions.async_create(arg12, soon());
+    REQUIRE(expired_session.has_value());
+    const refresh_position at11{expired_session->id, 0, std::nullopt};
+    auto expired = co_await tokens.async_rotate(at11, soon());
     REQUIRE(expired.has_value());
     CHECK_FALSE(expired->has_value());
-    auto expired_state = co_await tokens.async_inspect(old->jti, soon());
-    REQUIRE(expired_state.has_value());
-    CHECK((*expired_state)->status(system_clock::now()) == refresh_status::expired);
 
-    // Logout: blacklist + session revoked; the successor can no longer rotate.
-    auto out = co_await tokens.async_blacklist((*next)->jti, "logout", soon());
+    // Logout: only the owner's session ends, and it stays ended; it no longer rotates.
+    auto not_mine = co_await tokens.async_end(sid, u->id + 1000000, "logout", soon());
+    REQUIRE(not_mine.has_value());
+    CHECK_FALSE(not_mine->has_value());
+    auto out = co_await tokens.async_end(sid, u->id, "logout", soon());
     REQUIRE(out.has_value());
     REQUIRE(out->has_value());
-    CHECK(**out == opened->sess.id);
-    auto after = co_await tokens.async_rotate((*next)->jti, pg::random_uuid(), now + hours(1), soon());
+    CHECK(**out == sid);
+    auto twice = co_await tokens.async_end(sid, u->id, "other", soon());
+    REQUIRE(twice.has_value());
+    CHECK(twice->has_value());
+    const refresh_position at12{sid, 1, std::nullopt};
+    auto after = co_await tokens.async_rotate(at12, soon());
     REQUIRE(after.has_value());
     CHECK_FALSE(after->has_value());
-    auto after_state = co_await tokens.async_inspect((*next)->jti, soon());
+    auto after_state = co_await tokens.async_inspect(sid, soon());
     REQUIRE(after_state.has_value());
-    CHECK((*after_state)->status(system_clock::now()) == refresh_status::revoked);
-    auto sess = co_await sessions.async_find(opened->sess.id, soon());
+    CHECK_FALSE((*after_state)->live(system_clock::now()));
+    auto sess = co_await sessions.async_find(sid, soon());
     REQUIRE(sess.has_value());
     CHECK((*sess)->revoke_reason == std::optional<std::string>("logout"));
 
-    // Purge removes the expired token (and expired sessions).
-    const new_session arg12{u->id, now - seconds(1), "", "", "", 0};
-
-    auto expired_session = co_await sessions.async_create(arg12, soon());
-    REQUIRE(expired_session.has_value());
+    // Purge removes expired sessions.
     auto purged = co_await tokens.async_purge(10000, soon());
     REQUIRE(purged.has_value());
-    CHECK(purged->refresh_tokens >= 1);
     CHECK(purged->sessions >= 1);
-    auto gone = co_await tokens.async_inspect(old->jti, soon());
-    REQUIRE(gone.has_value());
-    CHECK_FALSE(gone->has_value());
     auto gone_session = co_await sessions.async_find(expired_session->id, soon());
     REQUIRE(gone_session.has_value());
     CHECK_FALSE(gone_session->has_value());
@@ -423,7 +472,7 @@ struct rotation_tally {
     int* wins;
     int* losses;
     int* errors;
-    void operator()(std::exception_ptr e, core::result<std::optional<refresh_token>> r) const
+    void operator()(std::exception_ptr e, core::result<std::optional<rotation>> r) const
     {
         if (e || !r) {
             ++*errors;
@@ -448,15 +497,14 @@ asio::awaitable<void> async_parallel_rotation(pg::pool& pool, int* wins, int* lo
     REQUIRE((co_await users.async_activate(u->id, u->password_hash, soon())).has_value());
     const new_session arg13{u->id, now + hours(1), "", "", u->password_hash, 0};
 
-    auto opened = co_await sessions.async_open(arg13, now + hours(1), soon());
+    auto opened = co_await sessions.async_open(arg13, soon());
     REQUIRE(opened.has_value());
     auto ex = co_await asio::this_coro::executor;
-    // Each rotation gets its own copy of the jti: the spawned coroutines outlive this loop.
-    static std::string jti;
-    jti = opened->token.jti;
+    // The position outlives this loop: the spawned coroutines hold a reference to it.
+    static refresh_position at;
+    at = refresh_position{opened->sess.id, 0, std::nullopt};
     for (int i = 0; i < 20; ++i) {
-        asio::co_spawn(ex, tokens.async_rotate(jti, pg::random_uuid(), now + hours(1), soon()),
-                       rotation_tally{wins, losses, errors});
+        asio::co_spawn(ex, tokens.async_rotate(at, soon()), rotation_tally{wins, losses, errors});
     }
     asio::steady_timer t(ex);
     while (*wins + *losses + *errors < 20) {
@@ -486,20 +534,20 @@ asio::awaitable<void> async_open_checks_state(pg::pool& pool)
     auto set = co_await users.async_set_password(u.id, "hash-new", soon());
     REQUIRE(set.has_value());
     new_session stale{u.id, now + hours(1), "", "", u.password_hash, 0};
-    auto refused = co_await sessions.async_open(stale, now + hours(1), soon());
+    auto refused = co_await sessions.async_open(stale, soon());
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error() == core::errc::invalid_credentials);
     auto none = co_await sessions.async_list_live(u.id, 100, soon());
     REQUIRE(none.has_value());
     CHECK(none->empty());
     new_session fresh{u.id, now + hours(1), "", "", "hash-new", 0};
-    CHECK((co_await sessions.async_open(fresh, now + hours(1), soon())).has_value());
+    CHECK((co_await sessions.async_open(fresh, soon())).has_value());
 
     // The account was deleted (deactivated) meanwhile: no session.
     auto v = co_await async_active_user(users, test::unique_name("m1b"));
     REQUIRE((co_await users.async_deactivate(v.id, soon())).has_value());
     new_session gone{v.id, now + hours(1), "", "", v.password_hash, 0};
-    auto refused2 = co_await sessions.async_open(gone, now + hours(1), soon());
+    auto refused2 = co_await sessions.async_open(gone, soon());
     REQUIRE_FALSE(refused2.has_value());
     CHECK(refused2.error() == core::errc::invalid_credentials);
 }
@@ -513,7 +561,7 @@ asio::awaitable<void> async_session_cap(pg::pool& pool)
     new_session ns{u.id, now + hours(1), "", "", u.password_hash, 3};
     std::vector<std::string> ids;
     for (int i = 0; i < 5; ++i) {
-        auto o = co_await sessions.async_open(ns, now + hours(1), soon());
+        auto o = co_await sessions.async_open(ns, soon());
         REQUIRE(o.has_value());
         ids.push_back(o->sess.id);
         // The 4th and 5th logins end the oldest live session each.
@@ -724,10 +772,10 @@ TEST_CASE("sessions: create, open, find, touch, revoke, revoke all, list")
     test::run(f.ioc, async_sessions_round_trip(*f.pool));
 }
 
-TEST_CASE("refresh tokens: rotation, reuse detection, expiry, blacklist, purge")
+TEST_CASE("refresh counters: rotation, older and newer counters, legacy tokens, expiry, logout, purge")
 {
     test::pool_fixture f(test::migrated_database().url());
-    test::run(f.ioc, async_refresh_round_trip(*f.pool));
+    test::run(f.ioc, async_refresh_round_trip(*f.pool, test::migrated_database().url()));
 }
 
 TEST_CASE("refresh tokens: of 20 parallel rotations of one token exactly one wins")
@@ -769,7 +817,7 @@ TEST_CASE("sessions: a login waiting on a concurrent password change sees the ne
     static new_session ns;
     ns = new_session{u.id, now + hours(1), "", "", u.password_hash, 0};
     std::optional<core::result<opened_session>> result;
-    asio::co_spawn(f.ioc, sessions.async_open(ns, now + hours(1), soon()),
+    asio::co_spawn(f.ioc, sessions.async_open(ns, soon()),
                    [&](std::exception_ptr, core::result<opened_session> r) { result = std::move(r); });
     // Until the login's statement waits for the row lock.
     const std::string waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = '" +

@@ -191,21 +191,7 @@ async_result<store::session> fake_db::async_create(const store::new_session& ns,
     co_return s;
 }
 
-store::refresh_token fake_db::new_token(const std::string& session_id, std::int64_t user_id, time_point expires,
-                                        std::string jti)
-{
-    store::refresh_token t;
-    t.jti = std::move(jti);
-    t.session_id = session_id;
-    t.user_id = user_id;
-    t.issued_at = clock_.now();
-    t.expires_at = expires;
-    tokens[t.jti] = t;
-    return t;
-}
-
-async_result<store::opened_session> fake_db::async_open(const store::new_session& ns, store::time_point refresh_expires,
-                                                        core::deadline d)
+async_result<store::opened_session> fake_db::async_open(const store::new_session& ns, core::deadline d)
 {
     if (down) co_return failed<store::opened_session>(errc::db_unavailable);
     auto it = users.find(ns.user_id);
@@ -216,7 +202,7 @@ async_result<store::opened_session> fake_db::async_open(const store::new_session
     if (!created) co_return failed<store::opened_session>(errc::db_unavailable);
     store::opened_session out;
     out.sess = *created;
-    out.token = new_token(created->id, ns.user_id, refresh_expires, core::random_uuid());
+    refresh[created->id] = refresh_columns{};
     it->second.last_login = clock_.now();
     if (ns.max_live > 0) {
         // The oldest live sessions beyond max_live end.
@@ -302,64 +288,58 @@ async_result<std::vector<store::session>> fake_db::async_list_live(std::int64_t 
 
 // ---- refresh tokens
 
-async_result<store::refresh_token> fake_db::async_insert(const store::new_refresh_token& t, core::deadline)
+async_result<std::optional<store::rotation>> fake_db::async_rotate(const store::refresh_position& at, core::deadline)
 {
-    if (down) co_return failed<store::refresh_token>(errc::db_unavailable);
-    co_return new_token(t.session_id, t.user_id, t.expires_at, core::random_uuid());
-}
-
-async_result<std::optional<store::refresh_token>> fake_db::async_rotate(std::string_view jti, std::string successor,
-                                                                        store::time_point expires, core::deadline)
-{
-    using out_t = std::optional<store::refresh_token>;
+    using out_t = std::optional<store::rotation>;
     if (down) co_return failed<out_t>(errc::db_unavailable);
-    auto it = tokens.find(std::string(jti));
-    if (it == tokens.end() || it->second.used_at || it->second.blacklisted_at ||
-        it->second.expires_at <= clock_.now() || !session_live(it->second.session_id)) {
+    auto it = refresh.find(at.session_id);
+    if (it == refresh.end() || !session_live(at.session_id) || it->second.counter != at.counter ||
+        it->second.legacy_jti != at.legacy_jti) {
         co_return out_t{};
     }
-    it->second.used_at = clock_.now();
-    it->second.replaced_by = successor;
-    auto next = new_token(it->second.session_id, it->second.user_id, expires, std::move(successor));
+    it->second.counter += 1;
+    it->second.refreshed_at = clock_.now();
+    it->second.legacy_jti.reset();
+    auto& s = sessions.at(at.session_id);
+    s.last_used_at = clock_.now();
+    store::rotation out{at.session_id, s.user_id, it->second.counter, clock_.now()};
     if (lose_next_rotation_reply) {
         lose_next_rotation_reply = false;
         co_return failed<out_t>(errc::db_unavailable);
     }
-    co_return out_t(next);
+    co_return out_t(out);
 }
 
-async_result<std::optional<store::refresh_token_state>> fake_db::async_inspect(std::string_view jti, core::deadline)
+async_result<std::optional<store::refresh_state>> fake_db::async_inspect(std::string_view session_id, core::deadline)
 {
-    using out_t = std::optional<store::refresh_token_state>;
+    using out_t = std::optional<store::refresh_state>;
     if (down) co_return failed<out_t>(errc::db_unavailable);
-    auto it = tokens.find(std::string(jti));
-    if (it == tokens.end()) co_return out_t{};
-    store::refresh_token_state st;
-    st.token = it->second;
-    const auto& s = sessions.at(it->second.session_id);
-    st.session_revoked_at = s.revoked_at;
-    st.session_expires_at = s.expires_at;
-    if (it->second.replaced_by) {
-        auto next = tokens.find(*it->second.replaced_by);
-        if (next != tokens.end()) st.successor = next->second;
-    }
+    auto it = refresh.find(std::string(session_id));
+    if (it == refresh.end()) co_return out_t{};
+    const auto& s = sessions.at(it->first);
+    store::refresh_state st;
+    st.session_id = it->first;
+    st.user_id = s.user_id;
+    st.counter = it->second.counter;
+    st.refreshed_at = it->second.refreshed_at;
+    st.legacy_jti = it->second.legacy_jti;
+    st.revoked_at = s.revoked_at;
+    st.expires_at = s.expires_at;
     co_return out_t(st);
 }
 
-async_result<std::optional<std::string>> fake_db::async_blacklist(std::string_view jti, std::string_view reason,
-                                                                  core::deadline)
+async_result<std::optional<std::string>> fake_db::async_end(std::string_view session_id, std::int64_t user_id,
+                                                            std::string_view reason, core::deadline)
 {
     using out_t = std::optional<std::string>;
     if (down) co_return failed<out_t>(errc::db_unavailable);
-    auto it = tokens.find(std::string(jti));
-    if (it == tokens.end()) co_return out_t{};
-    if (!it->second.blacklisted_at) it->second.blacklisted_at = clock_.now();
-    auto& s = sessions.at(it->second.session_id);
-    if (!s.revoked_at) {
-        s.revoked_at = clock_.now();
-        s.revoke_reason = std::string(reason);
+    auto it = sessions.find(std::string(session_id));
+    if (it == sessions.end() || it->second.user_id != user_id) co_return out_t{};
+    if (!it->second.revoked_at) {
+        it->second.revoked_at = clock_.now();
+        it->second.revoke_reason = std::string(reason);
     }
-    co_return out_t(it->second.session_id);
+    co_return out_t(it->first);
 }
 
 async_result<store::purge_report> fake_db::async_purge(std::int64_t, core::deadline)

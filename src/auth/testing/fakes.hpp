@@ -46,7 +46,13 @@ public:
 
     std::map<std::int64_t, store::user> users;
     std::map<std::string, store::session> sessions;
-    std::map<std::string, store::refresh_token> tokens;
+    // Each session's refresh counter, as the sessions table's columns keep it.
+    struct refresh_columns {
+        std::int64_t counter = 0;
+        std::optional<time_point> refreshed_at;
+        std::optional<std::string> legacy_jti;
+    };
+    std::map<std::string, refresh_columns> refresh;
 
     store::async_result<store::user> async_create_pending(const store::new_user& u, core::deadline d) override;
     store::async_result<std::optional<store::user>> async_find_by_id(std::int64_t id, core::deadline d) override;
@@ -70,8 +76,7 @@ public:
                                                                     core::deadline d) override;
 
     store::async_result<store::session> async_create(const store::new_session& s, core::deadline d) override;
-    store::async_result<store::opened_session> async_open(const store::new_session& s,
-                                                          store::time_point refresh_expires, core::deadline d) override;
+    store::async_result<store::opened_session> async_open(const store::new_session& s, core::deadline d) override;
     store::async_result<std::optional<store::session>> async_find(std::string_view id, core::deadline d) override;
     store::async_result<bool> async_touch(std::string_view id, core::deadline d) override;
     store::async_result<bool> async_revoke(std::string_view id, std::int64_t user_id, std::string_view reason,
@@ -84,15 +89,12 @@ public:
     store::async_result<std::vector<store::session>> async_list_live(std::int64_t user_id, int limit,
                                                                      core::deadline d) override;
 
-    store::async_result<store::refresh_token> async_insert(const store::new_refresh_token& t,
-                                                           core::deadline d) override;
-    store::async_result<std::optional<store::refresh_token>> async_rotate(std::string_view jti, std::string successor,
-                                                                          store::time_point expires,
-                                                                          core::deadline d) override;
-    store::async_result<std::optional<store::refresh_token_state>> async_inspect(std::string_view jti,
-                                                                                 core::deadline d) override;
-    store::async_result<std::optional<std::string>> async_blacklist(std::string_view jti, std::string_view reason,
-                                                                    core::deadline d) override;
+    store::async_result<std::optional<store::rotation>> async_rotate(const store::refresh_position& at,
+                                                                     core::deadline d) override;
+    store::async_result<std::optional<store::refresh_state>> async_inspect(std::string_view session_id,
+                                                                           core::deadline d) override;
+    store::async_result<std::optional<std::string>> async_end(std::string_view session_id, std::int64_t user_id,
+                                                              std::string_view reason, core::deadline d) override;
     store::async_result<store::purge_report> async_purge(std::int64_t batch, core::deadline d) override;
 
     // Live sessions of a user.
@@ -101,8 +103,6 @@ public:
 private:
     std::optional<store::user> find_email(std::string_view email) const;
     bool session_live(const std::string& id) const;
-    store::refresh_token new_token(const std::string& session_id, std::int64_t user_id, time_point expires,
-                                   std::string jti);
 
     const core::clock& clock_;
     std::int64_t next_user_ = 1;

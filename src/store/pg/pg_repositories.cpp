@@ -13,7 +13,6 @@ using core::errc;
     "last_login, password_changed_at, updated_at, mfa_enabled"
 #define PORTCULLIS_SESSION_COLUMNS \
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, revoke_reason, user_agent, ip"
-#define PORTCULLIS_TOKEN_COLUMNS "jti, session_id, user_id, issued_at, expires_at, used_at, replaced_by, blacklisted_at"
 
 namespace {
 
@@ -74,24 +73,19 @@ const statement session_create{"sessions_create",
 const statement session_open{
     "sessions_open",
     "WITH u AS ("
-    "  SELECT id FROM users WHERE id = $1 AND is_active AND password_hash = $7 FOR NO KEY UPDATE"
+    "  SELECT id FROM users WHERE id = $1 AND is_active AND password_hash = $5 FOR NO KEY UPDATE"
     "), s AS ("
     "  INSERT INTO sessions (user_id, expires_at, user_agent, ip) SELECT id, $2, $3, $4 FROM u"
     "  RETURNING " PORTCULLIS_SESSION_COLUMNS
-    "), t AS ("
-    "  INSERT INTO refresh_tokens (jti, session_id, user_id, expires_at)"
-    "  SELECT $6::uuid, s.id, s.user_id, $5 FROM s"
-    "  RETURNING " PORTCULLIS_TOKEN_COLUMNS
     "), l AS ("
     "  UPDATE users SET last_login = now() WHERE id IN (SELECT id FROM u)"
     "), old AS ("
     "  UPDATE sessions SET revoked_at = now(), revoke_reason = 'session_limit'"
-    "  WHERE $8 > 0 AND id IN (SELECT o.id FROM sessions o, u WHERE o.user_id = u.id AND o.revoked_at IS NULL"
-    "   AND o.expires_at > now() ORDER BY o.created_at DESC, o.id OFFSET greatest($8 - 1, 0))"
+    "  WHERE $6 > 0 AND id IN (SELECT o.id FROM sessions o, u WHERE o.user_id = u.id AND o.revoked_at IS NULL"
+    "   AND o.expires_at > now() ORDER BY o.created_at DESC, o.id OFFSET greatest($6 - 1, 0))"
     "  RETURNING id"
     ") SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.revoke_reason,"
-    "  s.user_agent, s.ip, t.jti, t.session_id, t.user_id, t.issued_at, t.expires_at, t.used_at, t.replaced_by,"
-    "  t.blacklisted_at, (SELECT coalesce(string_agg(id::text, ','), '') FROM old) FROM s, t"};
+    "  s.user_agent, s.ip, (SELECT coalesce(string_agg(id::text, ','), '') FROM old) FROM s"};
 const statement session_find{"sessions_find", "SELECT " PORTCULLIS_SESSION_COLUMNS " FROM sessions WHERE id = $1"};
 const statement session_touch{"sessions_touch",
                               "UPDATE sessions SET last_used_at = now() WHERE id = $1 AND revoked_at IS NULL"};
@@ -111,46 +105,22 @@ const statement session_list_live{"sessions_list_live",
                                   " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()"
                                   " ORDER BY created_at DESC, id LIMIT $2"};
 
-// --- refresh tokens ---
-const statement token_insert{"refresh_tokens_insert",
-                             "INSERT INTO refresh_tokens (jti, session_id, user_id, expires_at)"
-                             " VALUES ($1, $2, $3, $4) RETURNING " PORTCULLIS_TOKEN_COLUMNS};
-// The row lock taken by the UPDATE serializes parallel rotations; the losers re-check
-// "used_at IS NULL" after the winner commits and update nothing, so they insert nothing.
-const statement token_rotate{
-    "refresh_tokens_rotate",
-    "WITH cur AS ("
-    "  UPDATE refresh_tokens t SET used_at = now(), replaced_by = $2::uuid"
-    "  FROM sessions s"
-    "  WHERE t.jti = $1 AND t.used_at IS NULL AND t.blacklisted_at IS NULL AND t.expires_at > now()"
-    "   AND s.id = t.session_id AND s.revoked_at IS NULL AND s.expires_at > now()"
-    "  RETURNING t.session_id, t.user_id"
-    "), ins AS ("
-    "  INSERT INTO refresh_tokens (jti, session_id, user_id, expires_at)"
-    "  SELECT $2::uuid, session_id, user_id, $3 FROM cur"
-    "  RETURNING " PORTCULLIS_TOKEN_COLUMNS
-    "), touch AS ("
-    "  UPDATE sessions SET last_used_at = now() WHERE id IN (SELECT session_id FROM cur)"
-    ") SELECT " PORTCULLIS_TOKEN_COLUMNS " FROM ins"};
-const statement token_inspect{
-    "refresh_tokens_inspect",
-    "SELECT t.jti, t.session_id, t.user_id, t.issued_at, t.expires_at, t.used_at, t.replaced_by, t.blacklisted_at,"
-    " s.revoked_at, s.expires_at,"
-    " n.jti, n.session_id, n.user_id, n.issued_at, n.expires_at, n.used_at, n.replaced_by, n.blacklisted_at"
-    " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
-    " LEFT JOIN refresh_tokens n ON n.jti = t.replaced_by"
-    " WHERE t.jti = $1"};
-const statement token_blacklist{
-    "refresh_tokens_blacklist",
-    "WITH t AS ("
-    "  UPDATE refresh_tokens SET blacklisted_at = coalesce(blacklisted_at, now()) WHERE jti = $1"
-    "  RETURNING session_id"
-    ") UPDATE sessions s SET revoked_at = coalesce(s.revoked_at, now()),"
-    "  revoke_reason = coalesce(s.revoke_reason, $2)"
-    " FROM t WHERE s.id = t.session_id RETURNING s.id"};
-const statement token_purge{"refresh_tokens_purge",
-                            "DELETE FROM refresh_tokens WHERE jti IN"
-                            " (SELECT jti FROM refresh_tokens WHERE expires_at < now() LIMIT $1)"};
+// --- refresh tokens (a counter on their session) ---
+// The common path writes one row: the row lock serializes parallel rotations, and the
+// losers re-check "refresh_counter = $2" after the winner commits and update nothing.
+const statement token_rotate{"refresh_rotate",
+                             "UPDATE sessions SET refresh_counter = refresh_counter + 1, refreshed_at = now(),"
+                             " last_used_at = now(), legacy_jti = NULL"
+                             " WHERE id = $1 AND refresh_counter = $2 AND revoked_at IS NULL AND expires_at > now()"
+                             " AND legacy_jti IS NOT DISTINCT FROM $3::uuid"
+                             " RETURNING user_id, refresh_counter, refreshed_at"};
+const statement token_inspect{"refresh_inspect",
+                              "SELECT user_id, refresh_counter, refreshed_at, legacy_jti::text, revoked_at, expires_at"
+                              " FROM sessions WHERE id = $1"};
+const statement token_end{"refresh_end",
+                          "UPDATE sessions SET revoked_at = coalesce(revoked_at, now()),"
+                          " revoke_reason = coalesce(revoke_reason, $3)"
+                          " WHERE id = $1 AND user_id = $2 RETURNING id"};
 const statement session_purge{"sessions_purge",
                               "DELETE FROM sessions WHERE id IN"
                               " (SELECT id FROM sessions WHERE expires_at < now() LIMIT $1)"};
@@ -269,20 +239,6 @@ session read_session(const row& r, int c)
     s.user_agent = r.get<std::string>(c + 7);
     s.ip = r.get<std::string>(c + 8);
     return s;
-}
-
-refresh_token read_refresh_token(const row& r, int c)
-{
-    refresh_token t;
-    t.jti = r.get<std::string>(c + 0);
-    t.session_id = r.get<std::string>(c + 1);
-    t.user_id = r.get<std::int64_t>(c + 2);
-    t.issued_at = r.get<time_point>(c + 3);
-    t.expires_at = r.get<time_point>(c + 4);
-    t.used_at = r.get<std::optional<time_point>>(c + 5);
-    t.replaced_by = r.get<std::optional<std::string>>(c + 6);
-    t.blacklisted_at = r.get<std::optional<time_point>>(c + 7);
-    return t;
 }
 
 }  // namespace detail
@@ -416,15 +372,14 @@ async_result<session> sessions::async_create(const new_session& s, core::deadlin
     co_return detail::read_session(r->front());
 }
 
-async_result<opened_session> sessions::async_open(const new_session& s, time_point refresh_expires, core::deadline d)
+async_result<opened_session> sessions::async_open(const new_session& s, core::deadline d)
 {
-    const params args(s.user_id, s.expires_at, s.user_agent, s.ip, refresh_expires, random_uuid(), s.verified_hash,
-                      s.max_live);
+    const params args(s.user_id, s.expires_at, s.user_agent, s.ip, s.verified_hash, s.max_live);
     auto r = co_await pool_.async_query(session_open, args, d);
     if (!r) co_return r.error();
     if (r->empty()) co_return core::make_error_code(errc::invalid_credentials);
-    opened_session out{detail::read_session(r->front(), 0), detail::read_refresh_token(r->front(), 9), {}};
-    const std::string ended = r->front().get<std::string>(17);
+    opened_session out{detail::read_session(r->front(), 0), {}};
+    const std::string ended = r->front().get<std::string>(9);
     for (std::size_t start = 0; start < ended.size();) {
         std::size_t comma = std::min(ended.find(',', start), ended.size());
         out.ended.push_back(ended.substr(start, comma - start));
@@ -499,49 +454,43 @@ async_result<std::vector<session>> sessions::async_list_live(std::int64_t user_i
 
 // --- refresh tokens ---
 
-async_result<refresh_token> refresh_tokens::async_insert(const new_refresh_token& t, core::deadline d)
+async_result<std::optional<rotation>> refresh_tokens::async_rotate(const refresh_position& at, core::deadline d)
 {
-    if (!is_uuid(t.session_id)) co_return core::make_error_code(errc::not_found);
-    const params args(random_uuid(), t.session_id, t.user_id, t.expires_at);
-    auto r = co_await pool_.async_query(token_insert, args, d);
-    if (!r) co_return r.error();
-    co_return detail::read_refresh_token(r->front());
-}
-
-async_result<std::optional<refresh_token>> refresh_tokens::async_rotate(std::string_view jti, std::string successor,
-                                                                        time_point expires, core::deadline d)
-{
-    if (!is_uuid(jti)) co_return std::optional<refresh_token>{};
-    if (!is_uuid(successor)) co_return core::make_error_code(errc::internal);
-    const params args(jti, successor, expires);
+    if (!is_uuid(at.session_id) || (at.legacy_jti && !is_uuid(*at.legacy_jti))) co_return std::optional<rotation>{};
+    const params args(at.session_id, at.counter, at.legacy_jti);
     auto r = co_await pool_.async_query(token_rotate, args, d);
     if (!r) co_return r.error();
-    if (r->empty()) co_return std::optional<refresh_token>{};
-    co_return std::optional<refresh_token>(detail::read_refresh_token(r->front()));
+    if (r->empty()) co_return std::optional<rotation>{};
+    const row rw = r->front();
+    co_return std::optional<rotation>(
+        rotation{at.session_id, rw.get<std::int64_t>(0), rw.get<std::int64_t>(1), rw.get<time_point>(2)});
 }
 
-async_result<std::optional<refresh_token_state>> refresh_tokens::async_inspect(std::string_view jti, core::deadline d)
+async_result<std::optional<refresh_state>> refresh_tokens::async_inspect(std::string_view session_id, core::deadline d)
 {
-    if (!is_uuid(jti)) co_return std::optional<refresh_token_state>{};
-    const params args(jti);
+    if (!is_uuid(session_id)) co_return std::optional<refresh_state>{};
+    const params args(session_id);
     auto r = co_await pool_.async_read(token_inspect, args, d);
     if (!r) co_return r.error();
-    if (r->empty()) co_return std::optional<refresh_token_state>{};
+    if (r->empty()) co_return std::optional<refresh_state>{};
     const row rw = r->front();
-    refresh_token_state st;
-    st.token = detail::read_refresh_token(rw, 0);
-    st.session_revoked_at = rw.get<std::optional<time_point>>(8);
-    st.session_expires_at = rw.get<time_point>(9);
-    if (!rw.is_null(10)) st.successor = detail::read_refresh_token(rw, 10);
-    co_return std::optional<refresh_token_state>(std::move(st));
+    refresh_state st;
+    st.session_id = std::string(session_id);
+    st.user_id = rw.get<std::int64_t>(0);
+    st.counter = rw.get<std::int64_t>(1);
+    st.refreshed_at = rw.get<std::optional<time_point>>(2);
+    st.legacy_jti = rw.get<std::optional<std::string>>(3);
+    st.revoked_at = rw.get<std::optional<time_point>>(4);
+    st.expires_at = rw.get<time_point>(5);
+    co_return std::optional<refresh_state>(std::move(st));
 }
 
-async_result<std::optional<std::string>> refresh_tokens::async_blacklist(std::string_view jti, std::string_view reason,
-                                                                         core::deadline d)
+async_result<std::optional<std::string>> refresh_tokens::async_end(std::string_view session_id, std::int64_t user_id,
+                                                                   std::string_view reason, core::deadline d)
 {
-    if (!is_uuid(jti)) co_return std::optional<std::string>{};
-    const params args(jti, reason);
-    auto r = co_await pool_.async_query(token_blacklist, args, d);
+    if (!is_uuid(session_id)) co_return std::optional<std::string>{};
+    const params args(session_id, user_id, reason);
+    auto r = co_await pool_.async_query(token_end, args, d);
     if (!r) co_return r.error();
     if (r->empty()) co_return std::optional<std::string>{};
     co_return std::optional<std::string>(r->front().get<std::string>(0));
@@ -551,10 +500,10 @@ async_result<purge_report> refresh_tokens::async_purge(std::int64_t batch, core:
 {
     const params args(std::max<std::int64_t>(batch, 1));
     // Independent statements: one round trip through the pipeline.
-    const command cmds[] = {{&token_purge, &args}, {&session_purge, &args}, {&pending_purge, &args}};
+    const command cmds[] = {{&session_purge, &args}, {&pending_purge, &args}};
     auto r = co_await pool_.async_batch(cmds, d);
     if (!r) co_return r.error();
-    co_return purge_report{(*r)[0].affected(), (*r)[1].affected(), (*r)[2].affected()};
+    co_return purge_report{(*r)[0].affected(), (*r)[1].affected()};
 }
 
 // --- multi-factor state ---

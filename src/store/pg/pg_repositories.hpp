@@ -36,8 +36,7 @@ public:
     explicit sessions(pool& p) noexcept : pool_(p) {}
 
     async_result<session> async_create(const new_session& s, core::deadline d) override;
-    async_result<opened_session> async_open(const new_session& s, time_point refresh_expires,
-                                            core::deadline d) override;
+    async_result<opened_session> async_open(const new_session& s, core::deadline d) override;
     async_result<std::optional<session>> async_find(std::string_view id, core::deadline d) override;
     async_result<bool> async_touch(std::string_view id, core::deadline d) override;
     async_result<bool> async_revoke(std::string_view id, std::int64_t user_id, std::string_view reason,
@@ -56,12 +55,10 @@ class refresh_tokens final : public refresh_token_repository {
 public:
     explicit refresh_tokens(pool& p) noexcept : pool_(p) {}
 
-    async_result<refresh_token> async_insert(const new_refresh_token& t, core::deadline d) override;
-    async_result<std::optional<refresh_token>> async_rotate(std::string_view jti, std::string successor,
-                                                            time_point expires, core::deadline d) override;
-    async_result<std::optional<refresh_token_state>> async_inspect(std::string_view jti, core::deadline d) override;
-    async_result<std::optional<std::string>> async_blacklist(std::string_view jti, std::string_view reason,
-                                                             core::deadline d) override;
+    async_result<std::optional<rotation>> async_rotate(const refresh_position& at, core::deadline d) override;
+    async_result<std::optional<refresh_state>> async_inspect(std::string_view session_id, core::deadline d) override;
+    async_result<std::optional<std::string>> async_end(std::string_view session_id, std::int64_t user_id,
+                                                       std::string_view reason, core::deadline d) override;
     async_result<purge_report> async_purge(std::int64_t batch, core::deadline d) override;
 
 private:
@@ -91,7 +88,6 @@ namespace detail {
 // Row mappers; the column lists are the *_columns macros of their .cpp files, in order.
 user read_user(const row& r, int first = 0);
 session read_session(const row& r, int first = 0);
-refresh_token read_refresh_token(const row& r, int first = 0);
 }  // namespace detail
 
 }  // namespace portcullis::store::pg

@@ -80,54 +80,41 @@ struct new_session {
     int max_live = 0;  // live sessions kept per user, the new one included (oldest end first); 0: no cap
 };
 
-struct refresh_token {
-    std::string jti;  // uuid
-    std::string session_id;
-    std::int64_t user_id = 0;
-    time_point issued_at{};
-    time_point expires_at{};
-    std::optional<time_point> used_at;
-    std::optional<std::string> replaced_by;  // jti of the successor once rotated
-    std::optional<time_point> blacklisted_at;
-};
-
-struct new_refresh_token {
-    std::string session_id;
-    std::int64_t user_id = 0;
-    time_point expires_at{};
-};
-
-// A login: the session, its first refresh token (users.last_login is set too).
+// A login: the session (its refresh counter starts at 0; users.last_login is set too).
 struct opened_session {
     session sess;
-    refresh_token token;
     std::vector<std::string> ended;  // sessions ended to keep the user within max_live
 };
 
-// Why a refresh token cannot be rotated.
-enum class refresh_status {
-    unknown,  // no such jti
-    valid,    // still usable (a rotation lost a race that has since been undone)
-    expired,  // past its expiry
-    revoked,  // blacklisted (logout) or its session ended
-    used,     // already rotated: see used_at and successor
+// A refresh token as the database knows it: its session and the session's counter. The
+// token signed with counter n is usable while the session's counter is n.
+struct refresh_position {
+    std::string session_id;
+    std::int64_t counter = 0;
+    // The token's id issued before counters existed: such a token (which carries no
+    // counter) stands for counter 0 while it is the session's legacy_jti.
+    std::optional<std::string> legacy_jti;
 };
 
-struct refresh_token_state {
-    refresh_token token;
-    std::optional<time_point> session_revoked_at;
-    time_point session_expires_at{};
-    std::optional<refresh_token> successor;  // the token that replaced it, if any
+// A successful rotation: the session's new counter and when it moved.
+struct rotation {
+    std::string session_id;
+    std::int64_t user_id = 0;
+    std::int64_t counter = 0;
+    time_point rotated_at{};
+};
 
-    // Classification at `now` (pure). "used" wins over the others: presenting a rotated
-    // token is reuse whatever happened since.
-    refresh_status status(time_point now) const noexcept
-    {
-        if (token.used_at) return refresh_status::used;
-        if (token.expires_at <= now) return refresh_status::expired;
-        if (token.blacklisted_at || session_revoked_at || session_expires_at <= now) return refresh_status::revoked;
-        return refresh_status::valid;
-    }
+// A session's refresh state, read when a rotation did not happen.
+struct refresh_state {
+    std::string session_id;
+    std::int64_t user_id = 0;
+    std::int64_t counter = 0;
+    std::optional<time_point> refreshed_at;  // when the counter last moved (null: never)
+    std::optional<std::string> legacy_jti;
+    std::optional<time_point> revoked_at;
+    time_point expires_at{};
+
+    bool live(time_point now) const noexcept { return !revoked_at && expires_at > now; }
 };
 
 // A user's multi-factor state (table mfa_totp plus the count of unused recovery codes).
@@ -141,7 +128,6 @@ struct mfa_state {
 };
 
 struct purge_report {
-    std::int64_t refresh_tokens = 0;
     std::int64_t sessions = 0;
     std::int64_t pending_users = 0;  // registrations never verified within 7 days
 };

@@ -66,14 +66,13 @@ public:
     virtual ~session_repository() = default;
 
     virtual async_result<session> async_create(const new_session& s, core::deadline d) = 0;
-    // Login in one round trip: a session, its first refresh token (expiring at
-    // refresh_expires), and users.last_login = now(); the oldest live sessions beyond
+    // Login in one round trip: a session (refresh counter 0) and users.last_login =
+    // now(); the oldest live sessions beyond
     // s.max_live end. Only while the user is active and its hash is s.verified_hash; the
     // user's row is locked meanwhile, so a password change, reset or deactivation either
     // comes first (and no session opens) or waits and then ends this one too.
     // Errors: invalid_credentials (the account changed since the password was checked).
-    virtual async_result<opened_session> async_open(const new_session& s, time_point refresh_expires,
-                                                    core::deadline d) = 0;
+    virtual async_result<opened_session> async_open(const new_session& s, core::deadline d) = 0;
     // By primary key (one indexed lookup). nullopt: unknown or malformed id.
     virtual async_result<std::optional<session>> async_find(std::string_view id, core::deadline d) = 0;
     // last_used_at = now() for a live session. False: unknown or revoked.
@@ -92,30 +91,30 @@ public:
     virtual async_result<std::vector<session>> async_list_live(std::int64_t user_id, int limit, core::deadline d) = 0;
 };
 
+// Refresh tokens as a counter on their session (sessions.refresh_counter): a token is
+// signed with its session id and the counter it was issued at, and no row is kept per
+// token. A rotation writes one row.
 class refresh_token_repository {
 public:
     virtual ~refresh_token_repository() = default;
 
-    // A new token with a fresh random jti.
-    virtual async_result<refresh_token> async_insert(const new_refresh_token& t, core::deadline d) = 0;
-    // Atomic rotation in one statement: if `jti` is unused, not blacklisted, not expired
-    // and its session live, marks it used and inserts its successor (jti `successor`, a
-    // fresh random uuid chosen by the caller, expiring at `expires`), which is returned. Of
-    // N parallel rotations of one jti exactly one gets a value; the others get nullopt and
-    // may call async_inspect to learn why. When the call fails with an unavailable code, the
-    // rotation may still have committed (a lost reply): then the token's replaced_by is
-    // `successor`, which is how the caller can recognise its own rotation later.
-    virtual async_result<std::optional<refresh_token>> async_rotate(std::string_view jti, std::string successor,
-                                                                    time_point expires, core::deadline d) = 0;
-    // The token, its session's state and its successor. nullopt: unknown (or malformed) jti.
-    virtual async_result<std::optional<refresh_token_state>> async_inspect(std::string_view jti, core::deadline d) = 0;
-    // Logout: blacklists the token and revokes its session. Returns the session id
-    // (nullopt: unknown jti).
-    virtual async_result<std::optional<std::string>> async_blacklist(std::string_view jti, std::string_view reason,
-                                                                     core::deadline d) = 0;
-    // Deletes up to `batch` expired refresh tokens, up to `batch` expired sessions (with
-    // their tokens) and up to `batch` registrations of this service left unverified for 7
-    // days, in one round trip. Call again while a count equals `batch`.
+    // Atomic rotation in one statement: if the session is live and its counter is still
+    // `at.counter` (and, for a token issued before counters existed, its legacy_jti is
+    // still `at.legacy_jti`), the counter moves on by one and refreshed_at and
+    // last_used_at become now(). Of N parallel rotations of one position exactly one gets
+    // a value; the others get nullopt and may call async_inspect to learn why. When the
+    // call fails with an unavailable code the rotation may still have committed (a lost
+    // reply): the session's counter then shows it.
+    virtual async_result<std::optional<rotation>> async_rotate(const refresh_position& at, core::deadline d) = 0;
+    // The session's refresh state. nullopt: unknown (or malformed) session id.
+    virtual async_result<std::optional<refresh_state>> async_inspect(std::string_view session_id, core::deadline d) = 0;
+    // Logout: ends `user_id`'s session (kept ended if it already was). Returns the session
+    // id; nullopt: no such session of that user.
+    virtual async_result<std::optional<std::string>> async_end(std::string_view session_id, std::int64_t user_id,
+                                                               std::string_view reason, core::deadline d) = 0;
+    // Deletes up to `batch` expired sessions and up to `batch` registrations of this
+    // service left unverified for 7 days, in one round trip. Call again while a count
+    // equals `batch`.
     virtual async_result<purge_report> async_purge(std::int64_t batch, core::deadline d) = 0;
 };
 

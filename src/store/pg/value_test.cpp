@@ -91,22 +91,3 @@ TEST_CASE("params keep text values and NULLs in order")
     CHECK(v[3] == nullptr);
     CHECK(std::strcmp(v[4], "3") == 0);
 }
-
-TEST_CASE("refresh token state classification")
-{
-    auto now = system_clock::now();
-    refresh_token_state st;
-    st.token.expires_at = now + hours(1);
-    st.session_expires_at = now + hours(2);
-    CHECK(st.status(now) == refresh_status::valid);
-    st.session_revoked_at = now;
-    CHECK(st.status(now) == refresh_status::revoked);
-    st.session_revoked_at.reset();
-    st.token.blacklisted_at = now;
-    CHECK(st.status(now) == refresh_status::revoked);
-    st.token.blacklisted_at.reset();
-    st.token.expires_at = now - seconds(1);
-    CHECK(st.status(now) == refresh_status::expired);
-    st.token.used_at = now - minutes(1);
-    CHECK(st.status(now) == refresh_status::used);
-}
