@@ -74,7 +74,13 @@ public:
     std::string csrf_for(std::string_view session_id) const;
     // The access and refresh tokens of `rt`; `otp`: the session passed a second factor
     // (amr ["pwd","otp"] instead of ["pwd"]).
-    token_pair issue(const store::refresh_token& rt, std::int64_t user_id, bool otp = false) const;
+    // `admin`: the role claim says "admin".
+    token_pair issue(const store::refresh_token& rt, std::int64_t user_id, bool otp = false, bool admin = false) const;
+
+    // Hands a security event to the audit sink (never waits, never fails).
+    void record(std::string type, std::optional<std::int64_t> user_id, const request_meta& meta,
+                std::string session_id = {}, std::string reason = {},
+                std::optional<std::int64_t> actor = std::nullopt) const;
 
     // Opens a session for `u`, whose password check verified `verified_hash` (the
     // session opens only while it is still the user's hash), and issues its tokens.

@@ -42,6 +42,9 @@ struct claims {
     // ["pwd","otp"] when the session passed a second factor. Read back as true when the
     // token's amr names "otp".
     bool otp = false;
+    // The user's role (`role`: "user" or "admin") in access and refresh tokens; a token
+    // without one (earlier versions) reads as "user".
+    bool admin = false;
 };
 
 struct jwt_settings {
