@@ -485,11 +485,18 @@ TEST_CASE("flows: MFA: the mfa_token is single use, dies after five wrong codes,
         REQUIRE(ok.has_value());
         REQUIRE(r.jobs.jobs.size() == mails + 1);
         CHECK(r.jobs.jobs.back().args.find("mfa_recovery_code_used") != std::string::npos);
+        auto types = r.audit.types();
+        REQUIRE(types.size() >= 2);
+        CHECK(types[types.size() - 2] == "mfa.recovery_code_used");
+        CHECK(types.back() == "login.succeeded");
+        CHECK(r.audit.events.back().reason == "password+mfa");
         auto l2 = r.login();
         REQUIRE(l2.has_value());
         auto twice = run(r.io, r.svc->mfa().async_verify(l2->mfa->token, auth::mfa_code{(*codes)[0], true}, "192.0.2.1",
                                                          "unit", r.far));
         CHECK(code_of(twice) == errc::invalid_code);
+        CHECK(r.audit.events.back().type == "login.failed");
+        CHECK(r.audit.events.back().reason == "invalid_second_factor");
         auto status = run(r.io, r.svc->mfa().async_status(*me, r.far));
         REQUIRE(status.has_value());
         CHECK(status->recovery_codes_left == 9);

@@ -165,6 +165,7 @@ async_outcome<void> mfa_flows::async_check_second_factor(const store::user& u, c
             co_await c_.async_enqueue_mail("mfa_recovery_code_used", u.email, boost::json::serialize(values), d);
         if (!mail) core::log::warn("recovery_code_notice_not_queued", {{"user_id", u.id}});
         core::log::info("mfa_recovery_code_used", {{"user_id", u.id}});
+        c_.record("mfa.recovery_code_used", u.id, request_meta{ip, {}, {}});
     }
     auto success = co_await c_.deps.kv.async_password_success(guard, d);
     if (!success) core::log::warn("mfa_success_not_recorded", {{"error", success.error().message()}});
