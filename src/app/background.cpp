@@ -1,12 +1,14 @@
 #include "app/background.hpp"
 
 #include "app/mail_task.hpp"
+#include "app/webhooks.hpp"
 #include "core/log.hpp"
 #include "core/spawn.hpp"
 #include "jobs/beat.hpp"
 #include "jobs/queue.hpp"
 #include "jobs/worker_pool.hpp"
 #include "store/kv/redis_auth_kv.hpp"
+#include "store/pg/pg_admin.hpp"
 #include "store/pg/pg_repositories.hpp"
 #include "store/pg/pg_signing_keys.hpp"
 #include "store/pg/pool.hpp"
@@ -47,6 +49,21 @@ asio::awaitable<core::result<void>> async_purge(store::refresh_token_repository*
     co_return core::result<void>{};
 }
 
+// Security events older than the retention, a batch at a time.
+asio::awaitable<core::result<void>> async_purge_audit(store::audit_repository* audit, std::chrono::days retention)
+{
+    std::int64_t total = 0;
+    const auto before = std::chrono::system_clock::now() - retention;
+    for (int round = 0; round < 100; ++round) {
+        auto r = co_await audit->async_purge(before, 5000, core::steady_clock::now() + std::chrono::seconds(30));
+        if (!r) co_return r.error();
+        total += *r;
+        if (*r < 5000) break;
+    }
+    if (total > 0) core::log::info("purged_audit_events", {{"events", total}});
+    co_return core::result<void>{};
+}
+
 }  // namespace
 
 struct background_runtime::impl {
@@ -65,12 +82,14 @@ struct background_runtime::impl {
     std::unique_ptr<store::redis::connection> reader_conn;  // the follower's blocking XREAD
     std::unique_ptr<store::kv::invalidation_reader> reader;
     std::unique_ptr<mail_task> mail;
+    std::unique_ptr<webhook_task> hooks;
     std::unique_ptr<jobs::worker_pool> workers;
     bool workers_done = true;
     asio::steady_timer workers_done_signal{ioc};
     std::unique_ptr<jobs::beat> beat;
     std::unique_ptr<store::pg::pool> purge_pool;
     std::unique_ptr<store::pg::refresh_tokens> purge_tokens;
+    std::unique_ptr<store::pg::audit_events> purge_audit;
     std::unique_ptr<store::pg::pool> keys_pool;
     std::unique_ptr<store::pg::signing_keys> keys_repo;
     std::unique_ptr<asio::steady_timer> keys_timer;
@@ -115,6 +134,10 @@ struct background_runtime::impl {
         mail = std::make_unique<mail_task>(cfg.mail, res.keys().seal, ioc.get_executor());
         jobs::registry tasks;
         mail->register_with(tasks);
+        if (cfg.webhooks.enabled()) {
+            hooks = std::make_unique<webhook_task>(cfg.webhooks);
+            hooks->register_with(tasks);
+        }
         jobs::worker_settings ws;
         ws.concurrency = cfg.job_workers;
         // How long an idle worker blocks in BLMOVE bounds how fast a stop is noticed.
@@ -130,6 +153,11 @@ struct background_runtime::impl {
         beat = std::make_unique<jobs::beat>(ioc.get_executor(), *conn, cfg.queue);
         store::refresh_token_repository* tokens = purge_tokens.get();
         beat->add("purge_expired", std::chrono::minutes(10), [tokens]() { return async_purge(tokens); });
+        purge_audit = std::make_unique<store::pg::audit_events>(*purge_pool);
+        store::audit_repository* audit = purge_audit.get();
+        const std::chrono::days retention = cfg.audit.retention;
+        beat->add("purge_audit", std::chrono::hours(1),
+                  [audit, retention]() { return async_purge_audit(audit, retention); });
         asio::co_spawn(ioc, beat->async_run(), core::log_escape{"beat"});
     }
 

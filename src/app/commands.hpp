@@ -24,4 +24,8 @@ int run_bench_hash(const config& cfg, const std::vector<std::string>& args);
 // `portcullis keys list|rotate [--now]|retire KID`: the stored access-token signing keys.
 int run_keys(const config& cfg, const std::vector<std::string>& args);
 
+// `portcullis user create-admin|list|show|disable|enable|logout|delete`: accounts from
+// the shell (src/app/user_command.cpp).
+int run_user(const config& cfg, const std::vector<std::string>& args);
+
 }  // namespace portcullis::app

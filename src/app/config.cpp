@@ -6,6 +6,7 @@
 #include "auth/jwt.hpp"
 #include "auth/password_hash.hpp"
 #include "core/random.hpp"
+#include "core/text.hpp"
 #include "store/redis/settings.hpp"
 #include "verify/dns.hpp"
 
@@ -389,6 +390,7 @@ void read_limits(reader& r, config& c)
     r.number<int>("PASSWORD_CHECK_LIMIT", a.password_check_limit, 1, 1'000'000);
     r.number<int>("OTP_IP_LIMIT", a.otp_ip_limit, 1, 1'000'000);
     r.number<int>("MAX_SESSIONS_PER_USER", a.max_sessions_per_user, 1, 100'000);
+    r.number<int>("ADMIN_RATE_LIMIT", a.admin_action_limit, 1, 1'000'000);
 }
 
 }  // namespace
@@ -557,6 +559,33 @@ config load_config(const std::map<std::string, std::string>& env, const std::map
 
     read_email_check(r, c);
     read_limits(r, c);
+
+    r.boolean("AUDIT_ENABLED", c.audit.enabled);
+    int retention_days = static_cast<int>(c.audit.retention.count());
+    r.number<int>("AUDIT_RETENTION_DAYS", retention_days, 1, 36'500);
+    c.audit.retention = std::chrono::days(retention_days);
+
+    webhook_settings& w = c.webhooks;
+    r.items("WEBHOOK_URL", [&](std::string_view item) { w.urls.emplace_back(item); });
+    if (auto secret = r.raw("WEBHOOK_SECRET"); secret && !trim(*secret).empty()) {
+        std::string_view text = trim(*secret);
+        if (text.rfind("whsec_", 0) != 0 || !core::base64_decode(text.substr(6), w.secret) || w.secret.empty()) {
+            r.fail("WEBHOOK_SECRET", "must be whsec_ followed by the key in base64");
+            w.secret.clear();
+        }
+    }
+    if (r.raw("WEBHOOK_EVENTS")) {
+        w.events.clear();
+        r.items("WEBHOOK_EVENTS", [&](std::string_view item) { w.events.emplace_back(item); });
+    }
+    r.boolean("WEBHOOK_ALLOW_HTTP", w.allow_http);
+    r.str("WEBHOOK_CA_FILE", w.ca_file);
+    r.seconds("WEBHOOK_TIMEOUT", w.timeout, 1, 120);
+    r.number<int>("WEBHOOK_MAX_RETRIES", w.max_retries, 0, 100);
+    for (const auto& problem : validate(w)) {
+        auto colon = problem.find(':');
+        r.fail(problem.substr(0, colon).c_str(), problem.substr(colon + 2));
+    }
 
     if (auto lvl = r.raw("LOG_LEVEL")) {
         if (!core::log::parse_level(trim(*lvl), c.log_level)) r.fail("LOG_LEVEL", "must be debug, info, warn or error");

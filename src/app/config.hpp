@@ -3,6 +3,7 @@
 // it fills typed settings with defaults and validates them at start-up. A bad
 // value is reported with the variable's name and stops the process.
 
+#include "app/webhooks.hpp"
 #include "auth/flow_types.hpp"
 #include "auth/hash_pool.hpp"
 #include "auth/jwt.hpp"
@@ -72,6 +73,8 @@ struct config {
 
     token_keys tokens;
     auth::auth_settings auth;              // lifetimes, one-time codes, rate limits
+    auth::audit_settings audit;            // AUDIT_ENABLED, AUDIT_RETENTION_DAYS
+    webhook_settings webhooks;             // WEBHOOK_*
     std::vector<cidr> rate_limit_exempt;   // RATE_LIMIT_EXEMPT (auth.ip_exempt asks these)
     auth::hash_pool_settings hashing;      // HASH_*, ARGON2_*
     verify::checker_settings email_check;  // EMAIL_VALIDATION*, MAILBOXLAYER_*, DNS_SERVERS, DISPOSABLE_DOMAINS_FILE

@@ -35,6 +35,13 @@ Usage:
   portcullis keys rotate [--now]
                                 a new key, signing after JWT_KEY_PUBLISH_AHEAD (--now: at once)
   portcullis keys retire KID    stop publishing and accepting a key
+  portcullis user create-admin --email E --username U
+                                a verified admin (password from stdin; on a terminal,
+                                a generated one is printed once)
+  portcullis user list [--q PREFIX] [--status S] [--limit N]
+  portcullis user show|disable|enable|logout|delete ID|EMAIL
+                                accounts as operators see them; disable, logout and
+                                delete end every session on every instance
   portcullis bench-hash [--seconds N]
                                 password hashes per second with the configured parameters
   portcullis --version
@@ -59,6 +66,7 @@ const command_entry commands[] = {
     {"bench-hash", portcullis::app::run_bench_hash},
     {"import-django", portcullis::app::run_import_django},
     {"keys", portcullis::app::run_keys},
+    {"user", portcullis::app::run_user},
 };
 
 const command_entry* find_command(std::string_view name)

@@ -115,6 +115,13 @@ asio::awaitable<net::response> async_metrics(ops_context* ops, thread_services* 
     }
     s.hash = ops->shared->hash_stats();
     s.jobs = copy_counts(ops->shared->job_counters());
+    const auth::audit_counters& ac = ops->shared->audit_counters();
+    s.audit.recorded = ac.recorded.load(std::memory_order_relaxed);
+    s.audit.written = ac.written.load(std::memory_order_relaxed);
+    s.audit.failed = ac.failed.load(std::memory_order_relaxed);
+    s.audit.dropped = ac.dropped.load(std::memory_order_relaxed);
+    s.audit.webhooks_queued = ops->shared->hook_counters().queued.load(std::memory_order_relaxed);
+    s.audit.webhooks_enqueue_failed = ops->shared->hook_counters().enqueue_failed.load(std::memory_order_relaxed);
     core::deadline d = std::min(req.deadline, core::steady_clock::now() + queue_read_timeout);
     auto queues = co_await self->async_queue_stats(d);
     if (queues) s.queues = std::move(*queues);
@@ -397,6 +404,18 @@ std::string render_metrics(const metrics_snapshot& s)
     e.one("portcullis_redis_disconnects_total", "counter", "Established Redis connections that broke.",
           s.redis_disconnects);
 
+    e.one("portcullis_audit_events_total", "counter", "Security events recorded for the audit trail.",
+          s.audit.recorded);
+    e.one("portcullis_audit_events_written_total", "counter", "Security events written to the audit trail.",
+          s.audit.written);
+    e.one("portcullis_audit_write_failures_total", "counter",
+          "Security events lost because their batch could not be written.", s.audit.failed);
+    e.one("portcullis_audit_events_dropped_total", "counter",
+          "Security events lost because a thread's audit buffer was full.", s.audit.dropped);
+    e.one("portcullis_webhooks_queued_total", "counter", "Webhook deliveries put on the job queue.",
+          s.audit.webhooks_queued);
+    e.one("portcullis_webhooks_enqueue_failed_total", "counter",
+          "Webhook deliveries lost because the job queue could not take them.", s.audit.webhooks_enqueue_failed);
     const auto& j = s.jobs;
     e.one("portcullis_jobs_enqueued_total", "counter", "Jobs enqueued by this process.", j.enqueued);
     e.one("portcullis_jobs_enqueue_failed_total", "counter", "Jobs this process failed to enqueue.", j.enqueue_failed);

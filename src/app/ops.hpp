@@ -43,6 +43,13 @@ std::string_view openapi_document() noexcept;
 
 // --- rendering (pure, unit-tested) ---------------------------------------------------
 
+// The audit trail's events: handed to the writers, written, and lost (a failed write or
+// a full buffer; the request that caused them never fails for it).
+struct audit_counts {
+    std::uint64_t recorded = 0, written = 0, failed = 0, dropped = 0;
+    std::uint64_t webhooks_queued = 0, webhooks_enqueue_failed = 0;
+};
+
 struct job_counts {
     std::uint64_t enqueued = 0, enqueue_failed = 0, started = 0, done = 0, retried = 0, dead = 0, reaped = 0;
     std::vector<std::uint64_t> latency_buckets;  // per bucket (jobs::counters bounds), not cumulative; +Inf last
@@ -67,6 +74,7 @@ struct metrics_snapshot {
     std::optional<store::pg::pool_stats> database_read;  // the DATABASE_READ_URL pools, when configured
     std::uint64_t redis_commands = 0, redis_errors = 0, redis_timeouts = 0, redis_reconnects = 0, redis_disconnects = 0;
     job_counts jobs;
+    audit_counts audit;
     std::optional<jobs::queue_stats> queues;  // nullopt when Redis could not be read in time
     process_stats process;
 };

@@ -17,6 +17,7 @@
 #include "store/kv/redis_auth_kv.hpp"
 #include "store/pg/blocking_pool.hpp"
 #include "store/pg/migrate.hpp"
+#include "store/pg/pg_admin.hpp"
 #include "store/pg/pg_repositories.hpp"
 #include "store/pg/pool.hpp"
 #include "store/redis/connection.hpp"
@@ -91,6 +92,9 @@ public:
           sessions_(pool_),
           tokens_(pool_),
           mfa_(pool_),
+          admin_users_(pool_),
+          audit_events_(pool_),
+          audit_(ioc.get_executor(), audit_events_, shared.audit_counters(), cfg.audit),
           read_pool_(cfg.database_read_url.empty()
                          ? nullptr
                          : std::make_unique<store::pg::pool>(ioc.get_executor(), shared.resources().blocking(),
@@ -99,11 +103,16 @@ public:
           redis_(ioc.get_executor(), shared.resources().redis()),
           kv_(redis_, cfg.queue.prefix),
           producer_(redis_, cfg.queue, shared.resources().counters()),
+          hooks_(cfg.webhooks.enabled() ? std::make_unique<webhook_sink>(ioc.get_executor(), producer_, cfg.webhooks,
+                                                                         shared.hook_counters())
+                                        : nullptr),
+          tee_(cfg.audit.enabled ? &audit_ : nullptr, hooks_.get()),
           queue_settings_(cfg.queue),
           keys_(shared.resources().keys()),
           svc_(auth::service::deps{users_, sessions_, tokens_, kv_, producer_, shared.resources().hashes(),
                                    shared.resources().keys(), shared.resources().policy(), cache_, shared.bus(),
-                                   shared.resources().checker(), read_users_.get(), core::system_clock(), &mfa_},
+                                   shared.resources().checker(), read_users_.get(), core::system_clock(), &mfa_, &tee_,
+                                   &audit_events_, &admin_users_},
                cfg.auth),
           api_(cfg.cookies)
     {
@@ -121,10 +130,12 @@ public:
         pool_.start();
         if (read_pool_) read_pool_->start();
         redis_.start();
+        audit_.start();
     }
 
     void stop() override
     {
+        audit_.stop();
         pool_.stop();
         if (read_pool_) read_pool_->stop();
         redis_.stop();
@@ -182,11 +193,16 @@ private:
     store::pg::sessions sessions_;
     store::pg::refresh_tokens tokens_;
     store::pg::mfa mfa_;
+    store::pg::admin_users admin_users_;
+    store::pg::audit_events audit_events_;
+    auth::audit_writer audit_;
     std::unique_ptr<store::pg::pool> read_pool_;  // DATABASE_READ_URL; null when unset
     std::unique_ptr<store::pg::users> read_users_;
     store::redis::connection redis_;
     store::kv::redis_auth_kv kv_;
     jobs::producer producer_;
+    std::unique_ptr<webhook_sink> hooks_;  // null: no WEBHOOK_URL
+    tee_sink tee_;                         // the audit writer and the webhooks
     jobs::queue_settings queue_settings_;
     auth::session_cache cache_;
     const auth::key_set& keys_;

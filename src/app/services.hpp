@@ -7,6 +7,7 @@
 #include "app/background.hpp"
 #include "app/config.hpp"
 #include "app/resources.hpp"
+#include "app/webhooks.hpp"
 #include "auth/cache_bus.hpp"
 #include "auth/hash_pool.hpp"
 #include "core/timeout.hpp"
@@ -56,12 +57,16 @@ public:
     // For /metrics (any thread).
     auth::hash_pool_stats hash_stats() const { return res_.hashes().stats(); }
     const jobs::counters& job_counters() const { return *res_.counters(); }
+    auth::audit_counters& audit_counters() noexcept { return audit_counters_; }
+    app::webhook_counters& hook_counters() noexcept { return webhook_counters_; }
 
     process_resources& resources() noexcept { return res_; }
     auth::cache_bus& bus() noexcept { return bus_; }
 
 private:
     process_resources res_;
+    auth::audit_counters audit_counters_;
+    app::webhook_counters webhook_counters_;
     auth::cache_bus bus_;
     background_runtime bg_;
 };

@@ -63,11 +63,14 @@ async_outcome<store::user> account_flows::async_register(register_input in, core
     auto cd = co_await c_.deps.kv.async_code_cooldown(to_string(otp_purpose::verify_email), canonical(email.value),
                                                       c_.settings.otp_resend_cooldown, d);
     (void)cd;
+    request_meta meta = in.meta;
+    if (meta.ip.empty()) meta.ip = in.ip;
+    c_.record("user.registered", created->id, meta);
     co_return std::move(*created);
 }
 
 async_outcome<store::user> account_flows::async_verify_email(std::string email_in, std::string otp, std::string ip,
-                                                             core::deadline d)
+                                                             core::deadline d, request_meta meta)
 {
     auto email = normalize_email(email_in);
     if (!email.ok()) co_return validation("email", email.error);
@@ -89,6 +92,10 @@ async_outcome<store::user> account_flows::async_verify_email(std::string email_i
     if (!act && act.error() == errc::not_found) co_return fail<store::user>(errc::otp_expired);
     if (!act) co_return fail<store::user>(act.error());
     co_await c_.async_announce_later(changed_user_event(act->account.id));
+    if (act->activated) {
+        if (meta.ip.empty()) meta.ip = ip;
+        c_.record("email.verified", act->account.id, meta);
+    }
     co_return std::move(act->account);
 }
 

@@ -1,6 +1,7 @@
 #include "auth/flow_context.hpp"
 
 #include "auth/crypto.hpp"
+#include "auth/profile_rules.hpp"
 #include "auth/sealed.hpp"
 #include "core/log.hpp"
 #include "core/random.hpp"
@@ -155,6 +156,24 @@ std::string flow_context::csrf_for(std::string_view session_id) const
     return core::base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
+void flow_context::record(std::string type, std::optional<std::int64_t> user_id, const request_meta& meta,
+                          std::string session_id, std::string reason, std::optional<std::int64_t> actor) const
+{
+    if (deps.audit == nullptr) return;
+    security_event e;
+    e.type = std::move(type);
+    e.user_id = user_id;
+    e.actor_id = actor;
+    e.session_id = std::move(session_id);
+    e.reason = std::move(reason);
+    // Header text as PostgreSQL stores it (one bad byte would lose the whole batch).
+    e.meta.ip = storable_text(meta.ip, 64);
+    e.meta.user_agent = storable_text(meta.user_agent, 512);
+    e.meta.request_id = storable_text(meta.request_id, 128);
+    e.at = deps.clock.now();
+    deps.audit->record(std::move(e));
+}
+
 std::string flow_context::refresh_jti(std::string_view session_id, std::int64_t counter) const
 {
     const std::string n = std::to_string(counter);
@@ -177,7 +196,7 @@ bool flow_context::refresh_id_matches(const claims& refresh) const
 }
 
 token_pair flow_context::issue(std::string_view session_id, std::int64_t counter, store::time_point issued_at,
-                               std::int64_t user_id, bool otp) const
+                               std::int64_t user_id, bool otp, bool admin) const
 {
     claims refresh;
     refresh.iss = deps.keys.jwt.settings().issuer;
@@ -189,6 +208,7 @@ token_pair flow_context::issue(std::string_view session_id, std::int64_t counter
     refresh.typ = token_type::refresh;
     refresh.otp = otp;
     refresh.ctr = counter;
+    refresh.admin = admin;
 
     claims access = refresh;
     access.exp = refresh.iat + settings.access_lifetime.count();
@@ -225,7 +245,8 @@ async_outcome<login_result> flow_context::async_open_session(store::user u, std:
     }
     u.last_login = opened->sess.created_at;
     co_await async_announce_later(changed_user_event(u.id));
-    login_result out{issue(opened->sess.id, 0, opened->sess.created_at, u.id, otp), std::move(u), std::nullopt};
+    login_result out{issue(opened->sess.id, 0, opened->sess.created_at, u.id, otp, u.admin()), std::move(u),
+                     std::nullopt};
     co_return out;
 }
 

@@ -76,13 +76,19 @@ public:
     // issued at `issued_at` (the refresh token expires refresh_lifetime later). The same
     // arguments give the same tokens. `otp`: the session passed a second factor (amr
     // ["pwd","otp"] instead of ["pwd"]).
+    // `admin`: the role claim says "admin".
     token_pair issue(std::string_view session_id, std::int64_t counter, store::time_point issued_at,
-                     std::int64_t user_id, bool otp = false) const;
+                     std::int64_t user_id, bool otp = false, bool admin = false) const;
     // The id of the refresh token of `session_id` at `counter` (a keyed digest).
     std::string refresh_jti(std::string_view session_id, std::int64_t counter) const;
     // A refresh token with a counter carries the id derived from its session and counter
     // (compared in constant time); one issued before counters carries a uuid.
     bool refresh_id_matches(const claims& refresh) const;
+
+    // Hands a security event to the audit sink (never waits, never fails).
+    void record(std::string type, std::optional<std::int64_t> user_id, const request_meta& meta,
+                std::string session_id = {}, std::string reason = {},
+                std::optional<std::int64_t> actor = std::nullopt) const;
 
     // Opens a session for `u`, whose password check verified `verified_hash` (the
     // session opens only while it is still the user's hash), and issues its tokens.

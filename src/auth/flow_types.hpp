@@ -4,6 +4,7 @@
 // error code, field details for validation_failed, and Retry-After seconds for rate
 // limits). The HTTP layer turns both into responses.
 
+#include "auth/audit.hpp"
 #include "auth/hash_pool.hpp"
 #include "auth/jwt.hpp"
 #include "auth/password_policy.hpp"
@@ -78,6 +79,8 @@ struct auth_settings {
     std::chrono::seconds mfa_token_ttl{5 * 60};  // the second login step's mfa_token
     int mfa_max_attempts = 5;                    // codes tried per mfa_token
 
+    int admin_action_limit = 60;  // ADMIN_RATE_LIMIT: admin API requests per operator per minute
+
     // Peers that skip the per-IP limits (RATE_LIMIT_EXEMPT).
     std::function<bool(std::string_view ip)> ip_exempt;
 };
@@ -127,6 +130,8 @@ struct principal {
     std::int64_t user_id = 0;
     std::string session_id;
     bool via_cookie = false;
+    bool admin = false;   // the token's role claim (admin flows check the account too)
+    request_meta meta{};  // filled by the HTTP layer
 };
 
 // What the request offers as credentials.
@@ -183,6 +188,7 @@ struct register_input {
     std::string full_name;
     std::string phone_number;
     std::string ip;
+    request_meta meta{};
 };
 
 struct login_input {
@@ -190,6 +196,7 @@ struct login_input {
     std::string password;
     std::string ip;
     std::string user_agent;
+    std::string request_id{};
 };
 
 struct session_view {
@@ -223,6 +230,12 @@ struct service_deps {
     // Multi-factor state; null: MFA is not available (its routes answer 503), and login
     // never asks for a second step.
     store::mfa_repository* mfa = nullptr;
+    // The audit trail: where events go (null: nowhere), and where they are read back
+    // (null: the activity and audit routes answer 503).
+    audit_sink* audit = nullptr;
+    store::audit_repository* audit_log = nullptr;
+    // Operators' access to every account; null: the admin routes answer 503.
+    store::admin_user_repository* admin = nullptr;
 };
 
 // The part of a client address that per-IP limits key on: IPv4 as it is, IPv6 by its

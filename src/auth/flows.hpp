@@ -18,7 +18,8 @@ public:
     explicit account_flows(flow_context& c) : c_(c) {}
 
     async_outcome<store::user> async_register(register_input in, core::deadline d);
-    async_outcome<store::user> async_verify_email(std::string email, std::string otp, std::string ip, core::deadline d);
+    async_outcome<store::user> async_verify_email(std::string email, std::string otp, std::string ip, core::deadline d,
+                                                  request_meta meta = {});
     async_outcome<void> async_resend_otp(std::string email, std::string ip, core::deadline d);
 
 private:
@@ -35,9 +36,10 @@ public:
 
     async_outcome<principal> async_authenticate(credentials c, core::deadline d);
     async_outcome<login_result> async_login(login_input in, core::deadline d);
-    async_outcome<token_pair> async_refresh(std::string refresh, core::deadline d);
+    async_outcome<token_pair> async_refresh(std::string refresh, core::deadline d, request_meta meta = {});
     // `caller` is set when the request was authenticated too (its user must own the token).
-    async_outcome<void> async_logout(std::string refresh, std::optional<principal> caller, core::deadline d);
+    async_outcome<void> async_logout(std::string refresh, std::optional<principal> caller, core::deadline d,
+                                     request_meta meta = {});
     async_outcome<void> async_logout_all(principal p, core::deadline d);
     async_outcome<session_view> async_current_session(principal p, core::deadline d);
     async_outcome<std::vector<store::session>> async_list_sessions(principal p, core::deadline d);
@@ -59,7 +61,8 @@ private:
     // grace interval or after a lost reply; otherwise the session ends (reuse).
     // `presented`: the token's counter (-1: a legacy token already replaced).
     async_outcome<token_pair> async_refresh_used(const claims& cl, std::int64_t user_id, std::int64_t presented,
-                                                 const store::refresh_state& state, core::deadline d);
+                                                 const store::refresh_state& state, core::deadline d,
+                                                 request_meta meta);
 
     flow_context& c_;
 };
@@ -76,7 +79,7 @@ public:
     async_outcome<std::string> async_verify_reset_otp(std::string email, std::string otp, std::string ip,
                                                       core::deadline d);
     async_outcome<void> async_reset_password(std::string reset_token, std::string new_password, std::string confirm,
-                                             core::deadline d);
+                                             core::deadline d, request_meta meta = {});
 
 private:
     // The confirmation and the password policy for `u`'s new password.
@@ -117,7 +120,7 @@ public:
     // (amr pwd+otp). Errors: mfa_token_invalid (unknown, used, expired, five wrong codes,
     // or the password changed since), invalid_code, rate_limited.
     async_outcome<login_result> async_verify(std::string mfa_token, mfa_code code, std::string ip,
-                                             std::string user_agent, core::deadline d);
+                                             std::string user_agent, core::deadline d, std::string request_id = {});
 
 private:
     // Checks `code` (TOTP, or a recovery code when `code.recovery` or not six digits)
@@ -129,6 +132,73 @@ private:
                                                 const std::string& ip, core::deadline d);
     // Ten new codes and their digests for `user_id`.
     std::vector<std::string> new_recovery_codes(std::int64_t user_id, std::vector<std::string>& digests) const;
+
+    flow_context& c_;
+};
+
+// Who does an operator's action: the admin's id (nullopt: the command line) and the
+// request it came with.
+struct operator_ref {
+    std::optional<std::int64_t> actor;
+    request_meta meta;
+};
+
+struct admin_user_page {
+    std::vector<store::user> results;
+    std::optional<std::string> next;
+};
+
+struct audit_page {
+    std::vector<store::audit_record> results;
+    std::optional<std::string> next;
+};
+
+// Operators' tools: every account whatever its state, and the audit trail. The HTTP
+// layer calls async_authorize before any other method; the command line calls them
+// directly. Every change is audited ("admin.*", actor and target) and ends or refreshes
+// the account's sessions on every instance as the change requires.
+class admin_flows {
+public:
+    explicit admin_flows(flow_context& c) : c_(c) {}
+
+    // The caller's token says admin and its account is an enabled admin; the action is
+    // counted against the operator's limit (settings.admin_action_limit a minute).
+    // Errors: forbidden, rate_limited; db_unavailable when the admin store is absent.
+    async_outcome<operator_ref> async_authorize(const principal& p, core::deadline d);
+
+    async_outcome<admin_user_page> async_list(int limit, std::string cursor, std::string q, store::user_status status,
+                                              core::deadline d);
+    // Errors (all by id): not_found.
+    async_outcome<store::user> async_get(std::string id, core::deadline d);
+    // A role change ends the account's sessions (their tokens carry the old role).
+    // Errors: validation_failed, username_taken, last_admin.
+    async_outcome<store::user> async_update(operator_ref op, std::string id, store::admin_user_update u,
+                                            core::deadline d);
+    // Every session ends at once on every instance; login answers account_disabled.
+    // Errors: last_admin.
+    async_outcome<store::user> async_disable(operator_ref op, std::string id, core::deadline d);
+    async_outcome<store::user> async_enable(operator_ref op, std::string id, core::deadline d);
+    async_outcome<void> async_logout(operator_ref op, std::string id, core::deadline d);
+    // Errors: already_verified.
+    async_outcome<store::user> async_verify(operator_ref op, std::string id, core::deadline d);
+    // Errors: already_verified.
+    async_outcome<void> async_resend_verification(operator_ref op, std::string id, core::deadline d);
+    // Errors: mfa_not_enabled.
+    async_outcome<void> async_reset_mfa(operator_ref op, std::string id, core::deadline d);
+    // Errors: last_admin.
+    async_outcome<void> async_delete(operator_ref op, std::string id, core::deadline d);
+    // A verified, active admin (command line). Errors: validation_failed, email_taken, username_taken.
+    async_outcome<store::user> async_create_admin(operator_ref op, std::string email, std::string username,
+                                                  std::string password, core::deadline d);
+
+    // The audit trail, newest first; `cursor` continues a page.
+    async_outcome<audit_page> async_audit(store::audit_query q, std::string cursor, core::deadline d);
+    // The caller's own last 50 events (any user).
+    async_outcome<std::vector<store::audit_record>> async_activity(const principal& p, core::deadline d);
+
+private:
+    // The id of `id` (not_found when malformed); db_unavailable without the admin store.
+    outcome<std::int64_t> existing(const std::string& id) const;
 
     flow_context& c_;
 };

@@ -42,6 +42,7 @@ struct rig {
     auth::testing::fake_mfa mfa{db};
     auth::testing::fake_enqueuer jobs;
     auth::testing::recording_sink sink;
+    auth::testing::recording_audit audit;
     auth::hash_pool hashes{cheap_hashing()};
     auth::key_set keys{secret};
     auth::password_policy policy;
@@ -51,9 +52,9 @@ struct rig {
 
     explicit rig(auth::auth_settings s = {})
     {
-        svc.emplace(
-            auth::service::deps{db, db, db, kv, jobs, hashes, keys, policy, cache, sink, nullptr, nullptr, clock, &mfa},
-            std::move(s));
+        svc.emplace(auth::service::deps{db, db, db, kv, jobs, hashes, keys, policy, cache, sink, nullptr, nullptr,
+                                        clock, &mfa, &audit},
+                    std::move(s));
     }
 
     // The code of the last mail queued to anyone.
@@ -213,6 +214,44 @@ TEST_CASE("flows: refresh rotates once; a rotated token presented again ends the
     CHECK(std::count(r.kv.published.begin(), r.kv.published.end(), "s:" + in->tokens.session_id) == 1);
     CHECK(code_of(r.refresh(next->refresh)) == errc::token_revoked);
     CHECK(code_of(r.authenticate(next->access)) == errc::token_revoked);
+}
+
+TEST_CASE("flows: security events for the audit trail, with where they came from and never a secret")
+{
+    rig r;
+    auto id = r.verified_user();
+    CHECK(r.audit.types() == std::vector<std::string>{"user.registered", "email.verified"});
+    r.audit.events.clear();
+
+    CHECK(code_of(r.login("ada@example.com", "wrong horse battery staple")) == errc::invalid_credentials);
+    CHECK(code_of(r.login("nobody@example.com", "wrong horse battery staple")) == errc::invalid_credentials);
+    auto in = r.login();
+    REQUIRE(in.has_value());
+    REQUIRE(r.audit.events.size() == 3);
+    CHECK(r.audit.events[0].type == "login.failed");
+    CHECK(r.audit.events[0].reason == "invalid_password");
+    CHECK(r.audit.events[0].user_id == id);
+    CHECK(r.audit.events[0].meta.ip == "192.0.2.1");
+    CHECK(r.audit.events[0].meta.user_agent == "unit test");
+    CHECK(r.audit.events[1].reason == "unknown_account");
+    CHECK_FALSE(r.audit.events[1].user_id.has_value());
+    CHECK(r.audit.events[2].type == "login.succeeded");
+    CHECK(r.audit.events[2].session_id == in->tokens.session_id);
+
+    auto next = r.refresh(in->tokens.refresh);
+    REQUIRE(next.has_value());
+    CHECK(code_of(r.refresh(in->tokens.refresh)) == errc::token_reused);
+    CHECK(r.audit.events.back().type == "refresh.reused");
+    CHECK(r.audit.events.back().session_id == in->tokens.session_id);
+
+    for (const auto& e : r.audit.events) {
+        for (const std::string* field :
+             {&e.type, &e.session_id, &e.reason, &e.meta.ip, &e.meta.user_agent, &e.meta.request_id}) {
+            CHECK(field->find(password) == std::string::npos);
+            CHECK(field->find("wrong horse") == std::string::npos);
+            CHECK(field->find(in->tokens.refresh) == std::string::npos);
+        }
+    }
 }
 
 TEST_CASE("flows: inside REFRESH_REUSE_INTERVAL the just-rotated token yields the same pair")
@@ -530,11 +569,18 @@ TEST_CASE("flows: MFA: the mfa_token is single use, dies after five wrong codes,
         REQUIRE(ok.has_value());
         REQUIRE(r.jobs.jobs.size() == mails + 1);
         CHECK(r.jobs.jobs.back().args.find("mfa_recovery_code_used") != std::string::npos);
+        auto types = r.audit.types();
+        REQUIRE(types.size() >= 2);
+        CHECK(types[types.size() - 2] == "mfa.recovery_code_used");
+        CHECK(types.back() == "login.succeeded");
+        CHECK(r.audit.events.back().reason == "password+mfa");
         auto l2 = r.login();
         REQUIRE(l2.has_value());
         auto twice = run(r.io, r.svc->mfa().async_verify(l2->mfa->token, auth::mfa_code{(*codes)[0], true}, "192.0.2.1",
                                                          "unit", r.far));
         CHECK(code_of(twice) == errc::invalid_code);
+        CHECK(r.audit.events.back().type == "login.failed");
+        CHECK(r.audit.events.back().reason == "invalid_second_factor");
         auto status = run(r.io, r.svc->mfa().async_status(*me, r.far));
         REQUIRE(status.has_value());
         CHECK(status->recovery_codes_left == 9);

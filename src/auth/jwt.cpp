@@ -423,6 +423,7 @@ std::string sign(const claims& c, const signing_key& key, std::string_view audie
     str("jti", c.jti);
     str("sid", c.sid);
     if (c.typ != token_type::reset) payload += c.otp ? R"("amr":["pwd","otp"],)" : R"("amr":["pwd"],)";
+    if (c.typ != token_type::reset) payload += c.admin ? R"("role":"admin",)" : R"("role":"user",)";
     if (c.ctr >= 0) payload += "\"ctr\":" + std::to_string(c.ctr) + ',';
     payload += "\"typ\":\"";
     payload += to_string(c.typ);
@@ -552,6 +553,10 @@ core::result<claims> verify(std::string_view token, const key_lookup& keys, cons
             if (!m.is_string()) return invalid();
             c.otp = c.otp || m.get_string() == "otp";
         }
+    }
+    if (const auto* role = o.if_contains("role"); role != nullptr) {
+        if (!role->is_string()) return invalid();
+        c.admin = role->get_string() == "admin";
     }
 
     if (o.if_contains("ctr") != nullptr && (!int_member(o, "ctr", c.ctr) || c.ctr < 0)) return invalid();

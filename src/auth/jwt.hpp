@@ -45,6 +45,9 @@ struct claims {
     // Refresh tokens: the session's refresh counter the token was issued at (`ctr`);
     // -1 when absent (a token issued before counters existed, or another type).
     std::int64_t ctr = -1;
+    // The user's role (`role`: "user" or "admin") in access and refresh tokens; a token
+    // without one (earlier versions) reads as "user".
+    bool admin = false;
 };
 
 struct jwt_settings {

@@ -154,6 +154,41 @@ TEST_CASE("jwt: amr says pwd, or pwd and otp; a malformed amr is refused")
           errc::invalid_token);
 }
 
+TEST_CASE("jwt: the role claim says user or admin; a token without one is a user's; a malformed one is refused")
+{
+    jwt_key key(secret);
+    claims c = sample();
+    std::string payload;
+    const std::string token = sign(c, key);
+    auto first = token.find('.');
+    REQUIRE(base64url_decode(token.substr(first + 1, token.rfind('.') - first - 1), payload));
+    CHECK(payload.find(R"("role":"user")") != std::string::npos);
+    auto plain = verify(token, key, token_type::access, at(c.iat));
+    REQUIRE(plain.has_value());
+    CHECK_FALSE(plain->admin);
+
+    c.admin = true;
+    auto admin = verify(sign(c, key), key, token_type::access, at(c.iat));
+    REQUIRE(admin.has_value());
+    CHECK(admin->admin);
+    claims r = sample(token_type::refresh);
+    r.admin = true;
+    auto refresh = verify(sign(r, key), key, token_type::refresh, at(r.iat));
+    REQUIRE(refresh.has_value());
+    CHECK(refresh->admin);
+
+    const std::string header = R"({"alg":"HS256","typ":"JWT"})";
+    const std::string older =
+        R"({"iss":"portcullis","sub":"42","iat":1700000000,"exp":1700000900,"jti":"j1","sid":"7","typ":"access"})";
+    auto earlier = verify(craft(header, older, secret), key, token_type::access, at(1700000000));
+    REQUIRE(earlier.has_value());
+    CHECK_FALSE(earlier->admin);
+    const std::string bad_role =
+        R"({"iss":"portcullis","sub":"42","iat":1700000000,"exp":1700000900,"jti":"j1","sid":"7","role":true,"typ":"access"})";
+    CHECK(error_of(verify(craft(header, bad_role, secret), key, token_type::access, at(1700000000))) ==
+          errc::invalid_token);
+}
+
 TEST_CASE("jwt: expiry against the injected time, with optional leeway")
 {
     jwt_key key(secret);

@@ -122,6 +122,7 @@ async_outcome<std::vector<std::string>> mfa_flows::async_confirm(principal p, st
     auto ended = co_await c_.async_end_sessions(u->id, std::move(keep), "mfa_enabled", d);
     if (!ended) co_return pass<std::vector<std::string>>(ended);
     core::log::info("mfa_enabled", {{"user_id", u->id}});
+    c_.record("mfa.enabled", u->id, p.meta, p.session_id);
     co_return codes_outcome(std::move(codes));
 }
 
@@ -164,6 +165,7 @@ async_outcome<void> mfa_flows::async_check_second_factor(const store::user& u, c
             co_await c_.async_enqueue_mail("mfa_recovery_code_used", u.email, boost::json::serialize(values), d);
         if (!mail) core::log::warn("recovery_code_notice_not_queued", {{"user_id", u.id}});
         core::log::info("mfa_recovery_code_used", {{"user_id", u.id}});
+        c_.record("mfa.recovery_code_used", u.id, request_meta{ip, {}, {}});
     }
     auto success = co_await c_.deps.kv.async_password_success(guard, d);
     if (!success) core::log::warn("mfa_success_not_recorded", {{"error", success.error().message()}});
@@ -200,6 +202,7 @@ async_outcome<void> mfa_flows::async_disable(principal p, std::string password, 
     if (!*off) co_return fail<void>(errc::mfa_not_enabled);
     co_await c_.async_announce(changed_user_event(u->id), d);
     core::log::info("mfa_disabled", {{"user_id", u->id}});
+    c_.record("mfa.disabled", u->id, p.meta, p.session_id, "by_owner");
     co_return outcome<void>{};
 }
 
@@ -218,6 +221,7 @@ async_outcome<std::vector<std::string>> mfa_flows::async_new_recovery_codes(prin
     auto replaced = co_await c_.deps.mfa->async_replace_recovery_codes(u->id, digests, d);
     if (!replaced) co_return fail<std::vector<std::string>>(replaced.error());
     if (!*replaced) co_return fail<std::vector<std::string>>(errc::mfa_not_enabled);
+    c_.record("mfa.recovery_codes_replaced", u->id, p.meta, p.session_id);
     co_return codes_outcome(std::move(codes));
 }
 
@@ -231,7 +235,7 @@ async_outcome<mfa_status> mfa_flows::async_status(principal p, core::deadline d)
 }
 
 async_outcome<login_result> mfa_flows::async_verify(std::string mfa_token, mfa_code code, std::string ip,
-                                                    std::string user_agent, core::deadline d)
+                                                    std::string user_agent, core::deadline d, std::string request_id)
 {
     if (c_.deps.mfa == nullptr) co_return fail<login_result>(errc::db_unavailable);
     if (mfa_token.empty() || mfa_token.size() > 128) co_return fail<login_result>(errc::mfa_token_invalid);
@@ -254,15 +258,27 @@ async_outcome<login_result> mfa_flows::async_verify(std::string mfa_token, mfa_c
     auto st = co_await c_.deps.mfa->async_get(u->id, d);
     if (!st) co_return fail<login_result>(st.error());
     if (!st->enabled()) co_return fail<login_result>(errc::mfa_token_invalid);
+    request_meta meta{ip, storable_text(user_agent, 512), std::move(request_id)};
     auto checked = co_await async_check_second_factor(*u, *st, code, ip, d);
-    if (!checked) co_return pass<login_result>(checked);
+    if (!checked) {
+        c_.record("login.failed", u->id, meta, {}, "invalid_second_factor");
+        co_return pass<login_result>(checked);
+    }
     // Single use: of two right answers with one token, one opens a session.
     auto taken = co_await c_.deps.kv.async_take_mfa_challenge(id, d);
     if (!taken) co_return fail<login_result>(taken.error());
     if (!*taken) co_return fail<login_result>(errc::mfa_token_invalid);
     std::string hash = u->password_hash;
-    std::string agent = storable_text(user_agent, 512);
-    co_return co_await c_.async_open_session(std::move(*u), std::move(hash), std::move(ip), std::move(agent), true, d);
+    std::string agent = meta.user_agent;
+    std::int64_t uid = u->id;
+    if (u->disabled_at) {
+        c_.record("login.failed", uid, meta, {}, "account_disabled");
+        co_return fail<login_result>(errc::account_disabled);
+    }
+    auto opened =
+        co_await c_.async_open_session(std::move(*u), std::move(hash), std::move(ip), std::move(agent), true, d);
+    if (opened) c_.record("login.succeeded", uid, meta, opened->tokens.session_id, "password+mfa");
+    co_return opened;
 }
 
 }  // namespace portcullis::auth

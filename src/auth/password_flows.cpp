@@ -56,7 +56,9 @@ async_outcome<void> password_flows::async_change_password(principal p, std::stri
     auto hash = co_await c_.deps.hashes.async_hash(new_password);
     if (!hash) co_return fail<void>(hash.error());
     std::optional<std::string> keep = p.session_id;
-    co_return co_await async_apply(u, std::move(*hash), std::move(keep), "password_changed", d);
+    auto applied = co_await async_apply(u, std::move(*hash), std::move(keep), "password_changed", d);
+    if (applied) c_.record("password.changed", u.id, p.meta, p.session_id);
+    co_return applied;
 }
 
 async_outcome<void> password_flows::async_forgot_password(std::string email_in, std::string ip, core::deadline d)
@@ -102,7 +104,7 @@ async_outcome<std::string> password_flows::async_verify_reset_otp(std::string em
 }
 
 async_outcome<void> password_flows::async_reset_password(std::string reset_token, std::string new_password,
-                                                         std::string confirm, core::deadline d)
+                                                         std::string confirm, core::deadline d, request_meta meta)
 {
     if (reset_token.empty()) co_return validation("reset_token", "This field is required.");
     auto cl = verify(reset_token, c_.deps.keys.jwt, token_type::reset, c_.deps.clock.now());
@@ -129,6 +131,7 @@ async_outcome<void> password_flows::async_reset_password(std::string reset_token
     std::optional<std::string> keep;
     auto applied = co_await async_apply(u, std::move(*hash), std::move(keep), "password_reset", d);
     if (!applied) co_return applied;
+    c_.record("password.reset", u.id, meta);
     // The owner has proven control of the address: the account's failure run and
     // back-off end, whatever someone else tried meanwhile.
     auto cleared = co_await c_.deps.kv.async_password_reset("u" + std::to_string(u.id), d);

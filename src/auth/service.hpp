@@ -14,7 +14,13 @@ public:
     using deps = service_deps;
 
     service(deps d, auth_settings settings)
-        : ctx_(d, std::move(settings)), accounts_(ctx_), sessions_(ctx_), passwords_(ctx_), users_(ctx_), mfa_(ctx_)
+        : ctx_(d, std::move(settings)),
+          accounts_(ctx_),
+          sessions_(ctx_),
+          passwords_(ctx_),
+          users_(ctx_),
+          mfa_(ctx_),
+          admin_(ctx_)
     {
     }
     // The flows hold a reference to the shared context.
@@ -26,6 +32,7 @@ public:
     password_flows& passwords() noexcept { return passwords_; }
     user_flows& users() noexcept { return users_; }
     mfa_flows& mfa() noexcept { return mfa_; }
+    admin_flows& admin() noexcept { return admin_; }
 
     const auth_settings& settings() const noexcept { return ctx_.settings; }
 
@@ -36,6 +43,7 @@ private:
     password_flows passwords_;
     user_flows users_;
     mfa_flows mfa_;
+    admin_flows admin_;
 };
 
 }  // namespace portcullis::auth

@@ -81,7 +81,9 @@ async_outcome<principal> session_flows::async_authenticate(credentials c, core::
             e->touched_at = now;
             co_await async_touch_later(c_.deps.sessions, cl->sid);
         }
-        co_return principal{*uid, std::move(cl->sid), via_cookie};
+        principal p{*uid, std::move(cl->sid), via_cookie};
+        p.admin = cl->admin;
+        co_return p;
     }
     // A revocation broadcast while the row is read must not be undone by caching it.
     auto generation = cache.generation();
@@ -94,7 +96,9 @@ async_outcome<principal> session_flows::async_authenticate(credentials c, core::
     if (c_.deps.clock.now() - (*s)->last_used_at > cache.settings().touch_interval) {
         co_await async_touch_later(c_.deps.sessions, cl->sid);
     }
-    co_return principal{*uid, std::move(cl->sid), via_cookie};
+    principal p{*uid, std::move(cl->sid), via_cookie};
+    p.admin = cl->admin;
+    co_return p;
 }
 
 async_outcome<login_result> session_flows::async_login(login_input in, core::deadline d)
@@ -122,11 +126,28 @@ async_outcome<login_result> session_flows::async_login(login_input in, core::dea
     // Unknown: the same work against a dummy. (Named first: g++ 12 destroys a temporary
     // of a conditional expression inside a co_await expression twice.)
     std::string stored = known ? (*found)->password_hash : std::string();
+    request_meta meta{in.ip, storable_text(in.user_agent, 512), in.request_id};
+    std::optional<std::int64_t> who;
+    if (known) who = (*found)->id;
     auto v = co_await c_.async_check_password(guard, in.password, std::move(stored), d);
-    if (!v) co_return pass<login_result>(v);
-    if (!v->ok) co_return fail<login_result>(errc::invalid_credentials);
+    if (!v) {
+        if (v.error().code == errc::rate_limited) c_.record("login.failed", who, meta, {}, "rate_limited");
+        co_return pass<login_result>(v);
+    }
+    if (!v->ok) {
+        c_.record("login.failed", who, meta, {}, known ? "invalid_password" : "unknown_account");
+        co_return fail<login_result>(errc::invalid_credentials);
+    }
     store::user u = std::move(**found);
-    if (!u.verified()) co_return fail<login_result>(errc::email_not_verified);
+    if (!u.verified()) {
+        c_.record("login.failed", who, meta, {}, "email_not_verified");
+        co_return fail<login_result>(errc::email_not_verified);
+    }
+    // Told only to someone who knows the password.
+    if (u.disabled_at) {
+        c_.record("login.failed", who, meta, {}, "account_disabled");
+        co_return fail<login_result>(errc::account_disabled);
+    }
 
     std::string verified_hash = u.password_hash;
     if (v->needs_rehash) {
@@ -145,15 +166,23 @@ async_outcome<login_result> session_flows::async_login(login_input in, core::dea
     if (u.mfa_enabled && c_.deps.mfa != nullptr) {
         auto challenge = co_await c_.async_start_mfa(u, verified_hash, d);
         if (!challenge) co_return pass<login_result>(challenge);
+        c_.record("login.mfa_required", who, meta);
         login_result out{token_pair{}, std::move(u), std::move(*challenge)};
         co_return out;
     }
-    std::string user_agent = storable_text(in.user_agent, 512);
-    co_return co_await c_.async_open_session(std::move(u), std::move(verified_hash), std::move(in.ip),
-                                             std::move(user_agent), false, d);
+    std::string user_agent = meta.user_agent;
+    auto opened = co_await c_.async_open_session(std::move(u), std::move(verified_hash), std::move(in.ip),
+                                                 std::move(user_agent), false, d);
+    if (!opened) {
+        if (opened.error().code == errc::invalid_credentials)
+            c_.record("login.failed", who, meta, {}, "account_changed");
+        co_return opened;
+    }
+    c_.record("login.succeeded", who, meta, opened->tokens.session_id, "password");
+    co_return opened;
 }
 
-async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core::deadline d)
+async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core::deadline d, request_meta meta)
 {
     if (refresh.empty()) co_return validation("refresh", "This field is required.");
     auto cl = verify(refresh, c_.deps.keys.jwt, token_type::refresh, c_.deps.clock.now());
@@ -187,7 +216,8 @@ async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core
     }
     if (*rotated) {
         if ((*rotated)->user_id != *uid) co_return fail<token_pair>(errc::invalid_token);
-        co_return c_.issue((*rotated)->session_id, (*rotated)->counter, (*rotated)->rotated_at, *uid, cl->otp);
+        co_return c_.issue((*rotated)->session_id, (*rotated)->counter, (*rotated)->rotated_at, *uid, cl->otp,
+                           cl->admin);
     }
 
     auto st = co_await c_.deps.tokens.async_inspect(cl->sid, d);
@@ -205,12 +235,12 @@ async_outcome<token_pair> session_flows::async_refresh(std::string refresh, core
     }
     // Older than the session's counter: presenting a rotated token is reuse, whatever
     // happened since (unless it is the grace or lost-reply case).
-    co_return co_await async_refresh_used(*cl, *uid, presented, state, d);
+    co_return co_await async_refresh_used(*cl, *uid, presented, state, d, std::move(meta));
 }
 
 async_outcome<token_pair> session_flows::async_refresh_used(const claims& cl, std::int64_t user_id,
                                                             std::int64_t presented, const store::refresh_state& state,
-                                                            core::deadline d)
+                                                            core::deadline d, request_meta meta)
 {
     auto now = c_.deps.clock.now();
     // The token rotated last: its successor (the session's current counter) is unused.
@@ -219,7 +249,7 @@ async_outcome<token_pair> session_flows::async_refresh_used(const claims& cl, st
     // yields the same successor pair instead of ending the session.
     if (successor_pending && c_.settings.refresh_reuse_interval.count() > 0 &&
         now - *state.refreshed_at <= c_.settings.refresh_reuse_interval) {
-        co_return c_.issue(state.session_id, state.counter, *state.refreshed_at, user_id, cl.otp);
+        co_return c_.issue(state.session_id, state.counter, *state.refreshed_at, user_id, cl.otp, cl.admin);
     }
     if (successor_pending) {
         // A retry after a rotation whose reply was lost: this server noted that nobody
@@ -230,17 +260,19 @@ async_outcome<token_pair> session_flows::async_refresh_used(const claims& cl, st
         auto noted = co_await c_.deps.kv.async_unanswered_rotation(cl.jti, d);
         if (!noted) co_return fail<token_pair>(noted.error());
         if (*noted && **noted == c_.refresh_jti(state.session_id, state.counter)) {
-            co_return c_.issue(state.session_id, state.counter, *state.refreshed_at, user_id, cl.otp);
+            co_return c_.issue(state.session_id, state.counter, *state.refreshed_at, user_id, cl.otp, cl.admin);
         }
     }
     auto revoked = co_await c_.deps.sessions.async_revoke_by_id(state.session_id, "refresh_reuse", d);
     if (!revoked) co_return fail<token_pair>(revoked.error());
     co_await c_.async_announce(ended_session_event(state.session_id), d);
     core::log::warn("refresh_token_reused", {{"session", state.session_id}, {"user_id", user_id}});
+    c_.record("refresh.reused", user_id, meta, state.session_id, "session_ended");
     co_return fail<token_pair>(errc::token_reused);
 }
 
-async_outcome<void> session_flows::async_logout(std::string refresh, std::optional<principal> caller, core::deadline d)
+async_outcome<void> session_flows::async_logout(std::string refresh, std::optional<principal> caller, core::deadline d,
+                                                request_meta meta)
 {
     if (refresh.empty()) co_return validation("refresh", "This field is required.");
     auto cl = verify(refresh, c_.deps.keys.jwt, token_type::refresh, c_.deps.clock.now());
@@ -253,12 +285,15 @@ async_outcome<void> session_flows::async_logout(std::string refresh, std::option
     if (!sid) co_return fail<void>(sid.error());
     if (!*sid) co_return fail<void>(errc::invalid_token);
     co_await c_.async_announce(ended_session_event(**sid), d);
+    c_.record("logout", *uid, meta, **sid);
     co_return outcome<void>{};
 }
 
 async_outcome<void> session_flows::async_logout_all(principal p, core::deadline d)
 {
-    co_return co_await c_.async_end_sessions(p.user_id, std::nullopt, "logout_all", d);
+    auto r = co_await c_.async_end_sessions(p.user_id, std::nullopt, "logout_all", d);
+    if (r) c_.record("logout", p.user_id, p.meta, p.session_id, "all_sessions");
+    co_return r;
 }
 
 async_outcome<session_view> session_flows::async_current_session(principal p, core::deadline d)
@@ -285,6 +320,7 @@ async_outcome<void> session_flows::async_end_session(principal p, std::string se
     if (!ok) co_return fail<void>(ok.error());
     if (!*ok) co_return fail<void>(errc::not_found);
     co_await c_.async_announce(ended_session_event(session_id), d);
+    c_.record("session.revoked", p.user_id, p.meta, session_id, "ended_by_user");
     co_return outcome<void>{};
 }
 

@@ -67,7 +67,9 @@ async_outcome<void> user_flows::async_delete_me(principal p, std::string passwor
     if (!v->ok) co_return validation("password", "Incorrect password.");
     auto off = co_await c_.deps.users.async_deactivate(p.user_id, d);
     if (!off) co_return fail<void>(off.error());
-    co_return co_await c_.async_end_sessions(p.user_id, std::nullopt, "account_deleted", d);
+    auto ended = co_await c_.async_end_sessions(p.user_id, std::nullopt, "account_deleted", d);
+    c_.record("user.deleted", p.user_id, p.meta, p.session_id, "by_owner");
+    co_return ended;
 }
 
 async_outcome<store::user> user_flows::async_get_user(principal p, std::string id, core::deadline d)

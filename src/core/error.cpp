@@ -139,6 +139,10 @@ std::string_view errc_name(errc e) noexcept
         return "mfa_not_enabled";
     case errc::mfa_setup_required:
         return "mfa_setup_required";
+    case errc::account_disabled:
+        return "account_disabled";
+    case errc::last_admin:
+        return "last_admin";
     }
     return "unknown";
 }

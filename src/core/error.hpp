@@ -50,6 +50,9 @@ enum class errc {
     mfa_already_enabled,  // setup while MFA is on
     mfa_not_enabled,      // disable or new recovery codes while MFA is off
     mfa_setup_required,   // confirm without a pending setup
+    // Operators' tools.
+    account_disabled,  // an operator disabled the account: no login
+    last_admin,        // the change would leave no enabled admin
 };
 
 enum class condition {

@@ -13,6 +13,7 @@
 #include <boost/json/object.hpp>
 
 #include <charconv>
+#include <chrono>
 
 namespace portcullis::net {
 
@@ -58,9 +59,18 @@ std::optional<response> read_body(const request& req, Body& out)
     return std::nullopt;
 }
 
+// Where the request came from, for the audit trail.
+auth::request_meta meta_of(const request& req)
+{
+    return auth::request_meta{std::string(req.peer_ip), std::string(req.header("user-agent")),
+                              std::string(req.request_id)};
+}
+
 boost::asio::awaitable<auth::outcome<auth::principal>> async_auth(ctx c, const request& req)
 {
-    co_return co_await c.svc->sessions().async_authenticate(credentials_of(req, c.opts), req.deadline);
+    auto p = co_await c.svc->sessions().async_authenticate(credentials_of(req, c.opts), req.deadline);
+    if (p) p->meta = meta_of(req);
+    co_return p;
 }
 
 template <class Body>
@@ -122,6 +132,7 @@ struct register_body {
 boost::asio::awaitable<response> async_register(ctx c, request& req, register_body b)
 {
     b.in.ip = std::string(req.peer_ip);
+    b.in.meta = meta_of(req);
     auto r = co_await c.svc->accounts().async_register(std::move(b.in), req.deadline);
     if (!r) co_return failure_response(r.error());
     json::object o;
@@ -138,7 +149,7 @@ struct email_code_body {
 boost::asio::awaitable<response> async_verify_email(ctx c, request& req, email_code_body b)
 {
     auto r = co_await c.svc->accounts().async_verify_email(std::move(b.email), std::move(b.otp),
-                                                           std::string(req.peer_ip), req.deadline);
+                                                           std::string(req.peer_ip), req.deadline, meta_of(req));
     if (!r) co_return failure_response(r.error());
     json::object o;
     o["user"] = own_view(*r);
@@ -190,7 +201,7 @@ struct login_body {
 boost::asio::awaitable<response> async_login(ctx c, request& req, login_body b)
 {
     auth::login_input in{std::move(b.identifier), std::move(b.password), std::string(req.peer_ip),
-                         std::string(req.header("user-agent"))};
+                         std::string(req.header("user-agent")), std::string(req.request_id)};
     auto r = co_await c.svc->sessions().async_login(std::move(in), req.deadline);
     if (!r) co_return failure_response(r.error());
     if (r->mfa) {
@@ -229,7 +240,7 @@ boost::asio::awaitable<response> async_refresh(ctx c, request& req, refresh_body
         b.refresh = std::move(*ck);
         from_cookie = !b.refresh.empty();
     }
-    auto r = co_await c.svc->sessions().async_refresh(std::move(b.refresh), req.deadline);
+    auto r = co_await c.svc->sessions().async_refresh(std::move(b.refresh), req.deadline, meta_of(req));
     if (!r) co_return failure_response(r.error());
     response res = json_response(200, tokens_json(*r, !(from_cookie && b.cookie_only)));
     if (from_cookie) set_session_cookies(res, *r, c.opts, c.svc->settings().refresh_lifetime.count());
@@ -253,7 +264,7 @@ boost::asio::awaitable<response> async_logout(ctx c, request& req, refresh_body 
         b.refresh = std::move(*ck);
         cookie_mode = !b.refresh.empty();
     }
-    auto r = co_await c.svc->sessions().async_logout(std::move(b.refresh), caller, req.deadline);
+    auto r = co_await c.svc->sessions().async_logout(std::move(b.refresh), caller, req.deadline, meta_of(req));
     if (!r) co_return failure_response(r.error());
     response res = message_response(200, "Logged out.");
     if (cookie_mode || (caller && caller->via_cookie)) clear_session_cookies(res, c.opts);
@@ -363,7 +374,7 @@ struct password_reset_body : new_password_body {
 boost::asio::awaitable<response> async_password_reset(ctx c, request& req, password_reset_body b)
 {
     auto r = co_await c.svc->passwords().async_reset_password(std::move(b.proof), std::move(b.new_password),
-                                                              std::move(b.confirm), req.deadline);
+                                                              std::move(b.confirm), req.deadline, meta_of(req));
     if (!r) co_return failure_response(r.error());
     co_return message_response(200, "Password reset; every session has ended.");
 }
@@ -467,7 +478,8 @@ struct mfa_verify_body {
 boost::asio::awaitable<response> async_mfa_verify(ctx c, request& req, mfa_verify_body b)
 {
     auto r = co_await c.svc->mfa().async_verify(std::move(b.mfa_token), std::move(b.code), std::string(req.peer_ip),
-                                                std::string(req.header("user-agent")), req.deadline);
+                                                std::string(req.header("user-agent")), req.deadline,
+                                                std::string(req.request_id));
     if (!r) co_return failure_response(r.error());
     json::object o = tokens_json(r->tokens, !(b.cookie && b.cookie_only));
     o["user"] = own_view(r->user);
@@ -601,6 +613,303 @@ boost::asio::awaitable<response> async_user_write(ctx c, request& req, auth::pri
     co_return res;
 }
 
+// --- account activity and operators' tools ------------------------------------------
+
+// A whole number query parameter in [lo, hi] (absent: `fallback`); nullopt when malformed.
+std::optional<std::int64_t> int_param(const request& req, std::string_view name, std::int64_t fallback, std::int64_t lo,
+                                      std::int64_t hi)
+{
+    auto v = req.query_param(name);
+    if (!v) return fallback;
+    std::int64_t out = 0;
+    auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+    if (v->empty() || ec != std::errc{} || ptr != v->data() + v->size() || out < lo || out > hi) return std::nullopt;
+    return out;
+}
+
+// "YYYY-MM-DDTHH:MM:SSZ", with optional fractional seconds (UTC only).
+std::optional<std::chrono::system_clock::time_point> parse_utc(std::string_view t)
+{
+    auto num = [&t](std::size_t at, std::size_t len, int& out) {
+        if (at + len > t.size()) return false;
+        auto [ptr, ec] = std::from_chars(t.data() + at, t.data() + at + len, out);
+        return ec == std::errc{} && ptr == t.data() + at + len;
+    };
+    int y = 0, mo = 0, dd = 0, h = 0, mi = 0, sec = 0;
+    if (t.size() < 20 || t[4] != '-' || t[7] != '-' || (t[10] != 'T' && t[10] != 't') || t[13] != ':' || t[16] != ':' ||
+        (t.back() != 'Z' && t.back() != 'z')) {
+        return std::nullopt;
+    }
+    if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, dd) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, sec)) {
+        return std::nullopt;
+    }
+    std::string_view frac = t.substr(19, t.size() - 20);
+    if (!frac.empty() && (frac[0] != '.' || frac.size() < 2 || frac.size() > 10)) return std::nullopt;
+    for (std::size_t i = 1; i < frac.size(); ++i) {
+        if (frac[i] < '0' || frac[i] > '9') return std::nullopt;
+    }
+    std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
+                                    std::chrono::day(static_cast<unsigned>(dd))};
+    if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
+    return std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(sec);
+}
+
+std::string_view status_of(const store::user& u)
+{
+    if (!u.verified()) return "pending";
+    if (!u.is_active) return "deleted";
+    if (u.disabled_at) return "disabled";
+    return "active";
+}
+
+json::value text_or_null(const std::string& s)
+{
+    if (s.empty()) return nullptr;
+    return json::value(s);
+}
+
+json::object admin_view(const store::user& u)
+{
+    json::object o = own_view(u);
+    o["role"] = u.role;
+    o["status"] = status_of(u);
+    o["email_verified"] = u.verified();
+    o["mfa_enabled"] = u.mfa_enabled;
+    o["disabled_at"] = u.disabled_at ? json::value(core::format_rfc3339(*u.disabled_at)) : json::value(nullptr);
+    return o;
+}
+
+json::object event_view(const store::audit_record& e, bool with_actor)
+{
+    json::object o;
+    o["id"] = std::to_string(e.id);
+    o["type"] = e.type;
+    o["at"] = core::format_rfc3339(e.at);
+    o["user_id"] = e.user_id ? json::value(std::to_string(*e.user_id)) : json::value(nullptr);
+    if (with_actor) o["actor_id"] = e.actor_id ? json::value(std::to_string(*e.actor_id)) : json::value(nullptr);
+    o["session_id"] = text_or_null(e.session_id);
+    o["ip"] = text_or_null(e.ip);
+    o["user_agent"] = text_or_null(e.user_agent);
+    o["request_id"] = text_or_null(e.request_id);
+    o["reason"] = text_or_null(e.reason);
+    return o;
+}
+
+boost::asio::awaitable<response> async_activity(ctx c, request& req, auth::principal p)
+{
+    auto r = co_await c.svc->admin().async_activity(p, req.deadline);
+    if (!r) co_return failure_response(r.error());
+    json::array list;
+    for (const auto& e : *r) list.push_back(event_view(e, false));
+    json::object o;
+    o["results"] = std::move(list);
+    co_return json_response(200, o);
+}
+
+using admin_handler = boost::asio::awaitable<response> (*)(ctx, request&, auth::operator_ref);
+template <class Body>
+using admin_body_handler = boost::asio::awaitable<response> (*)(ctx, request&, auth::operator_ref, Body);
+
+// The caller is authenticated and authorized as an operator (403 forbidden otherwise,
+// 429 past the operator's limit) before anything else is looked at.
+boost::asio::awaitable<auth::outcome<auth::operator_ref>> async_operator(ctx c, const request& req)
+{
+    auto p = co_await async_auth(c, req);
+    if (!p) co_return auth::outcome<auth::operator_ref>(boost::system::in_place_error, p.error());
+    co_return co_await c.svc->admin().async_authorize(*p, req.deadline);
+}
+
+boost::asio::awaitable<response> async_admin(ctx c, admin_handler fn, request& req)
+{
+    auto op = co_await async_operator(c, req);
+    if (!op) co_return failure_response(op.error());
+    co_return co_await fn(c, req, std::move(*op));
+}
+
+template <class Body>
+boost::asio::awaitable<response> async_admin_body(ctx c, admin_body_handler<Body> fn, request& req)
+{
+    auto op = co_await async_operator(c, req);
+    if (!op) co_return failure_response(op.error());
+    Body b;
+    if (auto error = read_body(req, b)) co_return std::move(*error);
+    co_return co_await fn(c, req, std::move(*op), std::move(b));
+}
+
+response user_response(const auth::outcome<store::user>& r)
+{
+    if (!r) return failure_response(r.error());
+    return json_response(200, admin_view(*r));
+}
+
+boost::asio::awaitable<response> async_admin_users(ctx c, request& req, auth::operator_ref)
+{
+    auto limit = int_param(req, "limit", 20, 1, 100);
+    if (!limit) {
+        co_return error_response(make_error_code(core::errc::validation_failed),
+                                 {{"limit", "Must be a whole number from 1 to 100."}});
+    }
+    std::string q = req.query_param("q").value_or("");
+    if (q.size() > 254) co_return error_response(make_error_code(core::errc::validation_failed), {{"q", "Too long."}});
+    store::user_status status = store::user_status::any;
+    if (auto st = req.query_param("status")) {
+        if (*st == "active") {
+            status = store::user_status::active;
+        } else if (*st == "pending") {
+            status = store::user_status::pending;
+        } else if (*st == "disabled") {
+            status = store::user_status::disabled;
+        } else if (*st == "deleted") {
+            status = store::user_status::deleted;
+        } else if (*st != "any") {
+            co_return error_response(make_error_code(core::errc::validation_failed),
+                                     {{"status", "Must be one of active, pending, disabled, deleted, any."}});
+        }
+    }
+    std::string cursor = req.query_param("cursor").value_or("");
+    auto r = co_await c.svc->admin().async_list(static_cast<int>(*limit), std::move(cursor), std::move(q), status,
+                                                req.deadline);
+    if (!r) co_return failure_response(r.error());
+    json::array results;
+    for (const auto& u : r->results) results.push_back(admin_view(u));
+    json::object o;
+    o["results"] = std::move(results);
+    o["next"] = r->next ? json::value(*r->next) : json::value(nullptr);
+    co_return json_response(200, o);
+}
+
+boost::asio::awaitable<response> async_admin_user(ctx c, request& req, auth::operator_ref)
+{
+    auto r = co_await c.svc->admin().async_get(std::string(req.params.get("id")), req.deadline);
+    co_return user_response(r);
+}
+
+struct admin_update_body {
+    store::admin_user_update update;
+    static admin_update_body read(fields& f)
+    {
+        admin_update_body b;
+        for (const auto& kv : f.object()) {
+            std::string_view key = kv.key();
+            std::optional<std::string>* target = nullptr;
+            if (key == "full_name") {
+                target = &b.update.full_name;
+            } else if (key == "phone_number") {
+                target = &b.update.phone_number;
+            } else if (key == "username") {
+                target = &b.update.username;
+            } else if (key == "role") {
+                target = &b.update.role;
+            } else {
+                f.details().emplace_back(std::string(key), "Unknown or read-only field.");
+                continue;
+            }
+            if (auto text = f.text(key, kv.value(), 0)) *target = std::move(*text);
+        }
+        return b;
+    }
+};
+
+boost::asio::awaitable<response> async_admin_update(ctx c, request& req, auth::operator_ref op, admin_update_body b)
+{
+    auto r = co_await c.svc->admin().async_update(std::move(op), std::string(req.params.get("id")), std::move(b.update),
+                                                  req.deadline);
+    co_return user_response(r);
+}
+
+boost::asio::awaitable<response> async_admin_delete(ctx c, request& req, auth::operator_ref op)
+{
+    auto r = co_await c.svc->admin().async_delete(std::move(op), std::string(req.params.get("id")), req.deadline);
+    if (!r) co_return failure_response(r.error());
+    response res;
+    res.status = 204;
+    co_return res;
+}
+
+boost::asio::awaitable<response> async_admin_disable(ctx c, request& req, auth::operator_ref op)
+{
+    auto r = co_await c.svc->admin().async_disable(std::move(op), std::string(req.params.get("id")), req.deadline);
+    co_return user_response(r);
+}
+
+boost::asio::awaitable<response> async_admin_enable(ctx c, request& req, auth::operator_ref op)
+{
+    auto r = co_await c.svc->admin().async_enable(std::move(op), std::string(req.params.get("id")), req.deadline);
+    co_return user_response(r);
+}
+
+boost::asio::awaitable<response> async_admin_verify(ctx c, request& req, auth::operator_ref op)
+{
+    auto r = co_await c.svc->admin().async_verify(std::move(op), std::string(req.params.get("id")), req.deadline);
+    co_return user_response(r);
+}
+
+boost::asio::awaitable<response> async_admin_logout(ctx c, request& req, auth::operator_ref op)
+{
+    auto r = co_await c.svc->admin().async_logout(std::move(op), std::string(req.params.get("id")), req.deadline);
+    if (!r) co_return failure_response(r.error());
+    co_return message_response(200, "Every session of the user has ended.");
+}
+
+boost::asio::awaitable<response> async_admin_resend(ctx c, request& req, auth::operator_ref op)
+{
+    auto r = co_await c.svc->admin().async_resend_verification(std::move(op), std::string(req.params.get("id")),
+                                                               req.deadline);
+    if (!r) co_return failure_response(r.error());
+    co_return message_response(202, "A new verification code is on its way.");
+}
+
+boost::asio::awaitable<response> async_admin_mfa_reset(ctx c, request& req, auth::operator_ref op)
+{
+    auto r = co_await c.svc->admin().async_reset_mfa(std::move(op), std::string(req.params.get("id")), req.deadline);
+    if (!r) co_return failure_response(r.error());
+    co_return message_response(200, "Multi-factor authentication is off for the user.");
+}
+
+boost::asio::awaitable<response> async_admin_audit(ctx c, request& req, auth::operator_ref)
+{
+    store::audit_query q;
+    error_details problems;
+    auto limit = int_param(req, "limit", 50, 1, 200);
+    if (!limit) problems.emplace_back("limit", "Must be a whole number from 1 to 200.");
+    q.limit = static_cast<int>(limit.value_or(50));
+    if (auto u = req.query_param("user_id")) {
+        auto id = auth::parse_id(*u);
+        if (!id) {
+            problems.emplace_back("user_id", "Must be a user id.");
+        } else {
+            q.user_id = *id;
+        }
+    }
+    if (auto t = req.query_param("type")) {
+        bool ok = !t->empty() && t->size() <= 64;
+        for (char ch : *t) ok = ok && ((ch >= 'a' && ch <= 'z') || ch == '.' || ch == '_' || ch == '*');
+        if (!ok) {
+            problems.emplace_back("type", "Must be an event type such as login.failed, or a family such as mfa.*.");
+        } else {
+            q.type = *t;
+        }
+    }
+    if (auto since = req.query_param("since")) {
+        q.since = parse_utc(*since);
+        if (!q.since) problems.emplace_back("since", "Must be a UTC time such as 2026-01-31T12:00:00Z.");
+    }
+    if (auto until = req.query_param("until")) {
+        q.until = parse_utc(*until);
+        if (!q.until) problems.emplace_back("until", "Must be a UTC time such as 2026-01-31T12:00:00Z.");
+    }
+    if (!problems.empty()) co_return error_response(make_error_code(core::errc::validation_failed), problems);
+    std::string cursor = req.query_param("cursor").value_or("");
+    auto r = co_await c.svc->admin().async_audit(std::move(q), std::move(cursor), req.deadline);
+    if (!r) co_return failure_response(r.error());
+    json::array results;
+    for (const auto& e : r->results) results.push_back(event_view(e, true));
+    json::object o;
+    o["results"] = std::move(results);
+    o["next"] = r->next ? json::value(*r->next) : json::value(nullptr);
+    co_return json_response(200, o);
+}
+
 }  // namespace
 
 void add_api_routes(router& routes, auth::service& svc, const api_options& opts)
@@ -641,6 +950,23 @@ void add_api_routes(router& routes, auth::service& svc, const api_options& opts)
     routes.add("PATCH", "/api/users/{id}", authed(async_user_write), body_kind::json);
     routes.add("PUT", "/api/users/{id}", authed(async_user_write), body_kind::json);
     routes.add("DELETE", "/api/users/{id}", authed(async_user_write), body_kind::json);
+    routes.add("GET", "/api/auth/activity", authed(async_activity));
+
+    auto admin = [c](admin_handler fn) { return [c, fn](request& r) { return async_admin(c, fn, r); }; };
+    auto admin_body = [c]<class Body>(admin_body_handler<Body> fn) {
+        return [c, fn](request& r) { return async_admin_body<Body>(c, fn, r); };
+    };
+    routes.add("GET", "/api/admin/users", admin(async_admin_users));
+    routes.add("GET", "/api/admin/users/{id}", admin(async_admin_user));
+    routes.add("PATCH", "/api/admin/users/{id}", admin_body(async_admin_update), body_kind::json);
+    routes.add("DELETE", "/api/admin/users/{id}", admin(async_admin_delete), body_kind::json);
+    routes.add("POST", "/api/admin/users/{id}/disable", admin(async_admin_disable), body_kind::json);
+    routes.add("POST", "/api/admin/users/{id}/enable", admin(async_admin_enable), body_kind::json);
+    routes.add("POST", "/api/admin/users/{id}/logout", admin(async_admin_logout), body_kind::json);
+    routes.add("POST", "/api/admin/users/{id}/verify", admin(async_admin_verify), body_kind::json);
+    routes.add("POST", "/api/admin/users/{id}/resend-verification", admin(async_admin_resend), body_kind::json);
+    routes.add("POST", "/api/admin/users/{id}/mfa/reset", admin(async_admin_mfa_reset), body_kind::json);
+    routes.add("GET", "/api/admin/audit", admin(async_admin_audit));
 }
 
 }  // namespace portcullis::net

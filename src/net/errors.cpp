@@ -64,6 +64,10 @@ error_info describe(const boost::system::error_code& ec) noexcept
         return {409, "mfa_not_enabled", "Multi-factor authentication is not on."};
     case errc::mfa_setup_required:
         return {409, "mfa_setup_required", "No TOTP setup is pending; start one first."};
+    case errc::account_disabled:
+        return {403, "account_disabled", "This account has been disabled."};
+    case errc::last_admin:
+        return {409, "last_admin", "The last enabled administrator cannot be disabled, demoted or deleted."};
     default:
         break;
     }

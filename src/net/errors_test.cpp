@@ -66,6 +66,8 @@ TEST_CASE("every error code has its entry in the error table")
         {errc::mfa_token_invalid, {401, "invalid_mfa_token"}},
         {errc::mfa_already_enabled, {409, "mfa_already_enabled"}},
         {errc::mfa_not_enabled, {409, "mfa_not_enabled"}},
+        {errc::account_disabled, {403, "account_disabled"}},
+        {errc::last_admin, {409, "last_admin"}},
         {errc::mfa_setup_required, {409, "mfa_setup_required"}},
     };
     // Every value the category names is a code (errc_name says "unknown" for the others).

@@ -219,6 +219,20 @@ public:
     void broadcast(const std::string& event) override { events.push_back(event); }
 };
 
+// Keeps the security events the flows report.
+class recording_audit final : public audit_sink {
+public:
+    std::vector<security_event> events;
+    void record(security_event e) noexcept override { events.push_back(std::move(e)); }
+    // The types, in order.
+    std::vector<std::string> types() const
+    {
+        std::vector<std::string> out;
+        for (const auto& e : events) out.push_back(e.type);
+        return out;
+    }
+};
+
 // Runs `op` on `io` to completion (with everything it spawned) and returns its value.
 template <class T>
 T run(boost::asio::io_context& io, boost::asio::awaitable<T> op)

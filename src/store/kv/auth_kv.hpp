@@ -66,8 +66,9 @@ struct password_guard {
     std::chrono::seconds known_for{30 * 24 * 60 * 60};  // a network that logged in is known this long
 };
 
-// Requests that send mail, limited per client network and per address.
-enum class request_kind { register_account, resend_code, forgot_password };
+// Requests that send mail, limited per client network and per address; and operators'
+// requests, limited per operator (its key in `address`).
+enum class request_kind { register_account, resend_code, forgot_password, admin_action };
 
 struct request_limits {
     std::string network;  // the client's network (limit_network); empty: exempt

@@ -271,6 +271,8 @@ std::string_view request_key_part(request_kind kind)
         return "resend";
     case request_kind::forgot_password:
         return "forgot";
+    case request_kind::admin_action:
+        return "admin";
     }
     return "other";
 }

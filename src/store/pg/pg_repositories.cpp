@@ -10,7 +10,7 @@ using core::errc;
 // Column lists, spliced into the SQL constants at compile time (never at run time).
 #define PORTCULLIS_USER_COLUMNS                                                                                \
     "id, email, username, password_hash, full_name, phone_number, is_active, email_verified_at, date_joined, " \
-    "last_login, password_changed_at, updated_at, mfa_enabled"
+    "last_login, password_changed_at, updated_at, mfa_enabled, role, disabled_at"
 #define PORTCULLIS_SESSION_COLUMNS \
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, revoke_reason, user_agent, ip"
 
@@ -68,12 +68,13 @@ const statement session_create{"sessions_create",
                                "INSERT INTO sessions (user_id, expires_at, user_agent, ip) VALUES ($1, $2, $3, $4)"
                                " RETURNING " PORTCULLIS_SESSION_COLUMNS};
 // The user's row is locked (FOR NO KEY UPDATE, as the last_login update needs anyway)
-// and re-checked: a concurrent password change or deactivation either commits first, so
+// and re-checked: a concurrent password change, deactivation or disabling either commits first, so
 // the row no longer qualifies, or waits for this statement and then sees its session.
 const statement session_open{
     "sessions_open",
     "WITH u AS ("
-    "  SELECT id FROM users WHERE id = $1 AND is_active AND password_hash = $5 FOR NO KEY UPDATE"
+    "  SELECT id FROM users WHERE id = $1 AND is_active AND disabled_at IS NULL AND password_hash = $5"
+    "  FOR NO KEY UPDATE"
     "), s AS ("
     "  INSERT INTO sessions (user_id, expires_at, user_agent, ip) SELECT id, $2, $3, $4 FROM u"
     "  RETURNING " PORTCULLIS_SESSION_COLUMNS
@@ -223,6 +224,8 @@ user read_user(const row& r, int c)
     u.password_changed_at = r.get<std::optional<time_point>>(c + 10);
     u.updated_at = r.get<time_point>(c + 11);
     u.mfa_enabled = r.get<bool>(c + 12);
+    u.role = r.get<std::string>(c + 13);
+    u.disabled_at = r.get<std::optional<time_point>>(c + 14);
     return u;
 }
 

@@ -24,9 +24,12 @@ struct user {
     std::optional<time_point> last_login;
     std::optional<time_point> password_changed_at;
     time_point updated_at{};
-    bool mfa_enabled = false;  // a confirmed TOTP secret: login asks for a second factor
+    bool mfa_enabled = false;               // a confirmed TOTP secret: login asks for a second factor
+    std::string role = "user";              // "user" or "admin"
+    std::optional<time_point> disabled_at;  // set: an operator disabled the account
 
     bool verified() const noexcept { return email_verified_at.has_value(); }
+    bool admin() const noexcept { return role == "admin"; }
 };
 
 struct new_user {
@@ -125,6 +128,61 @@ struct mfa_state {
     int recovery_codes_left = 0;
 
     bool enabled() const noexcept { return secret_sealed.has_value(); }
+};
+
+// Every user as operators see them (GET /api/admin/users).
+enum class user_status {
+    any = 0,
+    active = 1,    // verified, not disabled, not deleted
+    pending = 2,   // registration not yet verified
+    disabled = 3,  // disabled by an operator
+    deleted = 4,   // deleted by its owner or an operator (the row stays inactive)
+};
+
+struct admin_user_query {
+    std::int64_t after_id = 0;  // keyset cursor: ids greater than this
+    int limit = 20;
+    std::string prefix;  // of the e-mail (case-insensitive) or the username; empty: any
+    user_status status = user_status::any;
+};
+
+// Fields an operator may change (PATCH /api/admin/users/{id}); unset ones stay.
+struct admin_user_update {
+    std::optional<std::string> full_name;
+    std::optional<std::string> phone_number;
+    std::optional<std::string> username;
+    std::optional<std::string> role;
+};
+
+// Why an operator's change was refused.
+enum class admin_change {
+    done = 0,
+    not_found = 1,
+    last_admin = 2,  // it would leave no enabled admin
+    unchanged = 3,   // already in that state
+};
+
+// One security event of the audit trail (table audit_events).
+struct audit_record {
+    std::int64_t id = 0;  // assigned on insert
+    time_point at{};
+    std::string type;
+    std::optional<std::int64_t> user_id;
+    std::optional<std::int64_t> actor_id;
+    std::string session_id;
+    std::string ip;
+    std::string user_agent;
+    std::string request_id;
+    std::string reason;
+};
+
+struct audit_query {
+    std::optional<std::int64_t> user_id;
+    std::string type;  // exact type, or a family "mfa.*"; empty: any
+    std::optional<time_point> since;
+    std::optional<time_point> until;
+    std::optional<std::int64_t> before_id;  // keyset cursor: newest first, ids below this
+    int limit = 50;
 };
 
 struct purge_report {

@@ -149,4 +149,41 @@ public:
     virtual async_result<bool> async_disable(std::int64_t user_id, core::deadline d) = 0;
 };
 
+// What operators do to accounts (admin API and command line). Changes that could leave
+// the service without an administrator are refused in the same statement that makes
+// them, so two operators demoting each other at once cannot both succeed.
+class admin_user_repository {
+public:
+    virtual ~admin_user_repository() = default;
+
+    // Every user (any state), ascending by id after q.after_id; limit clamped to 1..1000.
+    virtual async_result<std::vector<user>> async_list(const admin_user_query& q, core::deadline d) = 0;
+    // Any user by id, whatever its state. nullopt: no such id.
+    virtual async_result<std::optional<user>> async_get(std::int64_t id, core::deadline d) = 0;
+    // Applies the set fields. Errors: username_taken. last_admin when demoting the last
+    // enabled admin; not_found.
+    virtual async_result<admin_change> async_update(std::int64_t id, const admin_user_update& u, core::deadline d) = 0;
+    // Sets disabled_at (disabled = true) or clears it. last_admin: it is the last enabled admin.
+    virtual async_result<admin_change> async_set_disabled(std::int64_t id, bool disabled, core::deadline d) = 0;
+    // Deactivates the account (as its owner's deletion does). last_admin as above.
+    virtual async_result<admin_change> async_delete(std::int64_t id, core::deadline d) = 0;
+    // Marks the e-mail verified and activates a pending registration. unchanged: already verified.
+    virtual async_result<admin_change> async_verify(std::int64_t id, core::deadline d) = 0;
+    // Creates a verified, active admin. Errors: email_taken, username_taken.
+    virtual async_result<user> async_create_admin(const new_user& u, core::deadline d) = 0;
+};
+
+// The append-only trail of security events.
+class audit_repository {
+public:
+    virtual ~audit_repository() = default;
+
+    // Appends `events` in one statement.
+    virtual async_result<void> async_append(const std::vector<audit_record>& events, core::deadline d) = 0;
+    // Newest first, filtered by q; limit clamped to 1..1000.
+    virtual async_result<std::vector<audit_record>> async_list(const audit_query& q, core::deadline d) = 0;
+    // Deletes up to `batch` events older than `before`; returns how many.
+    virtual async_result<std::int64_t> async_purge(time_point before, std::int64_t batch, core::deadline d) = 0;
+};
+
 }  // namespace portcullis::store
