@@ -36,7 +36,8 @@ Usage:
                                 a new key, signing after JWT_KEY_PUBLISH_AHEAD (--now: at once)
   portcullis keys retire KID    stop publishing and accepting a key
   portcullis bench-hash [--seconds N]
-                                password hashes per second with the configured parameters
+                                password hashes per second with the configured parameters,
+                                by libargon2 and by the own argon2 (and its kernel)
   portcullis --version
   portcullis --help
 

@@ -371,14 +371,14 @@ PORTCULLIS_AVX2 inline __m256i avx_rotr32(__m256i x) noexcept
 
 PORTCULLIS_AVX2 inline __m256i avx_rotr24(__m256i x) noexcept
 {
-    return _mm256_shuffle_epi8(x, _mm256_setr_epi8(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10, 3, 4, 5, 6,
-                                                   7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10));
+    return _mm256_shuffle_epi8(x, _mm256_setr_epi8(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10, 3, 4, 5, 6, 7,
+                                                   0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10));
 }
 
 PORTCULLIS_AVX2 inline __m256i avx_rotr16(__m256i x) noexcept
 {
-    return _mm256_shuffle_epi8(x, _mm256_setr_epi8(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9, 2, 3, 4, 5,
-                                                   6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9));
+    return _mm256_shuffle_epi8(x, _mm256_setr_epi8(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9, 2, 3, 4, 5, 6,
+                                                   7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9));
 }
 
 PORTCULLIS_AVX2 inline __m256i avx_rotr63(__m256i x) noexcept
@@ -554,8 +554,8 @@ void fill_segment(const instance& in, std::uint32_t pass, std::uint32_t lane, st
         }
         std::uint32_t ref_lane = static_cast<std::uint32_t>((pseudo_random >> 32) % in.lanes);
         if (pass == 0 && slice == 0) ref_lane = lane;
-        const std::uint32_t ref_index = reference_index(in, pass, slice, i, static_cast<std::uint32_t>(pseudo_random),
-                                                        ref_lane == lane);
+        const std::uint32_t ref_index =
+            reference_index(in, pass, slice, i, static_cast<std::uint32_t>(pseudo_random), ref_lane == lane);
         const block& ref = in.memory[std::size_t{ref_lane} * in.lane_length + ref_index];
         in.fill(lane_blocks[prev], ref, lane_blocks[column], pass != 0);
     }
