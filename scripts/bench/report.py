@@ -257,6 +257,9 @@ if facts.get("nginx_conf"):
 if facts.get("hash_line"):
     w(f"`bench-hash`: {facts['hash_line']}")
     w("")
+if facts.get("node_argon2_line"):
+    w(f"`scripts/bench/argon2-ceiling` (the Node.js peer's @node-rs/argon2): {facts['node_argon2_line']}")
+    w("")
 w(f"pgbench's refresh script is generated from the `token_rotate` statement by `scripts/bench/rotate_sql.py`:")
 w("the same SQL, prepared, with each client presenting every token once (the successor's jti is chained through")
 w("`\\gset`). `portcullis_bench_store` is built with `meson configure build -Dbench=true`.")

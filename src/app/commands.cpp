@@ -212,17 +212,23 @@ int run_bench_hash(const config& cfg, const std::vector<std::string>& args)
     for (std::size_t i = 0; i + 1 < args.size(); ++i) {
         if (args[i] == "--seconds") seconds = std::atof(args[i + 1].c_str());
     }
-    const auth::hash_pool_settings& h = cfg.hashing;
-    auth::hash_pool pool(h);
-    // Calibrate with a short run, then size the measured run to about `seconds`.
-    auto probe = pool.benchmark(std::max(4u, h.threads * 2));
-    unsigned iterations = static_cast<unsigned>(std::max(8.0, probe.hashes_per_second * std::max(0.5, seconds)));
-    auto r = pool.benchmark(iterations);
-    std::printf(
-        "argon2id m=%u KiB t=%u p=%u, %u threads: %.1f hashes/s (%u hashes in %.2f s, %.2f ms per hash per "
-        "thread)\n",
-        h.params.memory_kib, h.params.iterations, h.params.parallelism, r.threads, r.hashes_per_second, r.iterations,
-        r.seconds, 1000.0 * r.threads / r.hashes_per_second);
+    // Both engines, one after the other, each on a pool of its own with the configured
+    // threads and costs: libargon2 (the reference) first, then the one that serves.
+    for (const auth::argon2_engine engine : {auth::argon2_engine::libargon2, auth::argon2_engine::own}) {
+        auth::hash_pool_settings h = cfg.hashing;
+        h.params.engine = engine;
+        auth::hash_pool pool(h);
+        // Calibrate with a short run, then size the measured run to about `seconds`.
+        auto probe = pool.benchmark(std::max(4u, pool.stats().threads * 2));
+        unsigned iterations = static_cast<unsigned>(std::max(8.0, probe.hashes_per_second * std::max(0.5, seconds)));
+        auto r = pool.benchmark(iterations);
+        const std::string name = pool.hasher().implementation();
+        std::printf(
+            "argon2id m=%u KiB t=%u p=%u, %-20s %u threads: %.1f hashes/s (%u hashes in %.2f s, %.2f ms per hash per "
+            "thread)\n",
+            h.params.memory_kib, h.params.iterations, h.params.parallelism, name.c_str(), r.threads,
+            r.hashes_per_second, r.iterations, r.seconds, 1000.0 * r.threads / r.hashes_per_second);
+    }
     return 0;
 }
 

@@ -43,7 +43,8 @@ Usage:
                                 accounts as operators see them; disable, logout and
                                 delete end every session on every instance
   portcullis bench-hash [--seconds N]
-                                password hashes per second with the configured parameters
+                                password hashes per second with the configured parameters,
+                                by libargon2 and by the own argon2 (and its kernel)
   portcullis --version
   portcullis --help
 

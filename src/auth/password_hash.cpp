@@ -6,11 +6,13 @@
 
 #include <argon2.h>
 #include <crypt.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <charconv>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -22,6 +24,9 @@ namespace {
 constexpr std::uint32_t max_memory_kib = max_argon2_memory_kib;
 constexpr std::uint32_t max_time_cost = max_argon2_iterations;
 constexpr std::uint32_t max_lanes = 64;
+constexpr std::size_t max_salt_bytes = 1024;
+constexpr std::size_t max_hash_bytes = 1024;
+constexpr std::size_t max_password_bytes = 0xffffffffu;
 constexpr std::uint64_t max_pbkdf2_iterations = 10'000'000;
 constexpr int max_bcrypt_cost = 16;                        // 2^16 rounds, about 4 s
 constexpr std::uint64_t max_scrypt_memory = 256ull << 20;  // 128 * N * r bytes
@@ -31,8 +36,43 @@ struct phc_info {
     argon2_type type = Argon2_id;
     std::uint32_t version = ARGON2_VERSION_10;
     std::uint32_t m = 0, t = 0, p = 0;
-    std::size_t salt_bytes = 0, hash_bytes = 0;
+    std::string salt;
+    std::size_t hash_bytes = 0;
+    std::string hash;
 };
+
+// The block memory of this thread's hashes, kept from one hash to the next (each hash
+// pool thread has its own; never shared by two hashes at once).
+thread_local argon2::arena hash_arena;
+
+// libargon2's allocation callbacks, serving its blocks from hash_arena.
+int arena_allocate(std::uint8_t** memory, std::size_t bytes)
+{
+    *memory = reinterpret_cast<std::uint8_t*>(hash_arena.acquire(bytes));
+    return *memory != nullptr ? ARGON2_OK : ARGON2_MEMORY_ALLOCATION_ERROR;
+}
+
+void arena_free(std::uint8_t* memory, std::size_t bytes)
+{
+    // libargon2 wipes the blocks before it hands them back.
+    hash_arena.release(reinterpret_cast<std::byte*>(memory), bytes, true);
+}
+
+// PHC strings use standard base64 without padding.
+std::string phc_base64(std::string_view bytes)
+{
+    std::string s = core::base64_encode(bytes);
+    while (!s.empty() && s.back() == '=') s.pop_back();
+    return s;
+}
+
+bool phc_base64_decode(std::string_view text, std::string& out)
+{
+    if (text.size() % 4 == 1 || text.find('=') != std::string_view::npos) return false;
+    std::string padded(text);
+    padded.append((4 - text.size() % 4) % 4, '=');
+    return core::base64_decode(padded, out);
+}
 
 std::vector<std::string_view> split(std::string_view s, char sep)
 {
@@ -82,23 +122,64 @@ bool parse_phc(std::string_view s, phc_info& info)
         return false;
     }
     if (parts[i + 1].empty() || parts[i + 2].empty()) return false;
-    info.salt_bytes = parts[i + 1].size() * 3 / 4;
-    info.hash_bytes = parts[i + 2].size() * 3 / 4;
+    if (!phc_base64_decode(parts[i + 1], info.salt) || !phc_base64_decode(parts[i + 2], info.hash)) return false;
+    info.hash_bytes = info.hash.size();
     return true;
 }
 
 bool cost_acceptable(const phc_info& info)
 {
-    return info.m >= 8 && info.m <= max_memory_kib && info.t >= 1 && info.t <= max_time_cost && info.p >= 1 &&
-           info.p <= max_lanes;
+    return info.m >= 8 * info.p && info.m <= max_memory_kib && info.t >= 1 && info.t <= max_time_cost && info.p >= 1 &&
+           info.p <= max_lanes && info.salt.size() >= 8 && info.salt.size() <= max_salt_bytes &&
+           info.hash.size() >= 4 && info.hash.size() <= max_hash_bytes &&
+           (info.version == ARGON2_VERSION_10 || info.version == ARGON2_VERSION_13);
 }
 
-bool verify_phc(std::string_view password, std::string_view phc, const phc_info& info)
+// The tag of `password` with the salt and costs of `info` (out.size() bytes long).
+bool compute_tag(const argon2_params& params, std::string_view password, const phc_info& info,
+                 std::span<unsigned char> out)
+{
+    if (info.version == ARGON2_VERSION_13 && params.engine == argon2_engine::own) {
+        const argon2::inputs in{.password = password,
+                                .salt = info.salt,
+                                .secret = {},
+                                .associated_data = {},
+                                .memory_kib = info.m,
+                                .iterations = info.t,
+                                .lanes = info.p,
+                                .type = info.type == Argon2_i ? argon2::variant::argon2i : argon2::variant::argon2id};
+        return argon2::hash_raw(in, out, hash_arena, params.kernel) == argon2::status::ok;
+    }
+    // libargon2 only reads the inputs; its context wants them mutable.
+    std::string pwd(password);
+    std::string salt(info.salt);
+    argon2_context ctx{};
+    ctx.out = out.data();
+    ctx.outlen = static_cast<std::uint32_t>(out.size());
+    ctx.pwd = reinterpret_cast<std::uint8_t*>(pwd.data());
+    ctx.pwdlen = static_cast<std::uint32_t>(pwd.size());
+    ctx.salt = reinterpret_cast<std::uint8_t*>(salt.data());
+    ctx.saltlen = static_cast<std::uint32_t>(salt.size());
+    ctx.t_cost = info.t;
+    ctx.m_cost = info.m;
+    ctx.lanes = info.p;
+    ctx.threads = info.p;
+    ctx.version = info.version;
+    ctx.allocate_cbk = arena_allocate;
+    ctx.free_cbk = arena_free;
+    ctx.flags = ARGON2_DEFAULT_FLAGS;
+    const int rc = argon2_ctx(&ctx, info.type);
+    OPENSSL_cleanse(pwd.data(), pwd.size());
+    return rc == ARGON2_OK;
+}
+
+bool verify_phc(const argon2_params& params, std::string_view password, const phc_info& info)
 {
     if (!cost_acceptable(info)) return false;
-    // libargon2 wants a NUL-terminated encoding.
-    const std::string encoded(phc);
-    return argon2_verify(encoded.c_str(), password.data(), password.size(), info.type) == ARGON2_OK;
+    if (password.size() > max_password_bytes) return false;
+    std::string tag(info.hash.size(), '\0');
+    if (!compute_tag(params, password, info, {reinterpret_cast<unsigned char*>(tag.data()), tag.size()})) return false;
+    return constant_time_equal(tag, info.hash);
 }
 
 // Django's "pbkdf2_sha256$<iterations>$<salt>$<base64 hash>" (and the sha1 variant).
@@ -199,17 +280,34 @@ password_hasher::password_hasher(argon2_params params) : params_(params)
 
 core::result<std::string> password_hasher::hash(std::string_view password) const
 {
-    std::string salt(params_.salt_length, '\0');
-    core::random_bytes(salt.data(), salt.size());
-    std::string encoded(argon2_encodedlen(params_.iterations, params_.memory_kib, params_.parallelism,
-                                          params_.salt_length, params_.hash_length, Argon2_id),
-                        '\0');
-    int rc = argon2id_hash_encoded(params_.iterations, params_.memory_kib, params_.parallelism, password.data(),
-                                   password.size(), salt.data(), salt.size(), params_.hash_length, encoded.data(),
-                                   encoded.size());
-    if (rc != ARGON2_OK) return make_error_code(core::errc::internal);
-    encoded.resize(encoded.find('\0'));
+    if (password.size() > max_password_bytes) return make_error_code(core::errc::internal);
+    phc_info info;
+    info.type = Argon2_id;
+    info.version = ARGON2_VERSION_13;
+    info.m = params_.memory_kib;
+    info.t = params_.iterations;
+    info.p = params_.parallelism;
+    info.salt.assign(params_.salt_length, '\0');
+    core::random_bytes(info.salt.data(), info.salt.size());
+    std::string tag(params_.hash_length, '\0');
+    if (!compute_tag(params_, password, info, {reinterpret_cast<unsigned char*>(tag.data()), tag.size()})) {
+        return make_error_code(core::errc::internal);
+    }
+    // The form libargon2 writes, so hashes of either engine read the same.
+    std::string encoded = "$argon2id$v=19$m=" + std::to_string(info.m) + ",t=" + std::to_string(info.t) +
+                          ",p=" + std::to_string(info.p) + "$";
+    encoded += phc_base64(info.salt);
+    encoded += '$';
+    encoded += phc_base64(tag);
     return encoded;
+}
+
+std::string password_hasher::implementation() const
+{
+    if (params_.engine == argon2_engine::libargon2) return "libargon2";
+    argon2::kernel k = params_.kernel;
+    if (k == argon2::kernel::automatic || !argon2::kernel_supported(k)) k = argon2::best_kernel();
+    return std::string("portcullis (") + argon2::kernel_name(k) + ")";
 }
 
 bool password_hasher::is_current(std::string_view stored) const
@@ -217,7 +315,7 @@ bool password_hasher::is_current(std::string_view stored) const
     phc_info info;
     return parse_phc(stored, info) && info.type == Argon2_id && info.version == ARGON2_VERSION_13 &&
            info.m == params_.memory_kib && info.t == params_.iterations && info.p == params_.parallelism &&
-           info.salt_bytes == params_.salt_length && info.hash_bytes == params_.hash_length;
+           info.salt.size() == params_.salt_length && info.hash_bytes == params_.hash_length;
 }
 
 verify_result password_hasher::verify(std::string_view password, std::string_view stored) const
@@ -232,14 +330,14 @@ verify_result password_hasher::verify(std::string_view password, std::string_vie
     if (stored.starts_with("$argon2")) {
         phc_info info;
         if (!parse_phc(stored, info)) return refuse();
-        r.ok = verify_phc(password, stored, info);
+        r.ok = verify_phc(params_, password, info);
         r.needs_rehash = r.ok && !is_current(stored);
     } else if (stored.starts_with("argon2$argon2")) {
         // Django's Argon2PasswordHasher prefixes the PHC string with "argon2".
         stored.remove_prefix(6);
         phc_info info;
         if (!parse_phc(stored, info)) return refuse();
-        r.ok = verify_phc(password, stored, info);
+        r.ok = verify_phc(params_, password, info);
         r.needs_rehash = r.ok;
     } else if (stored.starts_with("pbkdf2_sha256$")) {
         r.ok = verify_django_pbkdf2(password, stored, EVP_sha256());
@@ -264,8 +362,9 @@ verify_result password_hasher::verify(std::string_view password, std::string_vie
 
 void password_hasher::verify_dummy(std::string_view password) const
 {
-    // Same call, parameters and memory as a real check of a current hash.
-    (void)argon2_verify(dummy_.c_str(), password.data(), password.size(), Argon2_id);
+    // Same path, parameters and memory as a real check of a current hash.
+    phc_info info;
+    if (parse_phc(dummy_, info)) (void)verify_phc(params_, password, info);
 }
 
 }  // namespace portcullis::auth

@@ -1,10 +1,14 @@
 #pragma once
-// Password hashing: argon2id (libargon2) in PHC string format for new hashes, and
+// Password hashing: argon2id in PHC string format for new hashes, and
 // verification of imported Django hashes (pbkdf2_sha256, pbkdf2_sha1, argon2,
 // bcrypt_sha256, bcrypt, scrypt).
+// Version 0x13 argon2id/argon2i is computed by auth/argon2id.hpp (vectorised, checked
+// against libargon2 in the tests); libargon2 computes version 0x10 and serves as the
+// reference engine. Each thread keeps its block memory between hashes (wiped after each).
 // These calls are CPU-bound (tens of ms at the defaults): run them on hash_pool,
 // never on an I/O thread.
 
+#include "auth/argon2id.hpp"
 #include "core/error.hpp"
 
 #include <cstdint>
@@ -18,6 +22,10 @@ namespace portcullis::auth {
 inline constexpr std::uint32_t max_argon2_memory_kib = 2u * 1024 * 1024;  // 2 GiB
 inline constexpr std::uint32_t max_argon2_iterations = 64;
 
+// Who computes version 0x13 hashes: this project's implementation, or libargon2 (the
+// reference, slower; `portcullis bench-hash` measures both). Both give the same bytes.
+enum class argon2_engine : std::uint8_t { own = 0, libargon2 = 1 };
+
 // argon2id cost. Defaults are OWASP's first recommendation (19 MiB, 2 passes, 1 lane).
 struct argon2_params {
     std::uint32_t memory_kib = 19456;
@@ -25,6 +33,8 @@ struct argon2_params {
     std::uint32_t parallelism = 1;
     std::uint32_t salt_length = 16;
     std::uint32_t hash_length = 32;
+    argon2_engine engine = argon2_engine::own;
+    argon2::kernel kernel = argon2::kernel::automatic;  // of the own engine
 };
 
 struct verify_result {
@@ -39,8 +49,11 @@ public:
 
     const argon2_params& params() const noexcept { return params_; }
 
+    // "libargon2", or "portcullis (avx2)" naming the kernel this CPU runs.
+    std::string implementation() const;
+
     // argon2id PHC string "$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>" with a fresh
-    // random salt. errc::internal if libargon2 fails (e.g. out of memory).
+    // random salt. errc::internal if hashing fails (out of memory).
     core::result<std::string> hash(std::string_view password) const;
 
     // Checks `password` against `stored`: our PHC argon2id/argon2i strings, Django's
